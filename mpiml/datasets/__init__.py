@@ -1,0 +1,1 @@
+"""Synthetic data generators (pure numpy, seeded): used by data/, tests and benchmarks."""
