@@ -1,0 +1,162 @@
+"""``mpiml train ALGORITHM ...``: options shared by every algorithm, and the
+MPI process boundary (agreed errors -> same exit code everywhere; anything
+else -> abort the whole job, never a hang)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+from ..errors import CollectiveError, ConfigError, MpimlError
+
+# name -> CLI adapter module (add_arguments(parser), build(args) -> Algorithm,
+# HELP, optional report(summary) -> str).  Imported lazily.
+ALGORITHMS = {
+    "kmeans": "mpiml.cli.algo_kmeans",
+}
+
+NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",
+              "watchdog_timeout", "checkpoint_dir", "checkpoint_every", "keep", "max_iter"}
+
+
+def positive_int(text):
+    import argparse
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def add_common(p) -> None:
+    g = p.add_argument_group("run control (every algorithm)")
+    g.add_argument("--max-iter", type=positive_int, default=100, help="iterations at most (default %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    g.add_argument("--checkpoint-dir", metavar="DIR", help="write HDF5 checkpoints here")
+    g.add_argument("--checkpoint-every", type=positive_int, default=0, metavar="K",
+                   help="checkpoint every K iterations (default: only at the end)")
+    g.add_argument("--keep", type=positive_int, default=2, help="checkpoints kept (default %(default)s)")
+    g.add_argument("--resume", metavar="DIR|auto",
+                   help="continue an interrupted run from DIR (or from --checkpoint-dir when 'auto' "
+                        "and a checkpoint exists there; a fresh start otherwise)")
+    g.add_argument("--init-from", metavar="CKPT", help="start a NEW run from a checkpoint's model")
+    g.add_argument("--log", metavar="FILE.jsonl", help="also write the progress records as JSON lines")
+    g.add_argument("--quiet", action="store_true", help="no progress table")
+    g.add_argument("--watchdog-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="abort the job if one wait lasts longer, naming the lagging ranks "
+                        "(default %(default)s; 0 disables)")
+    g.add_argument("--straggler", metavar="SPEC",
+                   help="slow ranks down for experiments: RANK:FACTOR or random:P:FACTOR")
+    g.add_argument("--config", metavar="FILE.toml",
+                   help="defaults for any of these options from a TOML file (keys as option names)")
+
+
+def register(sub) -> None:
+    from . import Parser
+    p = sub.add_parser("train", help="train a model (launch under mpiexec/srun)",
+                       description="Train a model. Launch under MPI, e.g. "
+                                   "mpiexec -n 4 python -m mpi4py -m mpiml train kmeans --data X.npy --k 8")
+    algos = p.add_subparsers(dest="algorithm", metavar="ALGORITHM", parser_class=Parser)
+    algos.required = True
+    for name, modpath in ALGORITHMS.items():
+        mod = importlib.import_module(modpath)
+        ap = algos.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        mod.add_arguments(ap)
+        add_common(ap)
+        ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod), _parser=ap)
+
+
+def load_config(args) -> None:
+    """Apply a TOML config file: its keys become defaults under the command line."""
+    if not args.config:
+        return
+    import tomllib
+    try:
+        with open(args.config, "rb") as f:
+            cfg = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{args.config}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{args.config}: invalid TOML: {exc}") from None
+    table = cfg.get(args.algorithm, cfg)
+    ap = args._parser
+    dests = {a.dest for a in ap._actions}
+    unknown = [k for k in table if k.replace("-", "_") not in dests and not isinstance(table[k], dict)]
+    if unknown:
+        raise ConfigError(f"{args.config}: unknown option(s) {', '.join(sorted(unknown))} for "
+                          f"'train {args.algorithm}'")
+    ap.set_defaults(**{k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)})
+    ns = ap.parse_args(args._argv)
+    vars(args).update(vars(ns))
+
+
+def resolved_config(args) -> dict:
+    return {k: v for k, v in sorted(vars(args).items())
+            if not k.startswith("_") and k not in NOT_CONFIG}
+
+
+def run_training(args, mod) -> int:
+    from ..runtime.faults import parse_faults
+    from ..runtime.loop import RunOptions, host_info, train
+    rank0 = _rank0_printer()
+    try:
+        load_config(args)
+        faults = parse_faults(os.environ.get("MPIML_FAULT"))
+    except ConfigError as exc:
+        rank0(f"mpiml: error: {exc}")
+        return exc.exit_code
+    opts = RunOptions(max_iter=args.max_iter, checkpoint_dir=args.checkpoint_dir,
+                      checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
+                      init_from=args.init_from, log=args.log, quiet=args.quiet, seed=args.seed,
+                      straggler=args.straggler, faults=faults, config=resolved_config(args))
+    from ..comm import Comm
+    comm = Comm(watchdog_timeout=args.watchdog_timeout or None)
+    code = 0
+    try:
+        info = host_info(comm)
+        with comm.agree("checking options"):
+            algo = mod.build(args)
+        summary = train(algo, comm, opts, info)
+        if comm.rank == 0 and not args.quiet:
+            report = getattr(mod, "report", None)
+            print(report(summary) if report else f"done: {summary}", flush=True)
+    except MpimlError as exc:
+        code = exc.exit_code
+        if comm.rank == 0:
+            sys.stderr.write(f"mpiml: error: {exc}\n")
+            tb = getattr(exc, "traceback_text", "")
+            if tb and (os.environ.get("MPIML_DEBUG") or isinstance(exc, CollectiveError)
+                       and exc.kind not in _user_error_kinds()):
+                sys.stderr.write(tb)
+            sys.stderr.flush()
+    except BaseException:
+        # Not agreed with the other ranks: they may be waiting for us.
+        # Abort the job instead of letting it hang.
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm.abort(1)
+    comm.close()
+    if code:
+        from ..comm import finalize
+        finalize()
+    return code
+
+
+def _user_error_kinds():
+    import mpiml.errors as e
+    return {n for n in dir(e) if isinstance(getattr(e, n), type) and issubclass(getattr(e, n), MpimlError)} | \
+        {"InjectedFault"}
+
+
+def _rank0_printer():
+    from . import env_rank
+    r = env_rank()
+
+    def p(msg):
+        if r == 0:
+            sys.stderr.write(msg + "\n")
+    return p

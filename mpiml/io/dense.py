@@ -1,0 +1,191 @@
+"""Dense feature matrices: each rank reads only its own rows.
+
+Formats by file suffix: ``.npy`` (memory-mapped slice), ``.h5``/``.hdf5``
+(hyperslab of a 2-D dataset), ``.csv``/``.txt``/``.tsv`` (comma or whitespace
+separated; the file is cut into byte ranges aligned to line starts, so each
+rank reads about 1/size of it, and global line numbers come from an exclusive
+scan of the per-rank line counts).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..partition import block_range
+
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+@dataclass
+class DenseBlock:
+    X: np.ndarray          # local rows, float64
+    offset: int            # global index of the first local row
+    n_total: int           # rows over all ranks
+    n_features: int
+    path: str
+    lines: np.ndarray | None = None  # 1-based file line of each local row (text formats)
+
+    def location(self, local_row: int, col: int | None = None) -> str:
+        """Human description of a local row for error messages."""
+        if self.lines is not None:
+            where = f"line {int(self.lines[local_row])}"
+        else:
+            where = f"row {self.offset + local_row}"
+        return where + ("" if col is None else f", column {col + 1}")
+
+
+def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
+    """Collective.  Read this rank's block of rows of a 2-D float matrix.
+
+    Any problem (missing file, bad shape, ragged line, non-finite value) is
+    raised on every rank, naming the file and the line or row.
+    """
+    p = Path(path)
+    with comm.agree(f"reading {p}"):
+        if not p.exists():
+            raise InputError("no such file", p)
+        if p.is_dir():
+            raise InputError("is a directory, expected a data file", p)
+        suffix = p.suffix.lower()
+        if suffix == ".npy":
+            block = _read_npy(comm, p)
+        elif suffix in (".h5", ".hdf5"):
+            block = _read_h5(comm, p, dataset)
+        elif suffix in TEXT_SUFFIXES:
+            block = None
+        else:
+            raise InputError(f"unknown data format {suffix!r} (use .npy, .h5/.hdf5, .csv, .tsv or .txt)", p)
+    if block is None:
+        block = _read_text(comm, p)
+    with comm.agree(f"validating {p}"):
+        bad = ~np.isfinite(block.X)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise InputError(f"{block.location(r, c)}: non-finite value {block.X[r, c]}", p)
+    return block
+
+
+def _read_npy(comm, p: Path) -> DenseBlock:
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"not a readable .npy file: {exc}", p) from None
+    return _slice(comm, arr, p)
+
+
+def _slice(comm, arr, p) -> DenseBlock:
+    if arr.ndim != 2:
+        raise InputError(f"expected a 2-D array (rows x features), found shape {arr.shape}", p)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"expected a numeric array, found dtype {arr.dtype}", p)
+    n, d = arr.shape
+    lo, hi = block_range(n, comm.size, comm.rank)
+    return DenseBlock(np.ascontiguousarray(arr[lo:hi], dtype=np.float64), lo, n, d, str(p))
+
+
+def _read_h5(comm, p: Path, dataset: str | None) -> DenseBlock:
+    import h5py
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise InputError(f"not a readable HDF5 file: {exc}", p) from None
+    with f:
+        if dataset is None:
+            cands = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and v.ndim == 2]
+            if "X" in f:
+                dataset = "X"
+            elif len(cands) == 1:
+                dataset = cands[0]
+            else:
+                raise InputError(f"cannot choose a dataset (2-D datasets: {cands or 'none'}); "
+                                 f"name one with --dataset", p)
+        if dataset not in f:
+            raise InputError(f"no dataset {dataset!r}", p)
+        return _slice(comm, f[dataset], p)
+
+
+def _line_aligned_range(path: Path, size: int, rank: int) -> tuple[int, int]:
+    """Byte range [start, end) of this rank: starts at a line start."""
+    total = os.path.getsize(path)
+    lo, hi = block_range(total, size, rank)
+
+    def align(pos: int) -> int:
+        # First line start at or after pos (a line starts after a newline).
+        if pos <= 0:
+            return 0
+        if pos >= total:
+            return total
+        with open(path, "rb") as f:
+            f.seek(pos - 1)
+            while True:
+                chunk = f.read(1 << 16)
+                if not chunk:
+                    return total
+                i = chunk.find(b"\n")
+                if i >= 0:
+                    return f.tell() - len(chunk) + i + 1
+    return align(lo), align(hi)
+
+
+def _read_text(comm, p: Path) -> DenseBlock:
+    with comm.agree(f"reading {p}"):
+        start, end = _line_aligned_range(p, comm.size, comm.rank)
+        with open(p, "rb") as f:
+            f.seek(start)
+            raw = f.read(end - start)
+        n_lines = raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
+    first_line = comm.exscan_sum(n_lines, "read") + 1
+    with comm.agree(f"parsing {p}"):
+        sep = "," if p.suffix.lower() == ".csv" else None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = first_line + raw[:exc.start].count(b"\n")
+            raise InputError("not valid UTF-8 text", p, line) from None
+        rows, lines = [], []
+        width = None
+        for k, line in enumerate(text.splitlines()):
+            lineno = first_line + k
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            fields = s.split(sep)
+            try:
+                vals = [float(x) for x in fields]
+            except ValueError:
+                if lineno == 1 and not rows:
+                    continue  # a header line
+                bad = next(x for x in fields if not _is_float(x))
+                raise InputError(f"cannot parse {bad.strip()!r} as a number", p, lineno) from None
+            if width is None:
+                width = len(vals)
+            elif len(vals) != width:
+                raise InputError(f"expected {width} columns, found {len(vals)}", p, lineno)
+            rows.append(vals)
+            lines.append(lineno)
+        X = np.asarray(rows, dtype=np.float64).reshape(len(rows), width or 0)
+    widths = comm.allgather_obj((width, lines[0] if lines else None), "read")
+    with comm.agree(f"parsing {p}"):
+        ref = next(((w, ln) for w, ln in widths if w is not None), None)
+        if ref is None:
+            raise InputError("no data rows", p)
+        if width is not None and width != ref[0]:
+            raise InputError(f"expected {ref[0]} columns (as on line {ref[1]}), found {width}", p, lines[0])
+    counts = comm.allgather_obj(len(rows), "read")
+    offset = int(sum(counts[:comm.rank]))
+    if width is None:
+        X = np.empty((0, ref[0]))
+    return DenseBlock(X, offset, int(sum(counts)), ref[0], str(p), np.asarray(lines, dtype=np.int64))
+
+
+def _is_float(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
