@@ -1,7 +1,6 @@
 """``python -m mpiml`` (under MPI: ``python -m mpi4py -m mpiml``)."""
 
-import sys
 
-from .cli import main
+from .cli import run
 
-sys.exit(main())
+run()

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from mpiml.errors import CollectiveError, MpimlError
+from mpiml.errors import CollectiveError
 
 _OPS = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 
@@ -50,6 +50,9 @@ class FakeStats:
     @property
     def total_bytes(self) -> int:
         return sum(self.bytes_sent.values())
+
+    def snapshot(self) -> dict:
+        return {"bytes": self.total_bytes, "comm": 0.0, "wait": 0.0, "by_kind": dict(self.bytes_sent)}
 
 
 class FakeComm:
@@ -92,6 +95,27 @@ class FakeComm:
             out = _OPS[op](out, p)
         return out
 
+    def allreduce_scalar(self, x, op: str = "sum", kind: str = "allreduce"):
+        return self.allreduce(np.asarray([x]), op, kind)[0].item()
+
+    def exscan_sum(self, x, kind: str = "exscan"):
+        return int(sum(self._allgather(int(x))[:self.rank]))
+
+    def bcast_array(self, arr, root: int = 0, kind: str = "bcast"):
+        return np.array(self.bcast_obj(arr, root, kind), copy=True)
+
+    def hosts(self):
+        return ["fakehost"] * self.size
+
+    def check_same(self, value, what: str):
+        from mpiml.errors import ConfigError
+        values = self._allgather(value)
+        if any(v != values[0] for v in values):
+            raise ConfigError(f"{what} differs between ranks")
+
+    def phase(self, name: str, iteration: int = -1):
+        return contextlib.nullcontext()
+
     def allgather_array(self, arr, kind: str = "allgather"):
         a = np.asarray(arr)
         self.stats.add(kind, a.nbytes)
@@ -128,20 +152,23 @@ class FakeComm:
     # -- error agreement ------------------------------------------------
     @contextlib.contextmanager
     def agree(self, what: str = ""):
+        """Same contract as Comm.agree: CollectiveError on every rank (the
+        origin included); an inner block's CollectiveError passes through."""
         err = None
         try:
             yield
+        except CollectiveError:
+            raise
         except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
             err = exc
         verdicts = self._allgather(None if err is None else (type(err).__name__, str(err),
                                                              getattr(err, "exit_code", 1)))
-        for origin, v in enumerate(verdicts):
-            if v is not None:
-                kind, msg, code = v
-                if origin == self.rank and isinstance(err, MpimlError):
-                    raise err
-                raise CollectiveError(msg, origin_rank=origin, kind=kind, exit_code=code) from err
-        return None
+        failed = [r for r, v in enumerate(verdicts) if v is not None]
+        if failed:
+            kind, msg, code = verdicts[failed[0]]
+            if what:
+                msg = f"{msg} (while {what})"
+            raise CollectiveError(msg, origin_rank=failed[0], kind=kind, exit_code=code) from err
 
 
 def run_ranks(n: int, fn, timeout: float = 60.0):

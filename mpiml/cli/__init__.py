@@ -55,13 +55,38 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    if getattr(args, "_parser", None) is not None:
-        # What follows "train ALGO", re-parsed when a --config file sets defaults.
-        i = argv.index("train")
-        args._argv = argv[argv.index(args.algorithm, i) + 1:]
+    parser = build_parser()
+    cfg = _config_path(argv)
+    if cfg:
+        from ..errors import ConfigError
+        from .train import apply_config
+        try:
+            apply_config(cfg, argv[argv.index("train") + 1])
+        except ConfigError as exc:
+            if env_rank() == 0:
+                sys.stderr.write(f"mpiml: error: {exc}\n")
+            return exc.exit_code
+    args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 
 
+def _config_path(argv):
+    """The value of --config for ``train ALGO`` (applied before parsing, so
+    the file can supply required options)."""
+    if "train" not in argv or argv.index("train") + 1 >= len(argv):
+        return None
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def run() -> None:  # console-script entry point
-    sys.exit(main())
+    try:
+        code = main()
+    except BrokenPipeError:  # e.g. `mpiml predict ... | head`
+        sys.stderr.close()
+        code = 0
+    sys.exit(code)

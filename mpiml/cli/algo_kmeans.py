@@ -12,7 +12,7 @@ def add_arguments(p) -> None:
     g.add_argument("--k", type=int, required=True, help="number of clusters")
     g.add_argument("--tol", type=float, default=1e-4,
                    help="stop when the squared centre shift <= tol x mean feature variance "
-                        "(default %(default)s; 0: run --max-iter iterations)")
+                        "(default %(default)s; 0: stop only when the centres stop moving)")
     g.add_argument("--n-trials", type=int, default=0,
                    help="k-means++ candidates per centre (default 0: 2 + ln k; 1: classic k-means++)")
 

@@ -67,31 +67,38 @@ def register(sub) -> None:
         ap = algos.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(ap)
         add_common(ap)
-        ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod), _parser=ap)
+        ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod))
+        TRAIN_PARSERS[name] = ap
 
 
-def load_config(args) -> None:
-    """Apply a TOML config file: its keys become defaults under the command line."""
-    if not args.config:
-        return
+TRAIN_PARSERS: dict = {}
+
+
+def apply_config(path: str, algorithm: str) -> None:
+    """Make a TOML file's keys the defaults of ``train ALGORITHM`` (the command
+    line still wins).  Keys are option names (``max-iter`` or ``max_iter``);
+    a table named after the algorithm may hold them.  Unknown keys are errors.
+    """
     import tomllib
+    ap = TRAIN_PARSERS.get(algorithm)
+    if ap is None:
+        return  # argparse reports the unknown algorithm
     try:
-        with open(args.config, "rb") as f:
+        with open(path, "rb") as f:
             cfg = tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{args.config}: no such config file") from None
+        raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{args.config}: invalid TOML: {exc}") from None
-    table = cfg.get(args.algorithm, cfg)
-    ap = args._parser
-    dests = {a.dest for a in ap._actions}
-    unknown = [k for k in table if k.replace("-", "_") not in dests and not isinstance(table[k], dict)]
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    table = cfg.get(algorithm, cfg)
+    by_dest = {a.dest: a for a in ap._actions}
+    values = {k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)}
+    unknown = sorted(k for k in values if k not in by_dest or k in ("help", "config"))
     if unknown:
-        raise ConfigError(f"{args.config}: unknown option(s) {', '.join(sorted(unknown))} for "
-                          f"'train {args.algorithm}'")
-    ap.set_defaults(**{k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)})
-    ns = ap.parse_args(args._argv)
-    vars(args).update(vars(ns))
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} for 'train {algorithm}'")
+    for dest, v in values.items():
+        by_dest[dest].required = False
+    ap.set_defaults(**values)
 
 
 def resolved_config(args) -> dict:
@@ -104,7 +111,6 @@ def run_training(args, mod) -> int:
     from ..runtime.loop import RunOptions, host_info, train
     rank0 = _rank0_printer()
     try:
-        load_config(args)
         faults = parse_faults(os.environ.get("MPIML_FAULT"))
     except ConfigError as exc:
         rank0(f"mpiml: error: {exc}")

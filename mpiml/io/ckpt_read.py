@@ -28,12 +28,13 @@ class Checkpoint:
         try:
             with h5py.File(self.master, "r") as f:
                 a = dict(f.attrs)
+                if a.get("format") != FORMAT:
+                    raise CheckpointError(f"{self.master}: not an mpiml checkpoint "
+                                          f"(format={a.get('format')!r})")
                 self.array_names = {g: sorted(f[g].keys()) for g in ("replicated", "distributed")}
         except (OSError, KeyError) as exc:
             raise CheckpointError(f"{self.master}: cannot read the master file "
                                   f"(truncated or corrupt?): {exc}") from None
-        if a.get("format") != FORMAT:
-            raise CheckpointError(f"{self.master}: not an mpiml checkpoint (format={a.get('format')!r})")
         if int(a.get("format_version", -1)) > FORMAT_VERSION:
             raise CheckpointError(f"{self.master}: checkpoint format {a['format_version']} is newer "
                                   f"than this mpiml understands ({FORMAT_VERSION})")

@@ -148,39 +148,37 @@ def _read_text(comm, p: Path) -> DenseBlock:
             line = first_line + raw[:exc.start].count(b"\n")
             raise InputError("not valid UTF-8 text", p, line) from None
         rows, lines = [], []
-        width = None
-        for k, line in enumerate(text.splitlines()):
+        # split("\n") rather than splitlines(): other line-break characters must
+        # not shift the line numbers in error messages.
+        for k, line in enumerate(text.split("\n")):
             lineno = first_line + k
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
             fields = s.split(sep)
             try:
-                vals = [float(x) for x in fields]
+                rows.append([float(x) for x in fields])
             except ValueError:
                 if lineno == 1 and not rows:
                     continue  # a header line
                 bad = next(x for x in fields if not _is_float(x))
                 raise InputError(f"cannot parse {bad.strip()!r} as a number", p, lineno) from None
-            if width is None:
-                width = len(vals)
-            elif len(vals) != width:
-                raise InputError(f"expected {width} columns, found {len(vals)}", p, lineno)
-            rows.append(vals)
             lines.append(lineno)
-        X = np.asarray(rows, dtype=np.float64).reshape(len(rows), width or 0)
-    widths = comm.allgather_obj((width, lines[0] if lines else None), "read")
+    # The file's first data row fixes the width: the first rank that has rows.
+    firsts = comm.allgather_obj((len(rows[0]), lines[0]) if rows else None, "read")
     with comm.agree(f"parsing {p}"):
-        ref = next(((w, ln) for w, ln in widths if w is not None), None)
+        ref = next((f for f in firsts if f is not None), None)
         if ref is None:
             raise InputError("no data rows", p)
-        if width is not None and width != ref[0]:
-            raise InputError(f"expected {ref[0]} columns (as on line {ref[1]}), found {width}", p, lines[0])
+        width, ref_line = ref
+        for vals, lineno in zip(rows, lines):
+            if len(vals) != width:
+                raise InputError(f"expected {width} columns (as on line {ref_line}), found {len(vals)}",
+                                 p, lineno)
+        X = np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
     counts = comm.allgather_obj(len(rows), "read")
     offset = int(sum(counts[:comm.rank]))
-    if width is None:
-        X = np.empty((0, ref[0]))
-    return DenseBlock(X, offset, int(sum(counts)), ref[0], str(p), np.asarray(lines, dtype=np.int64))
+    return DenseBlock(X, offset, int(sum(counts)), width, str(p), np.asarray(lines, dtype=np.int64))
 
 
 def _is_float(x: str) -> bool:

@@ -46,7 +46,7 @@ class _StopFlag:
 
     def __init__(self):
         self.flag = False
-        self.signame = ""
+        self.signum = 0
         self._old = {}
 
     def install(self):
@@ -58,7 +58,7 @@ class _StopFlag:
 
     def _handler(self, signum, frame):
         self.flag = True
-        self.signame = signal.Signals(signum).name
+        self.signum = int(signum)
 
     def restore(self):
         for sig, old in self._old.items():
@@ -86,7 +86,8 @@ def resolve_resume(opts: RunOptions):
 
 def train(algo, comm, opts: RunOptions, info: dict) -> dict:
     """Collective.  Run ``algo`` to completion; returns a summary dict."""
-    progress = Progress(comm.rank, algo.columns, opts.log, opts.quiet)
+    with comm.agree("opening the progress log"):
+        progress = Progress(comm.rank, algo.columns, opts.log, opts.quiet)
     stop = _StopFlag()
     stop.install()
     faults = FaultPlan(opts.faults, comm.rank)
@@ -156,7 +157,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
         now = comm.stats.snapshot()
         d_comm, d_wait = now["comm"] - base["comm"], now["wait"] - base["wait"]
         mine = [max(wall - d_comm - d_wait, 0.0), d_comm, d_wait, float(now["bytes"] - base["bytes"]),
-                1.0 if stop.flag else 0.0]
+                float(stop.signum if stop.flag else 0)]
         allv = np.asarray(comm.allgather_obj(mine, "progress"))
         record = {"iter": it, "objective": float(metrics.pop("objective")),
                   "compute_s": float(allv[:, 0].max()), "comm_s": float(allv[:, 1].max()),
@@ -165,14 +166,17 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
         records.append(record)
         progress.row(record)
         stopping = bool(allv[:, 4].max())
+        if stopping:
+            who = int(np.flatnonzero(allv[:, 4])[0])
+            signame = signal.Signals(int(allv[who, 4])).name
         due = (opts.checkpoint_every and it % opts.checkpoint_every == 0)
         if opts.checkpoint_dir and (due or stopping):
             _checkpoint(algo, comm, opts, it, info, faults)
             last_written = it
         if stopping:
-            raise PreemptedError(f"stopped by {stop.signame or 'a signal'} on some rank after iteration {it}; "
-                                 f"checkpoint written to {opts.checkpoint_dir}" if opts.checkpoint_dir else
-                                 f"stopped by a signal after iteration {it} (no --checkpoint-dir: nothing saved)")
+            saved = (f"checkpoint written to {opts.checkpoint_dir}" if opts.checkpoint_dir
+                     else "no --checkpoint-dir: nothing saved")
+            raise PreemptedError(f"stopped by {signame} (received by rank {who}) after iteration {it}; {saved}")
 
     with comm.agree(f"finishing {algo.name}"):
         summary = algo.finish(comm)

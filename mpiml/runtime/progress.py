@@ -29,7 +29,15 @@ class Progress:
         self.columns = list(columns)
         self.quiet = quiet
         self.stream = stream or sys.stdout
-        self.log = open(log_path, "a", encoding="utf-8") if (log_path and rank == 0) else None
+        self.log = None
+        if log_path and rank == 0:
+            from pathlib import Path
+            from ..errors import InputError
+            try:
+                Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+                self.log = open(log_path, "a", encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot open the log for appending: {exc.strerror}", log_path) from None
         self._header_done = False
 
     def print(self, text: str) -> None:
