@@ -9,8 +9,8 @@ aborts the job when a wait exceeds its timeout.
 mpi4py is imported lazily, so ``import mpiml`` never initialises MPI.
 """
 
-from .communicator import Comm, CommStats, mpi_info  # noqa: F401
+from .communicator import Comm, CommStats, PeerAborted, mpi_info  # noqa: F401
 from .serial import SerialComm  # noqa: F401
 from ._mpi import finalize  # noqa: F401
 
-__all__ = ["Comm", "CommStats", "SerialComm", "mpi_info"]
+__all__ = ["Comm", "CommStats", "PeerAborted", "SerialComm", "finalize", "mpi_info"]

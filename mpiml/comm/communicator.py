@@ -23,6 +23,13 @@ class _PeerFailed(Exception):
     """Internal: another rank failed inside an agreed block (see Comm.agree)."""
 
 
+class PeerAborted(Exception):
+    """Raise inside an agreed block when you learn out of band (e.g. from a
+    flag in an RMA window set by an ``on_failure`` hook) that another rank
+    failed.  :meth:`Comm.agree` then joins the failure protocol and raises the
+    other rank's error here too."""
+
+
 class CommStats:
     """Per-rank counters: payload bytes and messages per kind, seconds in
     communication and in waiting for other ranks (load imbalance)."""
@@ -105,6 +112,7 @@ class Comm:
         self.stats = CommStats()
         self.measure_wait = measure_wait
         self._closed = False
+        self._failure_hooks = []
         self._watchdog = None
         if watchdog_timeout:
             self._watchdog = Watchdog(self, float(watchdog_timeout))
@@ -179,6 +187,13 @@ class Comm:
         self._enter(kind)
         with self._blocking(kind):
             return fn()
+
+    def on_failure(self, fn) -> None:
+        """Call ``fn()`` on this rank when an exception is caught by
+        :meth:`agree`, before the failure protocol's sync.  For waits that are
+        not MPI operations (an SSP clock spin on an RMA window): the hook sets
+        a flag the waiters watch, and they raise :class:`PeerAborted`."""
+        self._failure_hooks.append(fn)
 
     def poll(self) -> None:
         """Give MPI a chance to progress (one-sided traffic targeting us)."""
@@ -345,6 +360,12 @@ class Comm:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
             err = exc
+        if err is not None and not isinstance(err, (_PeerFailed, PeerAborted)):
+            for hook in self._failure_hooks:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    pass
         if not isinstance(err, _PeerFailed):
             if self.size == 1:
                 any_failed = err is not None
@@ -354,7 +375,7 @@ class Comm:
             if not any_failed:
                 return
         mine = None
-        if err is not None and not isinstance(err, _PeerFailed):
+        if err is not None and not isinstance(err, (_PeerFailed, PeerAborted)):
             detail = str(err)
             kind = type(err).__name__
             if not isinstance(err, MpimlError):
@@ -364,6 +385,10 @@ class Comm:
         with self._blocking("agree", wait=True):
             verdicts = self.mpi.allgather(mine)
         failed = [r for r, v in enumerate(verdicts) if v is not None]
+        if not failed:  # only PeerAborted raised: an out-of-band alarm without a cause
+            failed = [self.rank]
+            verdicts = list(verdicts)
+            verdicts[self.rank] = ("PeerAborted", "a peer reported a failure that no rank raised", 1, "")
         origin = failed[0]
         kind, detail, code, tb = verdicts[origin]
         if what:

@@ -80,3 +80,24 @@ def test_settings_must_match(comm):
     comm.check_same({"k": 3}, "config")
     with pytest.raises(ConfigError, match="differs between ranks"):
         comm.check_same({"k": comm.rank}, "config")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_out_of_band_wait_is_released_by_a_failure_hook(comm, shared_tmp):
+    """A rank spinning on something that is not an MPI operation learns of
+    the failure through an on_failure hook and raises PeerAborted."""
+    import time
+    from mpiml.comm import PeerAborted
+    flag = shared_tmp / "alarm"          # stands in for an RMA flag word
+    comm.barrier()
+    comm.on_failure(lambda: flag.write_text("x"))
+    with pytest.raises(CollectiveError, match=r"\[rank 0\] InputError|\[rank 0\] .*late"):
+        with comm.agree("spin"):
+            if comm.rank == 0:
+                raise InputError("late")
+            t0 = time.monotonic()
+            while not flag.exists():
+                assert time.monotonic() - t0 < 60
+                time.sleep(0.01)
+            raise PeerAborted()
+    comm._failure_hooks.clear()
