@@ -73,9 +73,11 @@ def bench_kmeans(args) -> int:
             wall = np.median([x["wall_s"] for x in its])
             rows.append((f"mpiml, {r} rank(s)", wall, np.median([x["compute_s"] for x in its]),
                          np.median([x["comm_s"] + x["wait_s"] for x in its])))
-    sk = _sklearn_time(X, args)
+    sk = _sklearn_time(X, args, threads=1)
     if sk is not None:
-        rows.append(("scikit-learn KMeans lloyd (1 process)", sk, float("nan"), float("nan")))
+        rows.append(("scikit-learn KMeans lloyd, 1 thread", sk, float("nan"), float("nan")))
+        rows.append((f"scikit-learn KMeans lloyd, {os.cpu_count()} threads",
+                     _sklearn_time(X, args, threads=None), float("nan"), float("nan")))
     print(f"{'run':<40s} {'s/iter':>9s} {'compute':>9s} {'comm+wait':>10s} {'vs mpiml 1 rank':>16s}")
     base = rows[0][1]
     for name, w, c, m in rows:
@@ -87,12 +89,15 @@ def bench_kmeans(args) -> int:
     return 0
 
 
-def _sklearn_time(X, args):
+def _sklearn_time(X, args, threads):
     try:
         from sklearn.cluster import KMeans as SK
+        from threadpoolctl import threadpool_limits
     except ImportError:
         return None
     init = X[:args.k].copy()
-    t0 = time.perf_counter()
-    m = SK(n_clusters=args.k, init=init, n_init=1, max_iter=args.iters, tol=0.0, algorithm="lloyd").fit(X)
+    with threadpool_limits(limits=threads):
+        SK(n_clusters=args.k, init=init, n_init=1, max_iter=2, tol=0.0, algorithm="lloyd").fit(X)  # warm up
+        t0 = time.perf_counter()
+        m = SK(n_clusters=args.k, init=init, n_init=1, max_iter=args.iters, tol=0.0, algorithm="lloyd").fit(X)
     return (time.perf_counter() - t0) / max(m.n_iter_, 1)
