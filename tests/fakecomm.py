@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -32,10 +33,27 @@ class _World:
         self.slots: list = [None] * n
         self.queues: dict = defaultdict(queue.Queue)
         self.lock = threading.Lock()
+        self.ibarrier_arrived: dict = {}
 
     def q(self, src: int, dst: int) -> queue.Queue:
         with self.lock:
             return self.queues[(src, dst)]
+
+
+class _IbarrierRequest:
+    def __init__(self, world: _World, gen: int):
+        self._w, self._gen = world, gen
+
+    def test(self) -> bool:
+        with self._w.lock:
+            return self._w.ibarrier_arrived.get(self._gen, 0) >= self._w.n
+
+    def wait(self) -> None:
+        t0 = time.monotonic()
+        while not self.test():
+            if time.monotonic() - t0 > self._w.timeout:
+                raise TimeoutError("ibarrier wait timed out")
+            time.sleep(1e-4)
 
 
 class FakeStats:
@@ -63,6 +81,7 @@ class FakeComm:
         self.rank = rank
         self.size = world.n
         self.stats = FakeStats()
+        self._ibarrier_gen = 0
 
     # -- building block -------------------------------------------------
     def _allgather(self, obj):
@@ -127,8 +146,21 @@ class FakeComm:
         table = self._allgather([np.array(a, copy=True) for a in arrays])
         return [table[src][self.rank] for src in range(self.size)]
 
+    def ibarrier(self, kind: str = "ibarrier"):
+        """Non-blocking barrier: a request with ``test()`` and ``wait()``."""
+        w = self._w
+        gen = self._ibarrier_gen
+        self._ibarrier_gen += 1
+        with w.lock:
+            w.ibarrier_arrived[gen] = w.ibarrier_arrived.get(gen, 0) + 1
+        return _IbarrierRequest(w, gen)
+
     # -- point to point -------------------------------------------------
+    # Like the real Comm (whose every operation starts with an entry sync),
+    # exchange and sendrecv_replace must be called by every rank: a rank that
+    # skips one makes the others fail here instead of passing silently.
     def exchange(self, sends, recv, kind: str = "exchange"):
+        self._w.barrier.wait()
         for dst, arr in sends.items():
             a = np.ascontiguousarray(arr)
             self.stats.add(kind, a.nbytes)
@@ -143,6 +175,7 @@ class FakeComm:
         return out
 
     def sendrecv_replace(self, arr, dest: int, source: int, kind: str = "sendrecv"):
+        self._w.barrier.wait()
         self.stats.add(kind, arr.nbytes)
         self._w.q(self.rank, dest).put(np.array(arr, copy=True))
         got = self._w.q(source, self.rank).get(timeout=self._w.timeout)

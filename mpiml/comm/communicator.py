@@ -310,6 +310,10 @@ class Comm:
     def exchange(self, sends: dict, recv: dict, kind: str = "exchange") -> dict:
         """Sparse point-to-point exchange, all messages in flight at once.
 
+        Collective: EVERY rank must call it, even with nothing to send or
+        receive (it starts with the failure-flag entry sync; a rank that skips
+        it hangs the others until the watchdog fires).
+
         ``sends[r]`` (1-D array) goes to rank r; ``recv[r] = (count, dtype)``
         says what to expect from rank r.  Every rank named in ``sends`` must
         list this rank in its ``recv`` and vice versa.
@@ -332,7 +336,8 @@ class Comm:
 
     def sendrecv_replace(self, arr: np.ndarray, dest: int, source: int,
                          kind: str = "sendrecv") -> np.ndarray:
-        """Send ``arr`` to ``dest`` and overwrite it with what ``source`` sends."""
+        """Collective (every rank calls it, see :meth:`exchange`).  Send ``arr``
+        to ``dest`` and overwrite it with what ``source`` sends."""
         if not arr.flags.c_contiguous:
             raise ValueError("sendrecv_replace needs a C-contiguous array")
         self._enter(kind)

@@ -1,0 +1,495 @@
+"""Readers for ratings data (user, item, rating) — every rank reads its share.
+
+Formats (``fmt``):
+
+``triplets``
+    one rating per line, ``user item rating [timestamp]``, fields separated by
+    whitespace or commas.  Blank lines and lines starting with ``#`` are
+    skipped; so is line 1 if its rating field is not a number (a CSV header
+    such as ``userId,movieId,rating,timestamp``).
+``movielens``
+    ``user::item::rating::timestamp`` (MovieLens ``ratings.dat``).
+``npy``
+    a 2-D ``.npy`` array with 3 or 4 columns (user, item, rating[, time]).
+``hdf5``
+    a 2-D dataset ``ratings`` (3 or 4 columns), or 1-D datasets ``users``,
+    ``items`` and ``ratings`` (or ``values``).
+``auto``
+    by suffix (``.npy``, ``.h5``/``.hdf5``), else ``movielens`` if the first
+    line contains ``::``, else ``triplets``.
+
+Text files are split by byte ranges aligned to line starts; a count exchange
+gives every rank its global line numbers, so errors read ``file:line: ...``
+(for arrays, ``file:row: ...``).  Raw ids are integers when every id token is
+an integer literal, otherwise strings; either way they are mapped to dense
+indices ``0..n-1`` in sorted raw-id order, identically on every rank and for
+every rank count.  The maps (``user_ids``, ``item_ids``: dense → raw) belong
+with the saved model.
+
+Duplicate (user, item) pairs, policy ``duplicates``:
+
+``last`` (default)
+    the entry on the latest line wins (a re-rating replaces the earlier one);
+    the number of dropped entries is returned as ``n_duplicates`` so the caller
+    can print a warning.
+``first`` / ``mean``
+    keep the earliest entry / the mean of all entries.
+``error``
+    :class:`~mpiml.errors.InputError` naming both lines.
+
+Train/validation split: with ``valid_fraction`` a rating goes to validation
+iff a hash of (dense user, dense item, seed) falls below the fraction — the
+same split for any rank count.  Alternatively ``valid_path`` names a separate
+file (same format); its ratings of users or items absent from the training
+data are dropped and counted (``n_valid_unknown``).
+
+The result is distributed by user: rank ``r`` holds the ratings of users
+``partition.block_range(n_users, size, r)``, which is where the MF solvers
+want them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..partition import block_owner, block_range
+
+FORMATS = ("auto", "triplets", "movielens", "npy", "hdf5")
+DUPLICATES = ("last", "first", "mean", "error")
+_PIECE = 32 << 20                     # parse text in pieces of ~32 MB (bounded memory)
+_INT_RE = re.compile(rb"[+-]?\d+")
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\r\n\v\f")] = True
+_NONDIGIT = ~_SPACE.copy()
+_NONDIGIT[list(b"0123456789+-")] = False
+
+
+@dataclass
+class Ratings:
+    """This rank's ratings: dense ids, values, and global line (row) numbers."""
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    lines: np.ndarray
+
+
+@dataclass
+class RatingsData:
+    """What :func:`read_ratings` returns (``train``/``valid`` distributed by user)."""
+
+    train: Ratings
+    valid: Ratings | None
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    n_duplicates: int = 0
+    n_valid_unknown: int = 0
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_ids.size)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_ids.size)
+
+
+def lookup(ids: np.ndarray, raw) -> np.ndarray:
+    """Dense indices of raw ids in a sorted id map, ``-1`` where unknown."""
+    raw = np.asarray(raw, dtype=ids.dtype if ids.dtype.kind != "U" else str)
+    pos = np.searchsorted(ids, raw)
+    ok = pos < ids.size
+    ok[ok] = ids[pos[ok]] == raw[ok]
+    return np.where(ok, pos, -1)
+
+
+# ----------------------------------------------------------------- text files
+@dataclass
+class _Raw:
+    users: np.ndarray        # int64 or str
+    items: np.ndarray
+    values: np.ndarray
+    lines: np.ndarray
+    kind: str                # "int" or "str"
+
+
+def _line_start(fh, pos: int, total: int) -> int:
+    """First line start at or after byte ``pos``."""
+    if pos <= 0:
+        return 0
+    fh.seek(pos - 1)
+    at = pos - 1
+    while at < total:
+        chunk = fh.read(1 << 16)
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return at + i + 1
+        at += len(chunk)
+    return total
+
+
+def _read_chunk(path: Path, rank: int, size: int) -> bytes:
+    total = os.path.getsize(path)
+    lo, hi = block_range(total, size, rank)
+    with open(path, "rb") as fh:
+        a, b = _line_start(fh, lo, total), _line_start(fh, hi, total)
+        fh.seek(a)
+        return fh.read(max(b - a, 0))
+
+
+def _n_lines(raw: bytes) -> int:
+    return raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
+
+
+def _pieces(raw: bytes):
+    """(line offset, bytes) pieces of ~_PIECE bytes ending at line ends."""
+    start, line = 0, 0
+    while start < len(raw):
+        end = raw.find(b"\n", min(start + _PIECE, len(raw)) - 1)
+        end = len(raw) if end < 0 else end + 1
+        yield line, raw[start:end]
+        line += raw.count(b"\n", start, end)
+        start = end
+
+
+def _is_float(tok: bytes) -> bool:
+    try:
+        float(tok)
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) -> _Raw:
+    """Parse one piece; ``first_line`` is the global number of its first line."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("not valid UTF-8 text", path, first_line + data[:exc.start].count(b"\n")) from None
+    data = data.translate(bytes.maketrans(b":" if fmt == "movielens" else b",", b" "))
+    if b"#" in data:      # blank comment lines in place, keeping byte positions
+        data = re.sub(rb"(?m)^[ \t]*#[^\n]*", lambda m: b" " * len(m.group()), data)
+    if first_line == 1:   # a header line: rating field not a number
+        head, nl, rest = data.partition(b"\n")
+        f = head.split()
+        if len(f) >= 3 and not _is_float(f[2]):
+            data = b" " * len(head) + nl + rest
+    x = np.frombuffer(data, dtype=np.uint8)
+    sp = _SPACE[x]
+    prev = np.concatenate([[True], sp[:-1]])
+    starts = np.flatnonzero(~sp & prev)
+    tok_line = np.cumsum(x == 10, dtype=np.int32)[starts].astype(np.int64)
+    n_lines = data.count(b"\n") + 1
+    per_line = np.bincount(tok_line, minlength=n_lines)
+    bad = np.flatnonzero((per_line != 0) & (per_line != 3) & (per_line != 4))
+    if bad.size:
+        raise InputError(f"expected 3 or 4 fields (user item rating [timestamp]), found {per_line[bad[0]]}",
+                         path, first_line + int(bad[0]))
+    line_first = np.concatenate([[0], np.cumsum(per_line)])
+    col = np.arange(starts.size) - line_first[tok_line]
+    lines = first_line + tok_line[col == 0]
+    vals = None
+    if not force_str:
+        try:
+            vals = np.fromstring(data, dtype=np.float64, sep=" ")  # noqa: NPY - text mode is supported
+        except (ValueError, DeprecationWarning):
+            vals = None
+    if vals is not None and vals.size == starts.size:
+        # id tokens must be integer literals ("1.0", "1e3" make string ids)
+        odd = np.logical_or.reduceat(_NONDIGIT[x], starts) if starts.size else np.zeros(0, bool)
+        if not np.any(odd[col < 2]):
+            values = vals[col == 2]
+            _check_values(values, lines, path)
+            return _Raw(vals[col == 0].astype(np.int64), vals[col == 1].astype(np.int64), values, lines, "int")
+    return _parse_slow(data, first_line, path, force_str)
+
+
+def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> _Raw:
+    """Line-by-line parse: string ids, or finding the line of a bad token."""
+    us, its, vs, ls = [], [], [], []
+    for k, line in enumerate(data.split(b"\n")):
+        f = line.split()
+        if not f:
+            continue
+        try:
+            v = float(f[2])
+        except ValueError:
+            raise InputError(f"rating {f[2].decode(errors='replace')!r} is not a number",
+                             path, first_line + k) from None
+        us.append(f[0])
+        its.append(f[1])
+        vs.append(v)
+        ls.append(first_line + k)
+    values, lines = np.asarray(vs, dtype=np.float64), np.asarray(ls, dtype=np.int64)
+    _check_values(values, lines, path)
+    ints = not force_str and all(_INT_RE.fullmatch(t) for t in us + its)
+    if ints:
+        return _Raw(np.array([int(t) for t in us], np.int64), np.array([int(t) for t in its], np.int64),
+                    values, lines, "int")
+    dec = lambda toks: np.array([t.decode() for t in toks], dtype=str) if toks else np.empty(0, dtype=str)
+    return _Raw(dec(us), dec(its), values, lines, "str")
+
+
+def _check_values(values, lines, path, what="rating"):
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise InputError(f"{what} is {values[bad[0]]} (NaN and infinite ratings are not allowed)",
+                         path, int(lines[bad[0]]))
+
+
+def _concat(parts: list[_Raw]) -> _Raw:
+    kinds = {p.kind for p in parts}
+    if "str" in kinds and "int" in kinds:
+        raise RuntimeError("mixed id kinds")  # callers re-parse with force_str
+    if not parts:
+        return _Raw(*(np.empty(0, np.int64),) * 2, np.empty(0), np.empty(0, np.int64), "int")
+    return _Raw(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("users", "items", "values", "lines")),
+                parts[0].kind)
+
+
+def _read_text(comm, path: Path, fmt: str, force_str: bool) -> _Raw:
+    """Collective.  This rank's share of a text file."""
+    with comm.agree(f"reading {path}"):
+        raw = _read_chunk(path, comm.rank, comm.size)
+        n = _n_lines(raw)
+    first = sum(comm.allgather_obj(n, kind="read:lines")[:comm.rank]) + 1
+    with comm.agree(f"parsing {path}"):
+        parts = [_parse_piece(p, first + off, path, fmt, force_str) for off, p in _pieces(raw)]
+        if len({p.kind for p in parts}) > 1:
+            parts = [_parse_piece(p, first + off, path, fmt, True) for off, p in _pieces(raw)]
+        out = _concat(parts)
+    if not force_str and "str" in comm.allgather_obj(out.kind, kind="read:kind"):
+        with comm.agree(f"parsing {path}"):
+            out = _concat([_parse_piece(p, first + off, path, fmt, True) for off, p in _pieces(raw)])
+    return out
+
+
+# ---------------------------------------------------------------- array files
+def _from_columns(u, i, v, lo: int, path) -> _Raw:
+    lines = np.arange(lo + 1, lo + 1 + len(v), dtype=np.int64)
+    v = np.asarray(v, dtype=np.float64)
+    _check_values(v, lines, path, "rating (row number shown)")
+    ids = []
+    for a, what in ((u, "user"), (i, "item")):
+        a = np.asarray(a)
+        if a.dtype.kind in "SUO":
+            ids.append(np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a], dtype=str))
+            continue
+        if a.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))
+            if bad.size:
+                raise InputError(f"{what} id {a[bad[0]]} is not an integer (row number shown)",
+                                 path, int(lines[bad[0]]))
+        ids.append(a.astype(np.int64))
+    kind = "str" if ids[0].dtype.kind == "U" or ids[1].dtype.kind == "U" else "int"
+    if kind == "str":
+        ids = [a.astype(str) for a in ids]
+    return _Raw(ids[0], ids[1], v, lines, kind)
+
+
+def _table_rows(arr, rank: int, size: int, path) -> _Raw:
+    if arr.ndim != 2 or arr.shape[1] not in (3, 4):
+        raise InputError(f"expected a 2-D array with 3 or 4 columns (user, item, rating[, time]), "
+                         f"found shape {arr.shape}", path)
+    lo, hi = block_range(arr.shape[0], size, rank)
+    block = np.asarray(arr[lo:hi])
+    return _from_columns(block[:, 0], block[:, 1], block[:, 2], lo, path)
+
+
+def _read_array(comm, path: Path, fmt: str) -> _Raw:
+    """Collective.  This rank's rows of an npy or HDF5 ratings table."""
+    with comm.agree(f"reading {path}"):
+        if fmt == "npy":
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except ValueError as exc:
+                raise InputError(f"not a readable .npy array ({exc})", path) from None
+            out = _table_rows(arr, comm.rank, comm.size, path)
+        else:
+            import h5py
+            try:
+                fh = h5py.File(path, "r")
+            except OSError as exc:
+                raise InputError(f"not a readable HDF5 file ({exc})", path) from None
+            with fh:
+                if "ratings" in fh and fh["ratings"].ndim == 2:
+                    out = _table_rows(fh["ratings"], comm.rank, comm.size, path)
+                elif all(n in fh for n in ("users", "items")) and ("ratings" in fh or "values" in fh):
+                    vals = fh["ratings"] if "ratings" in fh else fh["values"]
+                    n = vals.shape[0]
+                    if fh["users"].shape != (n,) or fh["items"].shape != (n,):
+                        raise InputError("users, items and ratings datasets differ in length", path)
+                    lo, hi = block_range(n, comm.size, comm.rank)
+                    out = _from_columns(fh["users"][lo:hi], fh["items"][lo:hi], vals[lo:hi], lo, path)
+                else:
+                    raise InputError(f"expected a 2-D dataset 'ratings' or 1-D datasets 'users', 'items', "
+                                     f"'ratings'; found {sorted(fh)}", path)
+    kinds = comm.allgather_obj(out.kind, kind="read:kind")
+    if "str" in kinds and out.kind == "int":
+        out = _Raw(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
+    return out
+
+
+def _read_raw(comm, path, fmt: str, force_str: bool = False) -> _Raw:
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown ratings format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    with comm.agree(f"opening {path}"):
+        if not path.is_file():
+            raise InputError("no such file", path)
+        if fmt == "auto":
+            fmt = _detect(path)
+    if fmt in ("npy", "hdf5"):
+        out = _read_array(comm, path, fmt)
+        if force_str and out.kind == "int":
+            out = _Raw(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
+        return out
+    return _read_text(comm, path, fmt, force_str)
+
+
+def _detect(path: Path) -> str:
+    suf = path.suffix.lower()
+    if suf == ".npy":
+        return "npy"
+    if suf in (".h5", ".hdf5", ".hdf"):
+        return "hdf5"
+    with open(path, "rb") as fh:
+        first = fh.read(4096).split(b"\n", 1)[0]
+    return "movielens" if b"::" in first else "triplets"
+
+
+# ------------------------------------------------------------- public reader
+def _global_ids(comm, local: np.ndarray, kind: str) -> np.ndarray:
+    """Collective.  Sorted union of every rank's raw ids."""
+    mine = np.unique(local)
+    if kind == "int":
+        return np.unique(np.concatenate(comm.allgather_array(mine.astype(np.int64), kind="read:ids")))
+    parts = comm.allgather_obj(mine.tolist(), kind="read:ids")
+    return np.unique(np.array([x for p in parts for x in p], dtype=str))
+
+
+def _by_user_owner(comm, r: Ratings, n_users: int) -> Ratings:
+    """Collective.  Move every rating to the rank owning its user."""
+    owner = block_owner(r.users, n_users, comm.size) if r.users.size else np.empty(0, np.int64)
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(comm.size + 1))
+    out = []
+    for a in (r.users, r.items, r.values, r.lines):
+        a = a[order]
+        out.append(np.concatenate(comm.alltoallv([a[cuts[q]:cuts[q + 1]] for q in range(comm.size)],
+                                                 kind="read:shuffle")))
+    return Ratings(*out)
+
+
+def _dedupe(r: Ratings, policy: str, path, ids) -> tuple[Ratings, int]:
+    """Apply the duplicate policy to ratings that are all on their user's rank."""
+    key = r.users * np.int64(max(len(ids[1]), 1)) + r.items
+    if np.all(r.lines[1:] > r.lines[:-1]):      # usual: arrived in line order, so a stable
+        order = np.argsort(key, kind="stable")  # sort keeps equal pairs in line order
+    else:
+        order = np.lexsort((r.lines, key))
+    u, i, v, ln = r.users[order], r.items[order], r.values[order], r.lines[order]
+    same = (u[1:] == u[:-1]) & (i[1:] == i[:-1])
+    n_dup = int(same.sum())
+    if not n_dup:
+        return Ratings(u, i, v, ln), 0
+    if policy == "error":
+        a = int(np.flatnonzero(same)[0])
+        raise InputError(f"duplicate rating for user {ids[0][u[a]]} and item {ids[1][i[a]]} "
+                         f"(first on line {ln[a]}); choose a duplicates policy", path, int(ln[a + 1]))
+    first = np.concatenate([[True], ~same])
+    last = np.concatenate([~same, [True]])
+    if policy == "mean":
+        gid = np.cumsum(first) - 1
+        v = np.bincount(gid, weights=v) / np.bincount(gid)
+        return Ratings(u[first], i[first], v, ln[first]), n_dup
+    keep = last if policy == "last" else first
+    return Ratings(u[keep], i[keep], v[keep], ln[keep]), n_dup
+
+
+def split_mask(users, items, n_items: int, fraction: float, seed: int) -> np.ndarray:
+    """True for ratings that go to validation: a seeded hash of (user, item)
+    below ``fraction`` — independent of how the ratings are distributed."""
+    key = np.uint64(np.random.SeedSequence([int(seed) & (2 ** 64 - 1), 31337]).generate_state(1, np.uint64)[0])
+    z = np.asarray(users, np.uint64) * np.uint64(n_items) + np.asarray(items, np.uint64)
+    z = z * np.uint64(0x9E3779B97F4A7C15) + key
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0 ** 53) < fraction
+
+
+def _take(r: Ratings, m: np.ndarray) -> Ratings:
+    return Ratings(r.users[m], r.items[m], r.values[m], r.lines[m])
+
+
+def read_ratings(comm, path, fmt: str = "auto", *, valid_fraction: float = 0.0, valid_path=None,
+                 seed: int = 0, duplicates: str = "last") -> RatingsData:
+    """Collective.  Read ratings, map ids to dense indices, split off validation.
+
+    Parameters
+    ----------
+    comm : communicator (``rank``, ``size``, ``allgather_obj``, ``allgather_array``,
+        ``alltoallv``, ``allreduce``, ``agree``)
+    path : file of training ratings (see the module docstring for formats)
+    fmt : one of :data:`FORMATS`
+    valid_fraction : fraction of ratings held out for validation (hash split)
+    valid_path : a separate validation file instead (same format)
+    seed : seeds the hash split
+    duplicates : one of :data:`DUPLICATES`
+
+    Returns
+    -------
+    RatingsData
+        ``train``/``valid`` hold this rank's users' ratings (dense ids).
+
+    Raises
+    ------
+    InputError
+        on every rank, naming ``file:line``, for unreadable files, malformed
+        lines, NaN/infinite ratings, or duplicates under ``duplicates="error"``.
+    """
+    if duplicates not in DUPLICATES:
+        raise ConfigError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATES)}")
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ConfigError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    if valid_fraction and valid_path is not None:
+        raise ConfigError("give either a validation fraction or a validation file, not both")
+    raw = _read_raw(comm, path, fmt)
+    user_ids = _global_ids(comm, raw.users, raw.kind)
+    item_ids = _global_ids(comm, raw.items, raw.kind)
+    with comm.agree(f"checking {path}"):
+        if not user_ids.size:
+            raise InputError("no ratings found", path)
+    r = Ratings(np.searchsorted(user_ids, raw.users), np.searchsorted(item_ids, raw.items),
+                raw.values, raw.lines)
+    r = _by_user_owner(comm, r, user_ids.size)
+    with comm.agree(f"checking {path} for duplicates"):
+        r, n_dup = _dedupe(r, duplicates, path, (user_ids, item_ids))
+    valid, n_unknown = None, 0
+    if valid_fraction:
+        m = split_mask(r.users, r.items, item_ids.size, valid_fraction, seed)
+        r, valid = _take(r, ~m), _take(r, m)
+    elif valid_path is not None:
+        vr = _read_raw(comm, valid_path, fmt, force_str=raw.kind == "str")
+        if vr.kind != raw.kind:       # compare as strings when kinds differ
+            u_ids, i_ids = user_ids.astype(str), item_ids.astype(str)
+            vu, vi = vr.users.astype(str), vr.items.astype(str)
+        else:
+            u_ids, i_ids, vu, vi = user_ids, item_ids, vr.users, vr.items
+        du, di = lookup(u_ids, vu), lookup(i_ids, vi)
+        known = (du >= 0) & (di >= 0)
+        n_unknown = int((~known).sum())
+        valid = _by_user_owner(comm, Ratings(du[known], di[known], vr.values[known], vr.lines[known]),
+                               user_ids.size)
+        with comm.agree(f"checking {valid_path} for duplicates"):
+            valid, n_vdup = _dedupe(valid, duplicates, valid_path, (user_ids, item_ids))
+        n_dup += n_vdup
+    tot = comm.allreduce(np.array([n_dup, n_unknown], np.int64), kind="read:counts")
+    return RatingsData(r, valid, user_ids, item_ids, int(tot[0]), int(tot[1]))

@@ -1,0 +1,191 @@
+"""Slow serial references for matrix factorisation.
+
+* ``py_*``: plain-Python versions of the numba kernels (float64), to check
+  the kernels' arithmetic.
+* :func:`serial_dsgd`: one process walks the same stratified schedule over
+  the whole W and H — blocks, shuffles, step sizes, Fugue extra updates — with
+  plain loops; it calls the numba block kernel so that the distributed run
+  can be required to equal it bit for bit.
+* :func:`serial_als`: weighted-λ ALS with ``numpy.linalg.solve`` per row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mpiml.mf import kernels
+from mpiml.mf.common import block_seed, default_init_scale, init_factor_rows
+from mpiml.mf.schedule import Schedule
+from mpiml.partition import block_offsets, block_range
+
+_M = (1 << 64) - 1
+
+
+def _py_mix(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M
+    return z ^ (z >> 31)
+
+
+def py_shuffled_order(n: int, seed: int) -> list[int]:
+    """Fisher–Yates with the kernel's splitmix64 stream."""
+    out = list(range(n))
+    state = int(seed)
+    for t in range(n - 1, 0, -1):
+        state = (state + 0x9E3779B97F4A7C15) & _M
+        j = ((_py_mix(state) >> 32) * (t + 1)) >> 32
+        out[t], out[j] = out[j], out[t]
+    return out
+
+
+def py_sample_index(seed: int, t: int, n: int) -> int:
+    z = _py_mix((int(seed) + t * 0x9E3779B97F4A7C15) & _M)
+    return ((z >> 32) * n) >> 32
+
+
+def _py_step(W, H, u, i, r, lr, lam):
+    w, h = W[u].copy(), H[i].copy()
+    e = r - float(np.sum(w * h))
+    W[u] = w + lr * (e * h - lam * w)
+    H[i] = h + lr * (e * w - lam * h)
+    return e
+
+
+def py_sgd_block(W, H, users, items, values, lr, lam, seed):
+    """SGD pass in the kernel's shuffled order; returns the online Σ e²."""
+    sse = 0.0
+    for t in py_shuffled_order(len(users), seed):
+        e = _py_step(W, H, users[t], items[t], values[t], lr, lam)
+        sse += e * e
+    return sse
+
+
+def py_sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
+    for t in range(start, start + count):
+        x = py_sample_index(seed, t, len(users))
+        _py_step(W, H, users[x], items[x], values[x], lr, lam)
+
+
+def py_block_loss(W, H, users, items, values):
+    sse = reg = 0.0
+    for u, i, r in zip(users, items, values):
+        e = r - float(np.dot(W[u], H[i]))
+        sse += e * e
+        reg += float(np.dot(W[u], W[u]) + np.dot(H[i], H[i]))
+    return sse, reg
+
+
+def py_als_rows(rows_ratings, F, lam, k):
+    """``rows_ratings[a]`` = list of (col, value); weighted-λ solve per row."""
+    out = np.zeros((len(rows_ratings), k))
+    for a, ent in enumerate(rows_ratings):
+        if not ent:
+            continue
+        cols = [c for c, _ in ent]
+        v = np.array([x for _, x in ent])
+        Fa = F[cols]
+        out[a] = np.linalg.solve(Fa.T @ Fa + lam * len(ent) * np.eye(k), Fa.T @ v)
+    return out
+
+
+def _nested(n, P, b):
+    out = [0]
+    for r in range(P):
+        lo, hi = block_range(n, P, r)
+        out += [lo + int(x) for x in block_offsets(hi - lo, b)[1:]]
+    return out
+
+
+def _blocks(users, items, values, roff, coff):
+    """Dict (i, j) -> (users, items, values) sorted by (user, item), global ids."""
+    d = len(roff) - 1
+    out = {}
+    for i in range(d):
+        for j in range(d):
+            sel = sorted((int(u), int(it), float(v)) for u, it, v in zip(users, items, values)
+                         if roff[i] <= u < roff[i + 1] and coff[j] <= it < coff[j + 1])
+            out[(i, j)] = (np.array([s[0] for s in sel], dtype=np.int32),
+                           np.array([s[1] for s in sel], dtype=np.int32),
+                           np.array([s[2] for s in sel], dtype=np.float32))
+    return out
+
+
+def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam=0.05, lr=0.01,
+                step="bold", decay=0.0, order="WOR", seed=0, n_epochs=3, valid=None,
+                fugue_extra=None, init_scale=None):
+    """Serial simulation of DSGD (and Fugue when ``fugue_extra`` gives the
+    extra-update counts ``[epoch][sub-epoch, row block]``).
+
+    Returns ``(W, H, records)`` with records ``{"lr", "objective", "valid_sse"}``.
+    """
+    P, b = n_ranks, blocks_per_rank
+    d = P * b
+    roff, coff = _nested(n_users, P, b), _nested(n_items, P, b)
+    blocks = _blocks(*train, roff, coff)
+    vblocks = _blocks(*valid, roff, coff) if valid is not None else None
+    if init_scale is None:
+        tot = 0.0
+        for key in sorted(blocks):
+            tot += float(kernels.sum_squares(blocks[key][2]))
+        init_scale = default_init_scale(tot, len(train[0]), k)
+    W = init_factor_rows(seed, "W", 0, n_users, k, init_scale)
+    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale)
+    sched = Schedule(order, P, b, seed)
+    n = max(len(v[0]) for v in blocks.values())
+    scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32))
+    cur_lr, prev, records = lr, None, []
+    for e in range(n_epochs):
+        eff = lr / (1 + decay * e) if step == "decay" else cur_lr
+        for s in range(d):
+            cols = sched.stratum(e, s)
+            for i in range(d):
+                j = int(cols[i])
+                u, it, v = blocks[(i, j)]
+                kernels.sgd_block(W, H, u, it, v, *scratch, eff, lam, block_seed(seed, e, i, j))
+            if fugue_extra is not None:
+                for i in range(d):
+                    j = int(cols[i])
+                    c = int(fugue_extra[e][s, i])
+                    if c:
+                        kernels.sgd_sampled(W, H, *blocks[(i, j)], eff, lam,
+                                            block_seed(seed, e, i, j, 7), 0, c)
+        sse = reg = vsse = 0.0
+        for key in sorted(blocks):
+            a, bb = kernels.block_loss(W, H, *blocks[key])
+            sse += a
+            reg += bb
+            vsse += kernels.block_loss(W, H, *vblocks[key])[0] if vblocks is not None else 0.0
+        obj = sse + lam * reg
+        if step == "bold" and prev is not None:
+            cur_lr *= 1.05 if obj < prev else 0.5
+        prev = obj
+        records.append({"lr": eff, "objective": obj, "valid_sse": vsse})
+    return W, H, records
+
+
+def serial_als(train, n_users, n_items, *, k, lam, seed, n_epochs, init_scale):
+    """Weighted-λ ALS with dense per-row solves; returns ``(W, H, objectives)``."""
+    users, items, values = train
+    by_u = [[] for _ in range(n_users)]
+    by_i = [[] for _ in range(n_items)]
+    for u, i, r in sorted(zip(users.tolist(), items.tolist(), values.tolist())):
+        by_u[u].append((i, r))
+    for u, i, r in sorted(zip(items.tolist(), users.tolist(), values.tolist())):
+        by_i[u].append((i, r))
+    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale, np.float64)
+    W = np.zeros((n_users, k))
+    objs = []
+    for _ in range(n_epochs):
+        W = py_als_rows(by_u, H, lam, k)
+        H = py_als_rows(by_i, W, lam, k)
+        pred = np.einsum("ij,ij->i", W[users], H[items])
+        reg = np.sum(W[users] ** 2) + np.sum(H[items] ** 2)
+        objs.append(float(np.sum((values - pred) ** 2) + lam * reg))
+    return W, H, objs
+
+
+def rmse(W, H, users, items, values) -> float:
+    pred = np.einsum("ij,ij->i", np.asarray(W, np.float64)[users], np.asarray(H, np.float64)[items])
+    return math.sqrt(float(np.mean((values - pred) ** 2)))

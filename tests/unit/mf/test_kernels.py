@@ -1,0 +1,101 @@
+"""Numba MF kernels against the plain-Python references in tests/naive/mf.py."""
+
+import numpy as np
+import pytest
+
+from mpiml.mf import kernels
+from tests.naive import mf as naive
+
+
+def _block(seed=0, m=15, n=12, nnz=60, k=5, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    flat = rng.choice(m * n, nnz, replace=False)
+    u, i = (flat // n).astype(np.int32), (flat % n).astype(np.int32)
+    r = rng.normal(3, 1, nnz).astype(dtype)
+    W = rng.random((m, k)).astype(dtype) * 0.5
+    H = rng.random((n, k)).astype(dtype) * 0.5
+    return W, H, u, i, r
+
+
+def _scratch(n):
+    return np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64)
+
+
+@pytest.mark.parametrize("n,seed", [(0, 1), (1, 2), (2, 3), (17, 4), (1000, 2**63 + 5)])
+def test_shuffled_order_matches_python_and_is_a_permutation(n, seed):
+    out = np.empty(n, np.int64)
+    kernels.shuffled_order(n, np.uint64(seed), out)
+    assert out.tolist() == naive.py_shuffled_order(n, seed)
+    assert sorted(out.tolist()) == list(range(n))
+
+
+def test_sgd_block_matches_python():
+    W, H, u, i, r = _block()
+    W2, H2 = W.copy(), H.copy()
+    seed = np.uint64(12345)
+    sse = kernels.sgd_block(W, H, u, i, r, *_scratch(len(u)), 0.05, 0.1, seed)
+    sse2 = naive.py_sgd_block(W2, H2, u, i, r, 0.05, 0.1, int(seed))
+    np.testing.assert_allclose(W, W2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(H, H2, rtol=1e-12, atol=1e-12)
+    assert sse == pytest.approx(sse2, rel=1e-12)
+
+
+def test_sgd_block_float32_close_to_float64():
+    W, H, u, i, r = _block(dtype=np.float32)
+    W2, H2 = W.astype(np.float64), H.astype(np.float64)
+    scr = (np.empty(len(u), np.int32), np.empty(len(u), np.int32), np.empty(len(u), np.float32))
+    kernels.sgd_block(W, H, u, i, r, *scr, 0.05, 0.1, np.uint64(7))
+    naive.py_sgd_block(W2, H2, u, i, r.astype(np.float64), 0.05, 0.1, 7)
+    np.testing.assert_allclose(W, W2, rtol=1e-4, atol=1e-5)
+
+
+def test_sgd_block_leaves_untouched_rows_alone():
+    W, H, u, i, r = _block()
+    W0 = W.copy()
+    keep = np.setdiff1d(np.arange(len(W)), u)
+    kernels.sgd_block(W, H, u, i, r, *_scratch(len(u)), 0.05, 0.1, np.uint64(1))
+    assert np.array_equal(W[keep], W0[keep])
+
+
+def test_sgd_sampled_matches_python_and_chunks_compose():
+    W, H, u, i, r = _block(1)
+    W2, H2, W3, H3 = W.copy(), H.copy(), W.copy(), H.copy()
+    seed = np.uint64(99)
+    kernels.sgd_sampled(W, H, u, i, r, 0.03, 0.05, seed, 0, 150)
+    naive.py_sgd_sampled(W2, H2, u, i, r, 0.03, 0.05, int(seed), 0, 150)
+    np.testing.assert_allclose(W, W2, rtol=1e-12, atol=1e-12)
+    for start, c in [(0, 40), (40, 1), (41, 109)]:
+        kernels.sgd_sampled(W3, H3, u, i, r, 0.03, 0.05, seed, start, c)
+    assert np.array_equal(W, W3) and np.array_equal(H, H3)
+
+
+def test_block_loss_matches_python():
+    W, H, u, i, r = _block(2)
+    sse, reg = kernels.block_loss(W, H, u, i, r)
+    sse2, reg2 = naive.py_block_loss(W, H, u, i, r)
+    assert sse == pytest.approx(sse2, rel=1e-12) and reg == pytest.approx(reg2, rel=1e-12)
+    assert kernels.block_loss(W, H, u[:0], i[:0], r[:0]) == (0.0, 0.0)
+
+
+def test_predict_pairs_and_sum_squares():
+    W, H, u, i, r = _block(3)
+    out = np.empty(len(u))
+    kernels.predict_pairs(W, H, u, i, out)
+    np.testing.assert_allclose(out, np.einsum("ij,ij->i", W[u], H[i]))
+    assert kernels.sum_squares(r) == pytest.approx(float(np.dot(r, r)))
+
+
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_als_rows_match_dense_solve(k):
+    rng = np.random.default_rng(k)
+    n_rows, n_cols = 9, 14
+    F = rng.normal(size=(n_cols, k))
+    ents = [sorted((int(c), float(rng.normal())) for c in rng.choice(n_cols, rng.integers(0, 8), replace=False))
+            for _ in range(n_rows)]
+    indptr = np.concatenate([[0], np.cumsum([len(e) for e in ents])]).astype(np.int64)
+    cols = np.array([c for e in ents for c, _ in e], dtype=np.int64)
+    vals = np.array([v for e in ents for _, v in e])
+    out = np.full((n_rows, k), np.nan)
+    kernels.als_solve_rows(indptr, cols, vals, F, 0.3, out)
+    np.testing.assert_allclose(out, naive.py_als_rows(ents, F, 0.3, k), rtol=1e-9, atol=1e-12)
+    assert all(not out[a].any() for a, e in enumerate(ents) if not e)
