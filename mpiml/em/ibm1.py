@@ -1,0 +1,255 @@
+"""IBM Model 1 model math, independent of MPI.
+
+IBM Model 1 (Brown et al. 1993) models p(target | source) with translation
+probabilities theta_st = p(t | s), a uniform alignment distribution over the
+source positions and an optional NULL source word (id 0).  EM maximises the
+likelihood of the target sentences given the source sentences.
+
+Following Wolfe, Haghighi & Klein, "Fully Distributed EM for Very Large
+Datasets" (ICML 2008), a rank holds theta only for the (s, t) pairs that
+co-occur in its own sentence pairs (NULL included), and the E-step also emits
+the redundant totals eta_s = sum_t eta_st, so the M-step theta_st = eta_st /
+eta_s needs only statistics the rank itself holds once they are complete.
+
+Key spaces (shared with :mod:`mpiml.em.plan`): a parameter (s, t) has the
+int64 key ``s * n_tgt + t``; the total of source word s has the key
+``n_src * n_tgt + s``, above every parameter key, so both kinds of statistic
+can travel in one sorted key list.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..partition import block_range
+from . import kernels
+
+NULL_ID = 0
+
+
+class KeySpace:
+    """Integer keys of IBM1 statistics: parameters (s, t) and totals s."""
+
+    def __init__(self, n_src: int, n_tgt: int):
+        self.n_src = int(n_src)
+        self.n_tgt = int(n_tgt)
+        self.n_param = self.n_src * self.n_tgt
+        if self.n_param + self.n_src >= 2 ** 62:
+            raise ValueError("vocabulary too large for int64 statistic keys")
+
+    def param_key(self, s, t):
+        return np.asarray(s, dtype=np.int64) * self.n_tgt + np.asarray(t, dtype=np.int64)
+
+    def total_key(self, s):
+        return self.n_param + np.asarray(s, dtype=np.int64)
+
+    def is_total(self, keys) -> np.ndarray:
+        return np.asarray(keys) >= self.n_param
+
+    def source_of(self, keys) -> np.ndarray:
+        """Source word of each key (parameter or total)."""
+        k = np.asarray(keys, dtype=np.int64)
+        return np.where(k >= self.n_param, k - self.n_param, k // self.n_tgt)
+
+    def __eq__(self, other):
+        return isinstance(other, KeySpace) and (self.n_src, self.n_tgt) == (other.n_src, other.n_tgt)
+
+    def __repr__(self):
+        return f"KeySpace(n_src={self.n_src}, n_tgt={self.n_tgt})"
+
+
+@dataclass
+class LocalParams:
+    """The parameters one rank holds and the index arrays the kernels need.
+
+    Attributes
+    ----------
+    space : KeySpace
+    null : bool
+        Whether the NULL source word takes part.
+    keys : int64 array, sorted
+        Parameter keys ``s * n_tgt + t`` of every co-occurring pair.
+    idx : int32 array
+        Position in ``keys`` of every token pair (kernel layout).
+    src_words : int64 array, sorted
+        Source words among ``keys``; ``seg_ptr`` delimits their key runs.
+    param_src : int64 array
+        Position in ``src_words`` of each parameter's source word.
+    """
+
+    space: KeySpace
+    null: bool
+    keys: np.ndarray
+    idx: np.ndarray
+    src_words: np.ndarray
+    seg_ptr: np.ndarray
+    param_src: np.ndarray
+
+    @property
+    def n_params(self) -> int:
+        return int(self.keys.size)
+
+    @property
+    def stat_keys(self) -> np.ndarray:
+        """Sorted keys of every statistic this rank holds: eta_st then eta_s."""
+        return np.concatenate([self.keys, self.space.total_key(self.src_words)])
+
+    def split_stats(self, stats: np.ndarray):
+        """Split an array aligned with :attr:`stat_keys` into (eta_st, eta_s)."""
+        return stats[:self.n_params], stats[self.n_params:]
+
+
+def build_local_params(corpus, null: bool = True) -> LocalParams:
+    """Local parameter set and kernel indices for ``corpus`` (one rank's pairs).
+
+    ``corpus`` needs ``src, src_ptr, tgt, tgt_ptr`` (CSR, ids) and the global
+    vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.
+    """
+    space = KeySpace(corpus.n_src, corpus.n_tgt)
+    nul = 1 if null else 0
+    tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
+    tp_keys = kernels.pair_keys(corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr,
+                                space.n_tgt, nul, tp_ptr)
+    keys, inverse = np.unique(tp_keys, return_inverse=True)
+    if keys.size >= 2 ** 31:
+        raise ValueError("more than 2**31 local parameters on one rank; use more ranks")
+    src_of = keys // space.n_tgt
+    src_words, starts = np.unique(src_of, return_index=True)
+    seg_ptr = np.append(starts, keys.size).astype(np.int64)
+    param_src = np.repeat(np.arange(src_words.size, dtype=np.int64), np.diff(seg_ptr))
+    return LocalParams(space, bool(null), keys.astype(np.int64), inverse.astype(np.int32).ravel(),
+                       src_words.astype(np.int64), seg_ptr, param_src)
+
+
+def slice_lines(corpus, lo: int, hi: int):
+    """The pairs of ``corpus`` on global lines ``[lo, hi)`` (shares the vocabulary).
+
+    With :func:`mpiml.partition.block_range` over ``corpus.n_lines`` this is
+    exactly what the reader gives each rank, so a whole corpus read on one
+    process can stand in for many simulated ranks.
+    """
+    a, b = np.searchsorted(corpus.line_index, [lo, hi])
+    sub = copy.copy(corpus)
+    sub.src = corpus.src[corpus.src_ptr[a]:corpus.src_ptr[b]]
+    sub.src_ptr = corpus.src_ptr[a:b + 1] - corpus.src_ptr[a]
+    sub.tgt = corpus.tgt[corpus.tgt_ptr[a]:corpus.tgt_ptr[b]]
+    sub.tgt_ptr = corpus.tgt_ptr[a:b + 1] - corpus.tgt_ptr[a]
+    sub.line_index = corpus.line_index[a:b]
+    sub.line_lo, sub.line_hi = int(lo), int(hi)
+    return sub
+
+
+def simulated_stat_keys(corpus, size: int, null: bool = True) -> list:
+    """Statistic keys of each of ``size`` simulated ranks (input of :func:`plan.make_plan`)."""
+    out = []
+    for r in range(size):
+        lo, hi = block_range(corpus.n_lines, size, r)
+        out.append(build_local_params(slice_lines(corpus, lo, hi), null).stat_keys)
+    return out
+
+
+def uniform_theta(params: LocalParams) -> np.ndarray:
+    """Initial theta_st = 1 / n_tgt (uniform over the whole target vocabulary)."""
+    return np.full(params.n_params, 1.0 / params.space.n_tgt)
+
+
+def estep(params: LocalParams, corpus, theta: np.ndarray):
+    """Local E-step: returns ``(eta_st, eta_s, loglik)`` for this rank's pairs."""
+    counts = np.zeros(params.n_params)
+    ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
+                       1 if params.null else 0, counts)
+    return counts, kernels.segment_sums(counts, params.seg_ptr), float(ll)
+
+
+def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams) -> np.ndarray:
+    """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys."""
+    return eta_st / eta_s[params.param_src]
+
+
+def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:
+    """Best source position per target token (-1 = NULL), parallel to ``corpus.tgt``."""
+    return kernels.viterbi(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
+                           1 if params.null else 0)
+
+
+def pharaoh_lines(corpus, best: np.ndarray) -> list[str]:
+    """Pharaoh ``i-j`` lines (0-based source-target) for the rank's line range.
+
+    One string per corpus line in ``[corpus.line_lo, corpus.line_hi)``;
+    pairs skipped by the reader (empty lines) give an empty string, so the
+    output stays line-parallel with the input.
+    """
+    out = [""] * (corpus.line_hi - corpus.line_lo)
+    tp = corpus.tgt_ptr
+    for n, line in enumerate(corpus.line_index):
+        b = best[tp[n]:tp[n + 1]]
+        out[int(line) - corpus.line_lo] = " ".join(
+            f"{i}-{j}" for j, i in enumerate(b.tolist()) if i >= 0)
+    return out
+
+
+def topk_entries(keys: np.ndarray, theta: np.ndarray, n_tgt: int, k: int):
+    """Top-``k`` targets per source word among the given entries.
+
+    Returns ``(s, t, prob)`` sorted by source id, then probability
+    descending, then target id (a deterministic order).  Duplicate keys
+    (the same parameter from several ranks) are kept once.
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    theta = np.asarray(theta, dtype=np.float64)
+    keys, first = np.unique(keys, return_index=True)
+    theta = theta[first]
+    s, t = keys // n_tgt, keys % n_tgt
+    order = np.lexsort((t, -theta, s))
+    s, t, theta = s[order], t[order], theta[order]
+    if s.size == 0:
+        return s, t, theta
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    rank_in_group = np.arange(s.size) - np.repeat(starts, np.diff(np.r_[starts, s.size]))
+    keep = rank_in_group < k
+    return s[keep], t[keep], theta[keep]
+
+
+def format_ttable(s, t, prob, src_vocab, tgt_vocab) -> str:
+    """TSV lines ``source<TAB>target<TAB>probability`` (probability as %.8g)."""
+    return "".join(f"{src_vocab[a]}\t{tgt_vocab[b]}\t{p:.8g}\n"
+                   for a, b, p in zip(s.tolist(), t.tolist(), prob.tolist()))
+
+
+class IBM1:
+    """Serial IBM Model 1 trained by EM on one process (no communication).
+
+    Parameters
+    ----------
+    n_iter : int
+        EM iterations.
+    null : bool
+        Include the NULL source word.
+
+    Attributes
+    ----------
+    params_ : LocalParams
+    theta_ : ndarray, aligned with ``params_.keys``
+    loglik_ : list of float, log-likelihood under theta before each update
+    """
+
+    def __init__(self, n_iter: int = 5, null: bool = True):
+        self.n_iter = n_iter
+        self.null = null
+
+    def fit(self, corpus) -> "IBM1":
+        self.params_ = build_local_params(corpus, self.null)
+        self.theta_ = uniform_theta(self.params_)
+        self.loglik_ = []
+        for _ in range(self.n_iter):
+            eta_st, eta_s, ll = estep(self.params_, corpus, self.theta_)
+            self.theta_ = mstep(eta_st, eta_s, self.params_)
+            self.loglik_.append(ll)
+        return self
+
+    def align(self, corpus) -> list[str]:
+        """Viterbi alignments as Pharaoh lines (corpus must match the fit)."""
+        return pharaoh_lines(corpus, viterbi(self.params_, corpus, self.theta_))
