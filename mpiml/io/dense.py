@@ -9,7 +9,6 @@ scan of the per-rank line counts).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_range
+from .lines import read_line_block
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 
@@ -109,37 +109,8 @@ def _read_h5(comm, p: Path, dataset: str | None) -> DenseBlock:
         return _slice(comm, f[dataset], p)
 
 
-def _line_aligned_range(path: Path, size: int, rank: int) -> tuple[int, int]:
-    """Byte range [start, end) of this rank: starts at a line start."""
-    total = os.path.getsize(path)
-    lo, hi = block_range(total, size, rank)
-
-    def align(pos: int) -> int:
-        # First line start at or after pos (a line starts after a newline).
-        if pos <= 0:
-            return 0
-        if pos >= total:
-            return total
-        with open(path, "rb") as f:
-            f.seek(pos - 1)
-            while True:
-                chunk = f.read(1 << 16)
-                if not chunk:
-                    return total
-                i = chunk.find(b"\n")
-                if i >= 0:
-                    return f.tell() - len(chunk) + i + 1
-    return align(lo), align(hi)
-
-
 def _read_text(comm, p: Path) -> DenseBlock:
-    with comm.agree(f"reading {p}"):
-        start, end = _line_aligned_range(p, comm.size, comm.rank)
-        with open(p, "rb") as f:
-            f.seek(start)
-            raw = f.read(end - start)
-        n_lines = raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
-    first_line = comm.exscan_sum(n_lines, "read") + 1
+    raw, first_line = read_line_block(comm, p)
     with comm.agree(f"parsing {p}"):
         sep = "," if p.suffix.lower() == ".csv" else None
         try:

@@ -50,7 +50,6 @@ want them.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..partition import block_owner, block_range
+from .lines import read_line_block
 
 FORMATS = ("auto", "triplets", "movielens", "npy", "hdf5")
 DUPLICATES = ("last", "first", "mean", "error")
@@ -117,34 +117,6 @@ class _Raw:
     values: np.ndarray
     lines: np.ndarray
     kind: str                # "int" or "str"
-
-
-def _line_start(fh, pos: int, total: int) -> int:
-    """First line start at or after byte ``pos``."""
-    if pos <= 0:
-        return 0
-    fh.seek(pos - 1)
-    at = pos - 1
-    while at < total:
-        chunk = fh.read(1 << 16)
-        i = chunk.find(b"\n")
-        if i >= 0:
-            return at + i + 1
-        at += len(chunk)
-    return total
-
-
-def _read_chunk(path: Path, rank: int, size: int) -> bytes:
-    total = os.path.getsize(path)
-    lo, hi = block_range(total, size, rank)
-    with open(path, "rb") as fh:
-        a, b = _line_start(fh, lo, total), _line_start(fh, hi, total)
-        fh.seek(a)
-        return fh.read(max(b - a, 0))
-
-
-def _n_lines(raw: bytes) -> int:
-    return raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
 
 
 def _pieces(raw: bytes):
@@ -255,10 +227,7 @@ def _concat(parts: list[_Raw]) -> _Raw:
 
 def _read_text(comm, path: Path, fmt: str, force_str: bool) -> _Raw:
     """Collective.  This rank's share of a text file."""
-    with comm.agree(f"reading {path}"):
-        raw = _read_chunk(path, comm.rank, comm.size)
-        n = _n_lines(raw)
-    first = sum(comm.allgather_obj(n, kind="read:lines")[:comm.rank]) + 1
+    raw, first = read_line_block(comm, path)
     with comm.agree(f"parsing {path}"):
         parts = [_parse_piece(p, first + off, path, fmt, force_str) for off, p in _pieces(raw)]
         if len({p.kind for p in parts}) > 1:

@@ -1,0 +1,61 @@
+"""Reading a text file by lines, each rank only its share.
+
+The file is cut into ``size`` byte ranges of equal length; each range is
+moved to the next line start, so every line belongs to exactly one rank and a
+rank reads about 1/size of the file (plus the rest of its last line).  Global
+line numbers, for error messages, come from an exclusive scan of the per-rank
+line counts.  Every text reader in mpiml (dense CSV, ratings, LIBSVM) uses this.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..partition import block_range
+
+
+def line_start(fh, pos: int, total: int) -> int:
+    """Offset of the first line start at or after byte ``pos`` of open file ``fh``."""
+    if pos <= 0:
+        return 0
+    if pos >= total:
+        return total
+    fh.seek(pos - 1)
+    at = pos - 1
+    while at < total:
+        chunk = fh.read(1 << 16)
+        if not chunk:
+            break
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return at + i + 1
+        at += len(chunk)
+    return total
+
+
+def byte_range(path, size: int, rank: int) -> tuple[int, int]:
+    """This rank's ``[start, end)`` byte range, aligned to line starts (pure
+    apart from reading near the cut points)."""
+    total = os.path.getsize(path)
+    lo, hi = block_range(total, size, rank)
+    with open(path, "rb") as fh:
+        return line_start(fh, lo, total), line_start(fh, hi, total)
+
+
+def count_lines(raw: bytes) -> int:
+    """Lines in ``raw`` (a last line without a newline counts)."""
+    return raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
+
+
+def read_line_block(comm, path) -> tuple[bytes, int]:
+    """Collective.  This rank's bytes of ``path`` and the global (1-based)
+    number of their first line.  Errors are agreed on every rank."""
+    p = Path(path)
+    with comm.agree(f"reading {p}"):
+        start, end = byte_range(p, comm.size, comm.rank)
+        with open(p, "rb") as f:
+            f.seek(start)
+            raw = f.read(end - start)
+    first_line = comm.exscan_sum(count_lines(raw), "read") + 1
+    return raw, first_line
