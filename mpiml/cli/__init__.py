@@ -41,6 +41,8 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     from . import bench, inspect_cmd, predict, train
+    from . import recommend
+    from . import eval_aer, plan
     p = Parser(prog="mpiml", description="Machine learning with MPI on HPC clusters.",
                epilog="Launch training with: mpiexec -n N python -m mpi4py -m mpiml train ALGO ...")
     p.add_argument("--version", action="version", version=f"mpiml {__version__}")
@@ -49,7 +51,10 @@ def build_parser() -> Parser:
     train.register(sub)
     inspect_cmd.register(sub)
     predict.register(sub)
+    recommend.register(sub)
     bench.register(sub)
+    plan.register(sub)
+    eval_aer.register(sub)
     return p
 
 

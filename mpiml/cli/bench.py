@@ -34,6 +34,10 @@ def register(sub) -> None:
     k.add_argument("--ranks", default="1,2", help="comma-separated rank counts (default %(default)s)")
     k.add_argument("--allreduce-mib", type=float, default=8.0)
     k.set_defaults(func=bench_kmeans)
+    from . import bench_mf
+    bench_mf.register(b)
+    from . import bench_ibm1
+    bench_ibm1.register(b)
 
 
 def mpiexec() -> str:

@@ -1,7 +1,14 @@
-"""``mpiml predict``: apply a trained model to new data (serial)."""
+"""``mpiml predict``: apply a trained model to new data (serial).
+
+One command for every algorithm: the checkpoint says which model it holds and
+:data:`PREDICTORS` maps that name to a function ``(args, ckpt) -> None`` that
+reads ``--data``, scores it and writes the results (raising MpimlError on bad
+input).  Adding an algorithm is one entry there.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -12,10 +19,13 @@ from ..errors import InputError, MpimlError
 def register(sub) -> None:
     p = sub.add_parser("predict", help="apply a checkpointed model to new data (serial)",
                        description="Apply a checkpointed model to new data. K-means: the nearest "
-                                   "centre of each row (and its squared distance).")
+                                   "centre of each row (and its squared distance). MF: the score "
+                                   "w_u . h_i of each (user, item) pair, raw ids as in training.")
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint (root, directory or master.h5)")
-    p.add_argument("--data", required=True, metavar="FILE", help="rows to score (.npy, .h5, .csv, .tsv, .txt)")
-    p.add_argument("--dataset", help="HDF5 dataset name")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="k-means: rows to score (.npy, .h5, .csv, .tsv, .txt); mf: 'user item' pairs, "
+                        "one per line (whitespace, comma or '::' separated; further columns ignored)")
+    p.add_argument("--dataset", help="HDF5 dataset name (k-means)")
     p.add_argument("--out", metavar="FILE", help="write results here (.npy, or text with one row per line); "
                                                  "default: standard output")
     p.set_defaults(func=run)
@@ -23,33 +33,101 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..io.ckpt_read import Checkpoint
-    from ..comm.serial import SerialComm
-    from ..io.dense import read_dense
     try:
         ck = Checkpoint(args.model)
-        if ck.algorithm != "kmeans":
-            raise InputError(f"predict does not support {ck.algorithm!r} checkpoints yet", args.model)
-        from ..cluster.kmeans import predict
-        block = read_dense(SerialComm(), args.data, args.dataset)
-        C = ck.replicated("cluster_centers")
-        if block.n_features != C.shape[1]:
-            raise InputError(f"data has {block.n_features} features, the model expects {C.shape[1]}", args.data)
-        labels, dist = predict(C, block.X)
-        _write(args.out, np.column_stack([labels, dist]), labels)
+        fn = PREDICTORS.get(ck.algorithm)
+        if fn is None:
+            raise InputError(f"predict does not support {ck.algorithm!r} checkpoints yet "
+                             f"(supported: {', '.join(sorted(PREDICTORS))})", args.model)
+        fn(args, ck)
     except MpimlError as exc:
         sys.stderr.write(f"mpiml: error: {exc}\n")
         return exc.exit_code
     return 0
 
 
-def _write(out, table, labels):
-    if out and out.endswith(".npy"):
-        np.save(out, labels)
+def _open_out(out):
+    return open(out, "w") if out else sys.stdout
+
+
+# ------------------------------------------------------------------ kmeans
+def predict_kmeans(args, ck) -> None:
+    from ..cluster.kmeans import predict
+    from ..comm.serial import SerialComm
+    from ..io.dense import read_dense
+    block = read_dense(SerialComm(), args.data, args.dataset)
+    C = ck.replicated("cluster_centers")
+    if block.n_features != C.shape[1]:
+        raise InputError(f"data has {block.n_features} features, the model expects {C.shape[1]}", args.data)
+    labels, dist = predict(C, block.X)
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, labels)
         return
-    f = open(out, "w") if out else sys.stdout
+    f = _open_out(args.out)
     try:
-        for lab, d in table:
+        for lab, d in zip(labels, dist):
             f.write(f"{int(lab)}\t{d:.9g}\n")
     finally:
-        if out:
+        if args.out:
             f.close()
+
+
+# ---------------------------------------------------------------------- mf
+_SPLIT = re.compile(r"::|[\s,]+")
+
+
+def read_pairs(path) -> tuple[list[str], list[str], list[int]]:
+    """Raw ``(users, items, line numbers)`` of a pairs file (blank and ``#``
+    lines skipped; further fields ignored)."""
+    users, items, lines = [], [], []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    with fh:
+        try:
+            for n, line in enumerate(fh, 1):
+                s = line.strip()
+                if not s or s.startswith("#"):
+                    continue
+                f = [t for t in _SPLIT.split(s) if t]
+                if len(f) < 2:
+                    raise InputError(f"expected 'user item', found {len(f)} field(s)", path, n)
+                users.append(f[0])
+                items.append(f[1])
+                lines.append(n)
+        except UnicodeDecodeError:
+            raise InputError("not valid UTF-8 text", path) from None
+    return users, items, lines
+
+
+def predict_mf(args, ck) -> None:
+    from ..mf.model import FactorModel
+    model = FactorModel.from_checkpoint(ck)
+    users, items, lines = read_pairs(args.data)
+    if (lines and lines[0] == 1 and model.user_ids.dtype.kind == "i"
+            and not re.fullmatch(r"[+-]?\d+", users[0])):
+        users, items, lines = users[1:], items[1:], lines[1:]   # a header such as "userId,movieId"
+    scores = model.predict(users, items)
+    unknown = np.isnan(scores)
+    if unknown.any():
+        first = int(np.flatnonzero(unknown)[0])
+        sys.stderr.write(f"mpiml: warning: {int(unknown.sum())} pair(s) with a user or item unknown to the "
+                         f"model scored nan (first: {args.data}:{lines[first]})\n")
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, scores)
+        return
+    f = _open_out(args.out)
+    try:
+        for u, i, s in zip(users, items, scores):
+            f.write(f"{u}\t{i}\t{s:.6g}\n")
+    finally:
+        if args.out:
+            f.close()
+
+
+# Checkpoint algorithm name -> predictor.
+PREDICTORS = {
+    "kmeans": predict_kmeans,
+    "mf": predict_mf,
+}

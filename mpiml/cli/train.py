@@ -15,6 +15,9 @@ from ..errors import CollectiveError, ConfigError, MpimlError
 # HELP, optional report(summary) -> str).  Imported lazily.
 ALGORITHMS = {
     "kmeans": "mpiml.cli.algo_kmeans",
+    "linear": "mpiml.cli.algo_linear",
+    "ibm1": "mpiml.cli.algo_ibm1",
+    "mf": "mpiml.cli.algo_mf",
 }
 
 NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",

@@ -1,0 +1,133 @@
+"""``mpiml plan ibm1``: C-step cost of every topology for simulated ranks.
+
+Serial (no MPI): the corpus is read once in this process, split into the
+line blocks that ``--ranks`` ranks would read, and the pure planner
+(:func:`mpiml.em.plan.make_plan`) computes each topology's messages
+(Wolfe, Haghighi & Klein, ICML 2008).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from ..errors import MpimlError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan", help="bytes per iteration of each communication topology, for N "
+                                    "simulated ranks (serial, no MPI)",
+                       description="Plan the communication of a distributed algorithm for simulated "
+                                   "rank counts, without MPI.")
+    algos = p.add_subparsers(dest="plan_algorithm", metavar="ALGORITHM")
+    algos.required = True
+    a = algos.add_parser("ibm1", help="IBM Model 1 C-step (fully distributed EM)",
+                         description="Read the corpus once, split it into the line blocks each of "
+                                     "--ranks ranks would read, and print per topology the bytes "
+                                     "sent per EM iteration (total and max per rank), rounds and "
+                                     "point-to-point messages. Example: mpiml plan ibm1 --ranks 64 "
+                                     "--source corpus.e --target corpus.f")
+    a.add_argument("files", nargs="*", metavar="CORPUS",
+                   help="corpus as positional paths: one 'source ||| target' file, or source and "
+                        "target files (instead of --corpus/--source/--target)")
+    a.add_argument("--source", metavar="FILE")
+    a.add_argument("--target", metavar="FILE")
+    a.add_argument("--corpus", metavar="FILE", help="one file of 'source ||| target' lines")
+    a.add_argument("--ranks", default="2,4,8", metavar="N[,N...]",
+                   help="simulated rank counts (default %(default)s)")
+    a.add_argument("--topology", action="append",
+                   choices=("mapreduce", "allreduce", "allpairs", "junction-tree", "tree"),
+                   help="only these topologies (repeatable; default: all)")
+    a.add_argument("--tree-edges", metavar="A-B,...",
+                   help="tree for the 'tree' topology (default: a chain 0-1,1-2,...)")
+    a.add_argument("--no-null", dest="null", action="store_false", help="no NULL source word")
+    a.add_argument("--empty", choices=("skip", "error"), default="skip")
+    a.add_argument("--json", action="store_true", help="one JSON object per row")
+    a.set_defaults(func=run_ibm1)
+
+
+def _paths(args):
+    from ..errors import ConfigError
+    named = args.corpus or args.source or args.target
+    if args.files:
+        if named or len(args.files) > 2:
+            raise ConfigError("give the corpus as one or two positional paths, or with "
+                              "--corpus / --source --target, not both")
+        return list(args.files)
+    if args.corpus and not (args.source or args.target):
+        return [args.corpus]
+    if args.source and args.target and not args.corpus:
+        return [args.source, args.target]
+    raise ConfigError("give --corpus FILE, or --source FILE --target FILE")
+
+
+def _rank_counts(text):
+    from ..errors import ConfigError
+    try:
+        out = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise ConfigError(f"--ranks: expected positive integers like 2,4,8, got {text!r}")
+    return out
+
+
+def run_ibm1(args) -> int:
+    try:
+        return _run_ibm1(args)
+    except MpimlError as exc:
+        sys.stderr.write(f"mpiml: error: {exc}\n")
+        return exc.exit_code
+
+
+def _run_ibm1(args) -> int:
+    from ..comm.serial import SerialComm
+    from ..em.ibm1 import KeySpace, simulated_stat_keys
+    from ..em.model import parse_tree_edges
+    from ..em.plan import TOPOLOGIES, make_plan
+    from ..io.corpus import read_parallel
+    from ..runtime.progress import human_bytes
+    paths = _paths(args)
+    sizes = _rank_counts(args.ranks)
+    topologies = args.topology or list(TOPOLOGIES)
+    user_edges = parse_tree_edges(args.tree_edges)
+    t0 = time.perf_counter()
+    corpus = read_parallel(SerialComm(), *paths, empty=args.empty)
+    space = KeySpace(corpus.n_src, corpus.n_tgt)
+    if not args.json:
+        print(f"corpus: {corpus.n_pairs} sentence pairs ({corpus.n_empty} empty skipped), "
+              f"{corpus.n_src - 1} source / {corpus.n_tgt} target words, read in "
+              f"{time.perf_counter() - t0:.2f} s")
+        print(f"{'ranks':>5}  {'topology':<14} {'bytes/iter':>12} {'max/rank':>10} {'rounds':>6} "
+              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7}")
+    for size in sizes:
+        keys = simulated_stat_keys(corpus, size, args.null)
+        per_rank = sum(k.size for k in keys) / size
+        for topo in topologies:
+            kw = {}
+            if topo == "tree":
+                kw["tree_edges"] = user_edges if user_edges is not None else \
+                    [(r, r + 1) for r in range(size - 1)]
+            t1 = time.perf_counter()
+            plan = make_plan(keys, topo, space=space, **kw)
+            dt = time.perf_counter() - t1
+            s = plan.summary()
+            n_shared = _n_shared(keys)
+            if args.json:
+                print(json.dumps({**s, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
+                                  "plan_s": dt}, sort_keys=True))
+                continue
+            name = "tree (chain)" if topo == "tree" and user_edges is None else topo
+            print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
+                  f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
+                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f}")
+    if not args.json:
+        print("bytes: float64 payload per EM iteration; allreduce is modelled as reduce-scatter + "
+              "allgather over the union of all statistics")
+    return 0
+
+
+def _n_shared(keys) -> int:
+    from ..em.plan import holders_from_key_sets
+    return int((holders_from_key_sets(keys).counts >= 2).sum())

@@ -1,0 +1,277 @@
+"""One-sided (RMA) windows for parameter tables, and waits that cannot hang.
+
+What this module relies on from MPI, and why (measured on these machines
+with MPICH 5 from PyPI, see FIELD_NOTES):
+
+* Windows are allocated by MPI (``Win.Allocate``) and every rank opens a
+  passive-target ``Lock_all`` epoch right after creation, while all ranks
+  are inside MPI.  With that, ``Accumulate``, ``Get_accumulate`` and
+  ``Flush`` complete in microseconds while the target rank computes without
+  calling MPI.  Per-operation ``Lock``/``Unlock``, ``Win.Create`` windows
+  and a later ``Lock_all`` wait for the target to enter MPI; we use none.
+* Accumulate operations are atomic per element (MPI-3 §11.7.1), with no
+  ordering across origins.  So every location that others accumulate into
+  is read with ``Get_accumulate(NO_OP)`` (or ``Fetch_and_op``), never with
+  ``Get``, and never with a plain load of local memory.  A vector read is
+  not a snapshot: only per-element guarantees hold.
+* ``Flush(target)`` returns when this origin's operations are complete at
+  the target.  Ordering between two of our operations is obtained only by
+  flushing the first before issuing the second (e.g. parameter increments,
+  then the clock counter that announces them).
+* Every buffer names its MPI datatype explicitly (``DOUBLE``, ``INT64_T``):
+  mpi4py would otherwise map int64 to ``MPI_LONG``.
+* Passive-target progress without the target's help is an implementation
+  property, not a guarantee of the standard (MPI Forum issues 635/637); across
+  nodes, atomics may be emulated in software and need the target to call
+  MPI.  Ranks therefore call :func:`poll` (an ``Iprobe``) from their compute
+  loops, and :func:`wait_until` keeps calling MPI while it backs off.
+* ``Unlock_all`` and ``Free`` are collective-ish (they wait for the targets):
+  windows are freed by every rank together, by :meth:`Window.free` or, on an
+  agreed error, by the communicator's ``close()`` (:func:`free_all`).
+
+Waits on window contents are not MPI operations, so the failure protocol of
+:meth:`Comm.agree` cannot interrupt them.  :class:`Alarm` closes that gap: a
+one-word-per-rank window that an ``on_failure`` hook sets on every rank when
+this rank raises; :func:`wait_until` checks it and raises
+:class:`~mpiml.comm.PeerAborted`.  Waits are accounted as wait time and are
+visible to the watchdog like any blocking collective.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from . import _mpi
+from .communicator import PeerAborted
+
+# Backoff of waits: first sleep, and the longest sleep between two polls.
+_FIRST_SLEEP = 2e-5
+_MAX_SLEEP = 1e-3
+
+
+def _blocking(comm, kind: str, wait: bool = False):
+    fn = getattr(comm, "_blocking", None)
+    return fn(kind, wait=wait) if fn is not None else contextlib.nullcontext()
+
+
+def poll(comm) -> None:
+    """Let MPI progress one-sided traffic that targets this rank (cheap)."""
+    fn = getattr(comm, "poll", None)
+    if fn is not None:
+        fn()
+
+
+class Window:
+    """A window of ``n`` elements of ``dtype`` per rank.  Collective.
+
+    Created with ``Win.Allocate`` and immediately locked (``Lock_all``), so
+    the passive-target operations below progress without the target's help.
+    Memory starts zeroed.  Use :func:`allocate` rather than this class, so
+    test doubles can substitute their own windows.
+
+    Operations are non-blocking until :meth:`flush`; buffers handed to them
+    are kept alive here until then.  Displacements and counts are in
+    elements.
+    """
+
+    def __init__(self, comm, n: int, dtype, name: str = "rma"):
+        MPI = _mpi.MPI()
+        self.comm, self.name = comm, name
+        self.dtype = np.dtype(dtype)
+        self.n = int(n)
+        self._dt = _mpi.datatype(self.dtype)
+        # Entry sync first: a rank that failed before creating the window
+        # makes the others leave instead of hanging in Win.Allocate.
+        comm.barrier(kind=f"{name}:create")
+        item = self.dtype.itemsize
+        self.win = MPI.Win.Allocate(max(self.n, 1) * item, disp_unit=item, comm=comm.mpi)
+        # While every rank is inside MPI (FIELD_NOTES: a later Lock_all would
+        # need the target to enter MPI before it completes).
+        self.win.Lock_all(MPI.MODE_NOCHECK)
+        mem = np.frombuffer(self.win.tomemory(), dtype=self.dtype, count=max(self.n, 1))
+        mem[:] = 0
+        self.win.Sync()            # make the zeroes visible to remote atomics
+        self._pending: dict = defaultdict(list)   # target -> buffers in flight
+        self._dummy = np.zeros(0, dtype=self.dtype)
+        self.freed = False
+        _register(comm, self)
+        comm.barrier(kind=f"{name}:create")
+
+    # ------------------------------------------------------------- operations
+    def accumulate(self, target: int, disp: int, values, op: str = "sum") -> None:
+        """``window[target][disp:disp+len(values)] (op)= values``, atomic per element."""
+        v = np.ascontiguousarray(values, dtype=self.dtype).reshape(-1)
+        if v.size == 0:
+            return
+        mop = _mpi.MPI().REPLACE if op == "replace" else _mpi.op(op)
+        self._pending[target].append(v)
+        self.comm.stats.add(self.name, v.nbytes)
+        self.win.Accumulate([v, self._dt], target, target=[disp, v.size, self._dt], op=mop)
+
+    def read(self, target: int, disp: int, count: int) -> np.ndarray:
+        """Start an atomic read (``Get_accumulate`` with ``NO_OP``) of
+        ``count`` elements; the returned array is valid after :meth:`flush`."""
+        out = np.empty(int(count), dtype=self.dtype)
+        if count == 0:
+            return out
+        if self._dummy.size < count:
+            self._dummy = np.zeros(int(count), dtype=self.dtype)   # ignored by NO_OP
+        self._pending[target].append(out)
+        self.comm.stats.add(self.name, out.nbytes)
+        self.win.Get_accumulate([self._dummy[:count], self._dt], [out, self._dt], target,
+                                target=[disp, int(count), self._dt], op=_mpi.MPI().NO_OP)
+        return out
+
+    def fetch_add(self, target: int, disp: int, value) -> int:
+        """Atomic fetch-and-add of one element; returns the old value."""
+        MPI = _mpi.MPI()
+        v = np.array([value], dtype=self.dtype)
+        old = np.empty(1, dtype=self.dtype)
+        self.win.Fetch_and_op([v, self._dt], [old, self._dt], target, disp, op=MPI.SUM)
+        self.flush(target)
+        return old[0].item()
+
+    def flush(self, target: int | None = None) -> None:
+        """Complete this rank's operations (at ``target``, or at every rank)."""
+        with _blocking(self.comm, self.name):
+            if target is None:
+                self.win.Flush_all()
+            else:
+                self.win.Flush(target)
+        if target is None:
+            self._pending.clear()
+        else:
+            self._pending.pop(target, None)
+
+    # ------------------------------------------------------------------- life
+    def free(self) -> None:
+        """Collective.  End the epoch and free the window (idempotent)."""
+        if self.freed:
+            return
+        self.comm.barrier(kind=f"{self.name}:free")
+        self._free_now()
+
+    def _free_now(self) -> None:
+        self.freed = True
+        self._pending.clear()
+        self.win.Unlock_all()
+        self.win.Free()
+        reg = getattr(self.comm, "_rma_windows", None)
+        if reg is not None and self in reg:
+            reg.remove(self)
+
+
+def allocate(comm, n: int, dtype, name: str = "rma"):
+    """Collective.  A :class:`Window` of ``n`` elements per rank (zeroed).
+
+    A communicator may bring its own implementation through an
+    ``allocate_window(n, dtype, name)`` method (threaded test doubles do).
+    """
+    own = getattr(comm, "allocate_window", None)
+    if own is not None:
+        return own(n, dtype, name)
+    return Window(comm, n, dtype, name)
+
+
+def _register(comm, win: Window) -> None:
+    """Remember open windows so that ``comm.close()`` frees them.
+
+    After an agreed error no algorithm code runs again, but every rank still
+    closes its communicator, in the same order: that is where leftover
+    windows are freed (every rank created the same ones).  Windows left open
+    at MPI_Finalize make UCX print warnings at exit.
+    """
+    reg = comm.__dict__.get("_rma_windows")
+    if reg is None:
+        reg = comm._rma_windows = []
+        plain_close = comm.close
+
+        def close():
+            free_all(comm)
+            plain_close()
+        comm.close = close
+    reg.append(win)
+
+
+def free_all(comm) -> None:
+    """Collective.  Free every window still open on ``comm`` (newest first)."""
+    reg = getattr(comm, "_rma_windows", None) or []
+    for win in list(reversed(reg)):
+        win.free()
+
+
+def open_windows(comm) -> int:
+    """Number of windows allocated on ``comm`` and not yet freed (for tests)."""
+    return len(getattr(comm, "_rma_windows", None) or [])
+
+
+class Alarm:
+    """A failure flag that waits on window contents can see.  Collective.
+
+    One int64 per rank.  :meth:`raise_` (installed as a ``comm.on_failure``
+    hook) sets the flag on every rank and flushes; :meth:`check` raises
+    :class:`PeerAborted` once this rank's flag is set.  The flag stays set:
+    after an agreed error, tables built on this alarm are finished.
+    """
+
+    def __init__(self, comm, name: str = "alarm"):
+        self.comm = comm
+        self.win = allocate(comm, 1, np.int64, name)
+        self._hook = self.raise_
+        if hasattr(comm, "on_failure"):
+            comm.on_failure(self._hook)
+
+    def raise_(self) -> None:
+        if self.win.freed:
+            return
+        one = np.ones(1, dtype=np.int64)
+        for r in range(self.comm.size):
+            self.win.accumulate(r, 0, one, op="replace")
+        self.win.flush()
+
+    def is_set(self) -> bool:
+        v = self.win.read(self.comm.rank, 0, 1)
+        self.win.flush(self.comm.rank)
+        return bool(v[0])
+
+    def check(self) -> None:
+        if self.is_set():
+            raise PeerAborted()
+
+    def free(self) -> None:
+        """Collective."""
+        hooks = getattr(self.comm, "_failure_hooks", None)
+        if hooks is not None and self._hook in hooks:
+            hooks.remove(self._hook)
+        self.win.free()
+
+
+def wait_until(comm, ready, kind: str, alarm: Alarm | None = None,
+               max_sleep: float = _MAX_SLEEP) -> float:
+    """Block until ``ready()`` is true; returns the seconds waited.
+
+    Between checks it polls MPI (so one-sided traffic to this rank
+    progresses even where that needs the target's help) and sleeps with
+    exponential backoff up to ``max_sleep`` instead of spinning, leaving the
+    core to ranks that compute.  The time counts as wait time and the
+    watchdog sees the wait.  Raises :class:`PeerAborted` when ``alarm`` goes
+    off (another rank failed inside the same agreed block).
+    """
+    if ready():
+        return 0.0
+    t0 = time.perf_counter()
+    sleep = _FIRST_SLEEP
+    with _blocking(comm, kind, wait=True):
+        while True:
+            poll(comm)
+            if alarm is not None:
+                alarm.check()
+            if ready():
+                break
+            time.sleep(sleep)
+            sleep = min(2 * sleep, max_sleep)
+    return time.perf_counter() - t0

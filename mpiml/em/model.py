@@ -1,0 +1,328 @@
+"""IBM Model 1 by fully distributed EM, as a runtime :class:`Algorithm`.
+
+Wolfe, Haghighi & Klein, "Fully Distributed EM for Very Large Datasets"
+(ICML 2008), on their running example: the translation probabilities
+theta_st = p(t | s) of IBM Model 1 (Brown et al. 1993).  Objective: the
+negative log-likelihood of the target sentences given the source sentences,
+which EM never increases.
+
+This module connects :class:`mpiml.em.cstep.DistributedIBM1` (E-step,
+C-step over a topology, M-step) with the training loop: progress columns,
+checkpoints of the distributed theta, resume at the same or another rank
+count, and the final outputs (Viterbi alignments, top-k translation table).
+
+Checkpoint layout (schema 1)
+----------------------------
+``distributed/keys`` (int64) and ``distributed/theta`` (float64): every
+rank's parameter keys ``s * n_tgt + t`` and theta, rank after rank (a key
+shared by several ranks appears once per holder, with identical theta);
+``replicated/src_vocab`` and ``replicated/tgt_vocab``: the vocabularies as
+newline-joined UTF-8 bytes (source id 0 is ``<NULL>``), so the table can be
+read without the corpus; ``rank_state``: each rank's row offset and count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, InputError, NumericalError
+from ..io.checkpoint import State
+from ..io.corpus import read_parallel
+from ..partition import block_range, hash_owner
+from ..runtime.algorithm import Algorithm
+from .cstep import DistributedIBM1
+from .ibm1 import estep, mstep
+from .plan import TOPOLOGIES, validate_tree
+
+KIND = "ibm1"
+
+
+def parse_tree_edges(text: str | None):
+    """``"0-1,1-2,..."`` -> list of (a, b) rank pairs (ConfigError if malformed)."""
+    if text is None:
+        return None
+    edges = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        a, sep, b = part.partition("-")
+        if not sep or not a.strip().isdigit() or not b.strip().isdigit():
+            raise ConfigError(f"--tree-edges: expected edges like '0-1,1-2', found {part!r}")
+        edges.append((int(a), int(b)))
+    return edges
+
+
+def vocab_bytes(words) -> np.ndarray:
+    """Newline-joined UTF-8 words as a uint8 array (tokens never hold whitespace)."""
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def vocab_from_bytes(arr) -> list[str]:
+    data = np.asarray(arr, dtype=np.uint8).tobytes().decode("utf-8")
+    return data.split("\n") if data else []
+
+
+class IBM1Model(Algorithm):
+    """Fully distributed EM for IBM Model 1 (Wolfe, Haghighi & Klein 2008).
+
+    Parameters
+    ----------
+    source, target : paths of the two-file layout (line n pairs with line n)
+    corpus : path of the one-file ``source ||| target`` layout (instead)
+    topology : one of :data:`mpiml.em.plan.TOPOLOGIES`
+    tree_edges : edge list over ranks (``topology="tree"``)
+    null : include the NULL source word
+    empty : ``"skip"`` or ``"error"`` for pairs with an empty side
+    align_out : write Viterbi alignments (Pharaoh ``i-j``) here at the end
+    export_ttable : top-k targets per source word to write (0: none)
+    ttable_out : TSV path of the exported table
+
+    Attributes
+    ----------
+    model_ : DistributedIBM1 (``params_``, ``theta_``, ``plan_info_``)
+    read_seconds_ : float, time to read the corpus (max over ranks)
+    loglik_ : float, log-likelihood under the theta the last E-step used
+    """
+
+    name = "ibm1"
+    schema = 1
+    partition_what = "sentence pairs"
+    # Keys are only meaningful for the same corpus; restore() checks the
+    # vocabularies and corpus sizes themselves, so moved files still resume.
+    resume_keys = ("null",)
+    columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
+               ("e_s", "E_s", "{:.3f}"), ("c_s", "C_s", "{:.3f}"), ("m_s", "M_s", "{:.3f}"),
+               ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"))
+
+    def __init__(self, source=None, target=None, corpus=None, *, topology: str = "junction-tree",
+                 tree_edges=None, null: bool = True, empty: str = "skip", align_out=None,
+                 export_ttable: int = 0, ttable_out=None):
+        self.source, self.target, self.corpus = source, target, corpus
+        self.topology = topology
+        self.tree_edges = tree_edges
+        self.null = bool(null)
+        self.empty = empty
+        self.align_out = align_out
+        self.export_ttable = int(export_ttable or 0)
+        self.ttable_out = ttable_out
+
+    # ------------------------------------------------------------------ setup
+    def _check_options(self, size: int) -> None:
+        if self.topology not in TOPOLOGIES:
+            raise ConfigError(f"unknown topology {self.topology!r}; choose from {', '.join(TOPOLOGIES)}")
+        if (self.corpus is None) == (self.source is None and self.target is None):
+            raise ConfigError("give either --corpus FILE (source ||| target lines) or "
+                              "--source FILE --target FILE")
+        if self.corpus is None and (self.source is None or self.target is None):
+            raise ConfigError("the two-file layout needs both --source and --target")
+        if self.empty not in ("skip", "error"):
+            raise ConfigError(f"--empty must be 'skip' or 'error', got {self.empty!r}")
+        if self.topology == "tree":
+            if self.tree_edges is None:
+                raise ConfigError("--topology tree needs --tree-edges, e.g. a chain "
+                                  + ",".join(f"{r}-{r + 1}" for r in range(min(size, 4) - 1)))
+            validate_tree(self.tree_edges, size)
+        elif self.tree_edges is not None:
+            raise ConfigError("--tree-edges is only used with --topology tree")
+        if self.export_ttable < 0:
+            raise ConfigError(f"--export-ttable must be >= 0, got {self.export_ttable}")
+        if self.export_ttable and not self.ttable_out:
+            raise ConfigError("--export-ttable K needs --ttable-out FILE")
+        for opt, path in (("--align-out", self.align_out), ("--ttable-out", self.ttable_out)):
+            parent = os.path.dirname(os.path.abspath(path)) if path else None
+            if parent and not os.path.isdir(parent):
+                raise ConfigError(f"{opt} {path}: directory {parent} does not exist")
+
+    def setup(self, comm) -> int:
+        """Collective.  Read this rank's lines, build parameters and the C-step plan."""
+        self._check_options(comm.size)
+        t0 = time.perf_counter()
+        if self.corpus is not None:
+            corpus = read_parallel(comm, self.corpus, empty=self.empty)
+        else:
+            corpus = read_parallel(comm, self.source, self.target, empty=self.empty)
+        t_read = time.perf_counter() - t0
+        n_pairs = comm.allgather_obj((corpus.n_pairs, t_read), kind=KIND + ".setup:sizes")
+        if sum(p for p, _ in n_pairs) == 0:
+            raise InputError(f"no sentence pair has tokens on both sides ({corpus.n_empty} empty "
+                             "pairs skipped)", corpus.paths[0])
+        self.read_seconds_ = max(t for _, t in n_pairs)
+        self.n_pairs_ = sum(p for p, _ in n_pairs)
+        self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
+                                      tree_edges=self.tree_edges, kind=KIND).setup(corpus)
+        self.loglik_ = float("nan")
+        self.perplexity_ = float("nan")
+        return corpus.n_pairs
+
+    def initialize(self, comm) -> None:
+        # DistributedIBM1.setup already set theta = 1 / n_tgt.
+        self.model_.iteration_ = 0
+
+    # ------------------------------------------------------------- iteration
+    def step(self, comm, iteration: int, straggler) -> dict:
+        """Collective.  One E, C and M step; objective = -log-likelihood."""
+        m = self.model_
+        kind = m.cstep_.kind
+        b0 = comm.stats.bytes_sent.get(kind, 0)
+        t0 = time.perf_counter()
+        eta_st, eta_s, ll = estep(m.params_, m.corpus_, m.theta_)
+        straggler.delay(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        out = m.cstep_.run(np.concatenate([eta_st, eta_s]))
+        t2 = time.perf_counter()
+        if m.cstep_.returns_theta:   # mapreduce: the reducers did the M-step
+            theta = out
+        else:
+            theta = mstep(out[:m.params_.n_params], out[m.params_.n_params:], m.params_)
+        t3 = time.perf_counter()
+        sent = comm.stats.bytes_sent.get(kind, 0) - b0
+        ok = bool(np.all(np.isfinite(theta)))
+        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok),
+                                   kind=KIND + ".progress")
+        bad = [r for r, f in enumerate(facts) if not f[6]]
+        if bad:
+            raise NumericalError(f"non-finite theta after iteration {iteration} on ranks {bad}")
+        m.theta_ = theta
+        m.iteration_ = iteration
+        total_ll = float(sum(f[0] for f in facts))
+        n_tok = sum(f[1] for f in facts)
+        self.loglik_ = total_ll
+        self.perplexity_ = float(np.exp(-total_ll / n_tok))
+        return {"objective": -total_ll, "loglik": total_ll, "perplexity": self.perplexity_,
+                "e_s": max(f[2] for f in facts), "c_s": max(f[3] for f in facts),
+                "m_s": max(f[4] for f in facts), "cstep_bytes": int(sum(f[5] for f in facts)),
+                "cstep_bytes_max": int(max(f[5] for f in facts))}
+
+    # ---------------------------------------------------------------- outputs
+    def plan_summary(self) -> dict:
+        info = self.model_.plan_info_
+        return {"topology": info.topology, "rounds": info.n_rounds,
+                "bytes_total": info.bytes_total, "bytes_max_rank": info.bytes_max_rank,
+                "statistics": info.n_keys, "shared_statistics": info.n_shared_keys,
+                "tree_edges": None if info.tree_edges is None else info.tree_edges.tolist(),
+                "root": info.root}
+
+    def finish(self, comm) -> dict:
+        """Collective.  Write alignments and the translation table; summary."""
+        m = self.model_
+        c = m.corpus_
+        out = {"topology": self.topology, "plan": self.plan_summary(),
+               "read_s": self.read_seconds_, "setup_s": m.setup_seconds_,
+               "n_pairs": self.n_pairs_, "n_lines": c.n_lines, "n_empty": c.n_empty,
+               "empty_lines": list(c.empty_lines), "src_vocab": c.n_src - 1, "tgt_vocab": c.n_tgt,
+               "loglik": self.loglik_, "perplexity": self.perplexity_}
+        if self.align_out:
+            m.write_alignments(self.align_out)
+            out["alignments"] = str(self.align_out)
+        if self.export_ttable:
+            text = m.export_ttable(self.export_ttable)
+            with comm.agree(f"writing {self.ttable_out}"):
+                if text is not None:
+                    try:
+                        with open(self.ttable_out, "w", encoding="utf-8") as fh:
+                            fh.write(text)
+                    except OSError as exc:
+                        raise InputError(f"cannot write the translation table: {exc.strerror}",
+                                         self.ttable_out) from None
+            out["ttable"] = str(self.ttable_out)
+            out["ttable_k"] = self.export_ttable
+        return out
+
+    # ------------------------------------------------------------ checkpoint
+    def _fingerprint(self) -> dict:
+        c = self.model_.corpus_
+        return {"n_src": c.n_src, "n_tgt": c.n_tgt, "n_lines": c.n_lines, "n_pairs": self.n_pairs_,
+                "null": self.null}
+
+    def state(self, comm, iteration: int) -> State:
+        """Collective.  Keys and theta as distributed arrays, vocabularies replicated."""
+        m = self.model_
+        n = m.params_.n_params
+        offset = comm.exscan_sum(n, kind=KIND + ".state")
+        total = int(comm.allreduce_scalar(n, kind=KIND + ".state"))
+        c = m.corpus_
+        return State(iteration=iteration,
+                     replicated={"src_vocab": vocab_bytes(c.src_vocab),
+                                 "tgt_vocab": vocab_bytes(c.tgt_vocab)},
+                     distributed={"keys": (m.params_.keys, offset, total),
+                                  "theta": (m.theta_, offset, total)},
+                     rank_state={"offset": int(offset), "n_params": int(n)},
+                     meta={**self._fingerprint(), "key": "s * n_tgt + t (s = 0 is NULL)",
+                           "topology": self.topology, "loglik": self.loglik_})
+
+    def restore(self, comm, ckpt) -> None:
+        """Collective.  theta for this rank's keys from a checkpoint of any rank count."""
+        m = self.model_
+        want = self._fingerprint()
+        have = {k: ckpt.meta.get(k) for k in want}
+        if have != want:
+            diff = ", ".join(f"{k} {have[k]} vs {want[k]}" for k in want if have[k] != want[k])
+            raise CheckpointError(f"{ckpt.dir} was trained on another corpus ({diff})")
+        c = m.corpus_
+        if (vocab_from_bytes(ckpt.replicated("src_vocab")) != list(c.src_vocab)
+                or vocab_from_bytes(ckpt.replicated("tgt_vocab")) != list(c.tgt_vocab)):
+            raise CheckpointError(f"{ckpt.dir} was trained on another corpus (vocabularies differ)")
+        keys = theta = None
+        if ckpt.n_ranks == comm.size:
+            # Same layout: this rank's own rows hold exactly its keys.
+            rs = ckpt.rank_state(comm.rank)
+            lo, n = int(rs.get("offset", 0)), int(rs.get("n_params", -1))
+            if n == m.params_.n_params:
+                k = ckpt.read_rows("keys", lo, lo + n)
+                if np.array_equal(k, m.params_.keys):
+                    keys, theta = k, ckpt.read_rows("theta", lo, lo + n)
+        if comm.allreduce_scalar(int(keys is None), "max", kind=KIND + ".restore"):
+            keys = m.params_.keys
+            theta = lookup_theta(comm, ckpt, keys, m.space_)
+        m.load_state(keys, theta, ckpt.iteration)
+        self.loglik_ = float(ckpt.meta.get("loglik", float("nan")))
+
+
+def lookup_theta(comm, ckpt, want, space) -> np.ndarray:
+    """Collective.  theta of the keys ``want`` from a checkpoint of any rank count.
+
+    A distributed join, so no rank reads the whole table: every rank reads
+    an equal block of checkpoint rows and sends each entry to the owner of
+    its source word (:func:`mpiml.partition.hash_owner`); ranks then ask the
+    owners for the keys they need.  Missing keys are a CheckpointError.
+    """
+    size = comm.size
+    total = ckpt.distributed_shape("keys")[0]
+    lo, hi = block_range(total, size, comm.rank)
+    keys = np.asarray(ckpt.read_rows("keys", lo, hi), dtype=np.int64)
+    vals = np.asarray(ckpt.read_rows("theta", lo, hi), dtype=np.float64)
+    kind = KIND + ".restore"
+
+    def by_owner(k):
+        dest = hash_owner(space.source_of(k), size)
+        order = np.argsort(dest, kind="stable")
+        return order, np.searchsorted(dest[order], np.arange(size + 1))
+
+    order, cuts = by_owner(keys)
+    k, v = keys[order], vals[order]
+    got_k = comm.alltoallv([k[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
+    got_v = comm.alltoallv([v[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
+    table_k, first = np.unique(np.concatenate(got_k), return_index=True)
+    table_v = np.concatenate(got_v)[first]
+
+    want = np.asarray(want, dtype=np.int64)
+    order, cuts = by_owner(want)
+    w = want[order]
+    asked = comm.alltoallv([w[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
+    replies = []
+    for q in asked:
+        if table_k.size == 0:
+            replies.append(np.full(q.size, np.nan))
+            continue
+        pos = np.minimum(np.searchsorted(table_k, q), table_k.size - 1)
+        replies.append(np.where(table_k[pos] == q, table_v[pos], np.nan))
+    answer = comm.alltoallv(replies, kind=kind)
+    out = np.empty(want.size)
+    out[order] = np.concatenate(answer) if answer else np.empty(0)
+    missing = int(np.count_nonzero(np.isnan(out)))
+    if missing:
+        raise CheckpointError(f"{ckpt.dir} lacks theta for {missing} parameters of rank {comm.rank}")
+    return out

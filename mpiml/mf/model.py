@@ -1,0 +1,336 @@
+"""Matrix factorisation for the training runtime (``mpiml train mf``), and the
+serial model used by ``mpiml predict`` / ``mpiml recommend``.
+
+Factorises a sparse ratings matrix ``V ≈ W Hᵀ`` (users × items, rank ``k``)
+by minimising ``Σ_Ω (r_ui − w_u·h_i)² + λ Σ_Ω (‖w_u‖² + ‖h_i‖²)`` with one of
+three distributed solvers:
+
+``dsgd``
+    stratified SGD with H column blocks rotating between ranks (Gemulla,
+    Nijkamp, Haas, Sismanis, KDD 2011), :class:`mpiml.mf.dsgd.DSGD`;
+``fugue``
+    the same rotation, with extra updates on ranks that wait for a slow one
+    (Kumar, Beutel, Ho, Xing, AISTATS 2014);
+``als``
+    blocked alternating least squares with weighted-λ regularisation (Zhou,
+    Wilkinson, Schreiber, Pan, AAIM 2008), :class:`mpiml.mf.als.ALS`.
+
+One runtime iteration is one epoch.  Checkpoints hold W and H as
+row-distributed arrays (H re-laid out by item ranges when a rank holds several
+column blocks), the raw id maps (``replicated/user_ids``, ``item_ids``; string
+ids as UTF-8 fixed-width bytes, because HDF5 has no numpy unicode type), and in
+``meta`` the solver state (epoch, step size, seed ...).  Every random stream
+is a pure function of the seed and the schedule position, so resuming at the
+same rank count continues bit for bit; another rank count re-blocks by reading
+hyperslabs of W and H.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, InputError
+from ..io.checkpoint import State
+from ..io.ratings import DUPLICATES, FORMATS, lookup, read_ratings
+from ..partition import block_owner, block_range
+from ..runtime.algorithm import Algorithm
+from .blocks import split_by_owner
+from .common import StepSize, Triplets
+from .schedule import ORDERS
+
+SOLVERS = ("dsgd", "fugue", "als")
+_INT = re.compile(r"[+-]?\d+")
+
+_BASE_COLUMNS = (("train_rmse", "tr_rmse", "{:.4f}"), ("valid_rmse", "va_rmse", "{:.4f}"))
+_SGD_COLUMNS = (("lr", "step", "{:.4g}"),)
+_FUGUE_COLUMNS = (("extra_updates", "extra", "{:d}"), ("extra_min", "extra_min", "{:d}"),
+                  ("extra_max", "extra_max", "{:d}"))
+
+
+def encode_ids(ids: np.ndarray) -> tuple[np.ndarray, str]:
+    """An id map as an HDF5-storable array and its kind (``"int"`` or ``"str"``)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iu":
+        return ids.astype(np.int64), "int"
+    return np.char.encode(ids.astype(str), "utf-8"), "str"
+
+
+def decode_ids(arr: np.ndarray, kind: str) -> np.ndarray:
+    """Inverse of :func:`encode_ids`."""
+    arr = np.asarray(arr)
+    if kind == "int":
+        return arr.astype(np.int64)
+    return np.char.decode(arr, "utf-8") if arr.dtype.kind == "S" else arr.astype(str)
+
+
+class MatrixFactorization(Algorithm):
+    """Distributed matrix factorisation (DSGD, Fugue or ALS) for the runtime.
+
+    Parameters
+    ----------
+    data : ratings file (formats of :func:`mpiml.io.ratings.read_ratings`)
+    fmt : one of ``mpiml.io.ratings.FORMATS``
+    valid : separate validation file, or None
+    valid_fraction : hash-split this fraction of ``data`` off for validation
+    duplicates : duplicate (user, item) policy, one of ``mpiml.io.ratings.DUPLICATES``
+    solver : ``"dsgd"``, ``"fugue"`` or ``"als"``
+    k : rank of the factorisation
+    lam : L2 weight λ (per rating)
+    lr, step, decay : SGD step size and its rule (:class:`mpiml.mf.common.StepSize`)
+    order : DSGD stratum order (:mod:`mpiml.mf.schedule`)
+    blocks_per_rank : DSGD blocks per rank (``(size·b)²`` blocks)
+    fugue_cap, fugue_chunk : Fugue extra-update cap (fraction of the sub-epoch's
+        ratings) and updates between polls
+    fugue_fixed : deterministic Fugue (exactly this fraction of extra updates per block)
+    target_rmse : stop once the validation RMSE is at most this (None: run ``--max-iter``)
+    seed : seeds the initial factors, shuffles, stratum order and validation split
+    """
+
+    name = "mf"
+    schema = 1
+    partition_what = "ratings"
+    # Everything that changes the data a model sees or its update sequence.
+    resume_keys = ("data", "format", "valid_fraction", "duplicates", "solver", "rank", "lam", "lr",
+                   "step", "decay", "order", "blocks_per_rank", "fugue_fixed", "seed")
+
+    def __init__(self, data, fmt: str = "auto", valid=None, valid_fraction: float = 0.0,
+                 duplicates: str = "last", solver: str = "dsgd", k: int = 16, lam: float = 0.05,
+                 lr: float = 0.01, step: str = "bold", decay: float = 0.1, order: str = "WOR",
+                 blocks_per_rank: int = 1, fugue_cap: float = 1.0, fugue_chunk: int = 4096,
+                 fugue_fixed: float | None = None, target_rmse: float | None = None, seed: int = 0):
+        self.data, self.fmt, self.valid, self.valid_fraction = data, fmt, valid, float(valid_fraction)
+        self.duplicates, self.solver, self.k, self.lam = duplicates, solver, int(k), float(lam)
+        self.lr, self.step_rule, self.decay, self.order = float(lr), step, float(decay), order
+        self.blocks_per_rank, self.fugue_cap, self.fugue_chunk = int(blocks_per_rank), fugue_cap, fugue_chunk
+        self.fugue_fixed, self.target_rmse, self.seed = fugue_fixed, target_rmse, int(seed)
+        self.columns = _BASE_COLUMNS + (() if solver == "als" else _SGD_COLUMNS) + \
+            (_FUGUE_COLUMNS if solver == "fugue" else ())
+
+    # ------------------------------------------------------------------ setup
+    def _check(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
+        if self.fmt not in FORMATS or self.duplicates not in DUPLICATES or self.order not in ORDERS:
+            raise ConfigError(f"format must be one of {FORMATS}, duplicates one of {DUPLICATES}, "
+                              f"order one of {ORDERS}")
+        if self.k < 1:
+            raise ConfigError(f"--rank must be >= 1, got {self.k}")
+        if self.lam < 0 or (self.solver == "als" and self.lam == 0):
+            raise ConfigError(f"--lam must be >= 0 (> 0 for ALS), got {self.lam}")
+        if self.blocks_per_rank < 1 or self.fugue_chunk < 1 or self.fugue_cap < 0:
+            raise ConfigError("--blocks-per-rank and --fugue-chunk must be >= 1, --fugue-cap >= 0")
+        if self.fugue_fixed is not None and self.fugue_fixed < 0:
+            raise ConfigError(f"--fugue-fixed must be >= 0, got {self.fugue_fixed}")
+        if self.target_rmse is not None and not (self.valid or self.valid_fraction):
+            raise ConfigError("--target-rmse needs validation data (--valid or --valid-fraction)")
+        StepSize(self.lr, self.step_rule, self.decay)   # validates lr and the rule
+
+    def _make_solver(self):
+        from .als import ALS
+        from .dsgd import DSGD
+        if self.solver == "als":
+            return ALS(k=self.k, lam=self.lam, seed=self.seed)
+        return DSGD(k=self.k, lam=self.lam, lr=self.lr, step=self.step_rule, decay=self.decay,
+                    order=self.order, blocks_per_rank=self.blocks_per_rank, seed=self.seed,
+                    fugue=self.solver == "fugue", fugue_cap=self.fugue_cap, fugue_chunk=self.fugue_chunk,
+                    fugue_fixed=self.fugue_fixed)
+
+    def setup(self, comm) -> int:
+        """Collective.  Read and split the ratings, distribute them for the solver,
+        initialise the factors; returns this rank's number of training ratings."""
+        self._check()
+        data = read_ratings(comm, self.data, self.fmt, valid_fraction=self.valid_fraction,
+                            valid_path=self.valid, seed=self.seed, duplicates=self.duplicates)
+        self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids
+        self.n_duplicates_, self.n_valid_unknown_ = data.n_duplicates, data.n_valid_unknown
+        if comm.rank == 0:
+            if data.n_duplicates:
+                sys.stderr.write(f"mpiml: warning: {data.n_duplicates} duplicate (user, item) rating(s) "
+                                 f"merged (--duplicates {self.duplicates})\n")
+            if data.n_valid_unknown:
+                sys.stderr.write(f"mpiml: warning: {data.n_valid_unknown} validation rating(s) of users "
+                                 f"or items absent from the training data were dropped\n")
+        tr = data.train
+        train = Triplets(tr.users, tr.items, tr.values)
+        valid = None if data.valid is None else Triplets(data.valid.users, data.valid.items, data.valid.values)
+        self.solver_ = self._make_solver()
+        self.solver_.setup(comm, train, data.n_users, data.n_items, valid)
+        self.extra_total_ = 0
+        self.last_ = {}
+        return int(train.users.size)
+
+    def initialize(self, comm) -> None:
+        """Nothing to do: the solver initialised its factors in :meth:`setup`."""
+
+    # ------------------------------------------------------------- iteration
+    def step(self, comm, iteration: int, straggler) -> dict:
+        """Collective.  One epoch of the solver; the progress-table metrics."""
+        s = self.solver_
+        if self.solver == "fugue" and self.fugue_fixed is None and comm.size > 1:
+            # Fugue's first MPI call is a non-blocking barrier, which has no
+            # failure-flag entry sync: a rank that failed before its epoch
+            # would leave the others in that barrier's wait.  A barrier does
+            # the sync, so the failure is agreed instead.
+            comm.barrier(kind="mf:epoch")
+        rec = s.run_epoch(straggle=straggler.delay)
+        va = rec["valid_rmse"] if s.n_valid_ else None
+        out = {"objective": float(rec["objective"]), "train_rmse": float(rec["train_rmse"]),
+               "valid_rmse": None if va is None else float(va)}
+        if self.solver != "als":
+            out["lr"] = float(rec["lr"])
+        if self.solver == "fugue":
+            per_rank = np.asarray(rec["extra_updates"]).sum(axis=0)
+            out.update(extra_updates=int(per_rank.sum()), extra_min=int(per_rank.min()),
+                       extra_max=int(per_rank.max()), extra_per_rank=[int(x) for x in per_rank])
+            self.extra_total_ += int(per_rank.sum())
+        self.last_ = {key: out[key] for key in ("objective", "train_rmse", "valid_rmse")}
+        if self.target_rmse is not None and va is not None and va <= self.target_rmse:
+            self.converged_ = True
+        return out
+
+    def finish(self, comm) -> dict:
+        s = self.solver_
+        return {"solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
+                "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
+                "n_train": int(s.n_train_), "n_valid": None if s.n_valid_ is None else int(s.n_valid_),
+                "n_duplicates": int(self.n_duplicates_), "extra_updates": int(self.extra_total_),
+                **self.last_}
+
+    # ------------------------------------------------------------ checkpoint
+    def state(self, comm, iteration: int) -> State:
+        """Collective.  W and H by rows, id maps, solver state."""
+        s = self.solver_
+        lf = s.local_factors()
+        n = {"W": int(self.user_ids_.size), "H": int(self.item_ids_.size)}
+        dist = {}
+        for name in ("W", "H"):
+            pieces = lf[name]
+            if name == "H" and self.solver != "als" and self.blocks_per_rank > 1:
+                lo, rows = _relayout(comm, pieces, n[name], self.k)
+            else:
+                lo, rows = pieces[0]
+            dist[name] = (rows, lo, n[name])
+        users, ukind = encode_ids(self.user_ids_)
+        items, ikind = encode_ids(self.item_ids_)
+        meta = {"solver": self.solver, "k": self.k, "solver_state": s.state_dict(),
+                "user_id_kind": ukind, "item_id_kind": ikind, "last": self.last_,
+                "extra_total": self.extra_total_}
+        return State(iteration=iteration, replicated={"user_ids": users, "item_ids": items},
+                     distributed=dist, meta=meta)
+
+    def _check_model(self, ckpt) -> None:
+        meta = ckpt.meta
+        for what, mine in (("user", self.user_ids_), ("item", self.item_ids_)):
+            theirs = decode_ids(ckpt.replicated(f"{what}_ids"), meta.get(f"{what}_id_kind", "int"))
+            if not (theirs.shape == mine.shape and theirs.dtype.kind == mine.dtype.kind
+                    and np.array_equal(theirs, mine)):
+                raise CheckpointError(f"{ckpt.dir}: the model has {theirs.size} {what}s, {self.data} has "
+                                      f"{mine.size}, or their ids differ (was the data changed?)")
+        k = ckpt.distributed_shape("W")[1]
+        if k != self.k:
+            raise CheckpointError(f"{ckpt.dir}: the model has rank {k}, --rank is {self.k}")
+
+    def restore(self, comm, ckpt) -> None:
+        """Continue the run in ``ckpt`` (bit-identical at the same rank count)."""
+        self._check_model(ckpt)
+        self.solver_.load_state(ckpt.meta["solver_state"], ckpt.read_rows)
+        self.last_ = dict(ckpt.meta.get("last", {}))
+        self.extra_total_ = int(ckpt.meta.get("extra_total", 0))
+
+    def warm_start(self, comm, ckpt) -> None:
+        """A new run (epoch 0, fresh step size) from ``ckpt``'s W and H; any solver."""
+        self._check_model(ckpt)
+        s = self.solver_
+        state = {"epoch": 0}
+        if self.solver != "als":
+            state["step"] = s.step_.state()
+        s.load_state(state, ckpt.read_rows)
+        self.converged_ = False
+
+
+def _relayout(comm, pieces, n_total: int, k: int):
+    """Collective.  Move row pieces ``[(global lo, rows), ...]`` so that every
+    rank holds the contiguous rows ``block_range(n_total, size, rank)``."""
+    lo, hi = block_range(n_total, comm.size, comm.rank)
+    dtype = pieces[0][1].dtype if pieces else np.float32
+    idx = np.concatenate([np.arange(a, a + len(r), dtype=np.int64) for a, r in pieces] or
+                         [np.empty(0, np.int64)])
+    rows = np.concatenate([r for _, r in pieces] or [np.empty((0, k), dtype)]).astype(dtype, copy=False)
+    owner = block_owner(idx, n_total, comm.size) if idx.size else np.empty(0, np.int64)
+    send_idx, send_rows = split_by_owner(owner, comm.size, idx, rows)
+    got_idx = comm.alltoallv(send_idx, kind="mf:ckpt-relayout")
+    got_rows = comm.alltoallv([r.reshape(-1) for r in send_rows], kind="mf:ckpt-relayout")
+    out = np.empty((hi - lo, k), dtype)
+    out[np.concatenate(got_idx) - lo] = np.concatenate(got_rows).reshape(-1, k)
+    return lo, out
+
+
+# ------------------------------------------------------------ serial model
+def dense_index(ids: np.ndarray, raw) -> np.ndarray:
+    """Positions of raw ids (numbers or text tokens) in a sorted id map, ``-1``
+    where unknown; a token that is not an integer is unknown to integer ids."""
+    raw = np.asarray(raw)
+    if ids.dtype.kind not in "iu":
+        return lookup(ids, raw.astype(str))
+    if raw.dtype.kind in "iu":
+        return lookup(ids, raw.astype(np.int64))
+    tok = raw.astype(str)
+    ok = np.array([bool(_INT.fullmatch(t)) for t in tok], dtype=bool)
+    vals = np.zeros(tok.size, np.int64)
+    vals[ok] = [int(t) for t in tok[ok]]
+    return np.where(ok, lookup(ids, vals), -1)
+
+
+class FactorModel:
+    """A trained factorisation for scoring (serial, no MPI).
+
+    ``W`` (users × k) and ``H`` (items × k) in float64; ``user_ids`` /
+    ``item_ids`` map dense rows to raw ids (sorted).
+    """
+
+    def __init__(self, W, H, user_ids, item_ids, path=None):
+        self.W, self.H = np.asarray(W, np.float64), np.asarray(H, np.float64)
+        self.user_ids, self.item_ids, self.path = user_ids, item_ids, path
+
+    @classmethod
+    def from_checkpoint(cls, ckpt) -> "FactorModel":
+        """Load from an open :class:`mpiml.io.ckpt_read.Checkpoint` of ``mf``."""
+        if ckpt.algorithm != "mf":
+            raise CheckpointError(f"{ckpt.dir} is a checkpoint of {ckpt.algorithm!r}, not 'mf'")
+        m = ckpt.meta
+        return cls(ckpt.read_rows("W"), ckpt.read_rows("H"),
+                   decode_ids(ckpt.replicated("user_ids"), m.get("user_id_kind", "int")),
+                   decode_ids(ckpt.replicated("item_ids"), m.get("item_id_kind", "int")), ckpt.dir)
+
+    def user_index(self, raw) -> np.ndarray:
+        """Dense rows of raw user ids, ``-1`` where unknown."""
+        return dense_index(self.user_ids, raw)
+
+    def item_index(self, raw) -> np.ndarray:
+        """Dense rows of raw item ids, ``-1`` where unknown."""
+        return dense_index(self.item_ids, raw)
+
+    def predict(self, users_raw, items_raw) -> np.ndarray:
+        """Scores ``w_u · h_i`` for raw id pairs; NaN where a user or item is unknown."""
+        u, i = self.user_index(users_raw), self.item_index(items_raw)
+        out = np.full(u.size, np.nan)
+        ok = (u >= 0) & (i >= 0)
+        out[ok] = np.einsum("ij,ij->i", self.W[u[ok]], self.H[i[ok]])
+        return out
+
+    def recommend(self, user_raw, top: int, exclude=()) -> tuple[np.ndarray, np.ndarray]:
+        """The ``top`` items with the highest score for one raw user id, best
+        first (ties by item order), skipping dense item indices in ``exclude``.
+        Returns ``(raw item ids, scores)``."""
+        u = int(self.user_index([user_raw])[0])
+        if u < 0:
+            raise InputError(f"user {user_raw!r} is not in the model ({self.user_ids.size} users)", self.path)
+        scores = self.H @ self.W[u]
+        keep = np.ones(scores.size, bool)
+        keep[np.asarray(list(exclude), dtype=np.int64)] = False
+        cand = np.flatnonzero(keep)
+        order = cand[np.lexsort((cand, -scores[cand]))][:max(int(top), 0)]
+        return self.item_ids[order], scores[order]

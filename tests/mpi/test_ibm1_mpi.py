@@ -1,0 +1,125 @@
+"""IBM Model 1 by fully distributed EM on real MPI ranks, against the dense serial reference.
+
+Run with 1-4 ranks:  mpiexec -n 3 python -m mpi4py -m pytest --with-mpi tests/mpi/test_ibm1_mpi.py
+"""
+
+import numpy as np
+import pytest
+
+from mpiml.datasets.corpus import synthetic_parallel
+from mpiml.em.model import IBM1Model, lookup_theta
+from mpiml.em.plan import TOPOLOGIES
+from mpiml.runtime.faults import Straggler
+from tests.mpi.conftest import assert_all
+from tests.naive.ibm1 import ibm1_dense, viterbi_dense
+
+N_ITER = 4
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def corpus(comm, tmp_path_factory):
+    """45 lines: uneven blocks over 2-4 ranks, an empty pair, words only on the last rank."""
+    sp = synthetic_parallel(42, n_words=30, seed=11, p_spurious=0.2)
+    src = [list(s) for s in sp.src_sents] + [["lonely", "s2"], [], ["lonely", "lonely"]]
+    tgt = [list(t) for t in sp.tgt_sents] + [["solo", "t3"], ["orphan"], ["solo"]]
+    path = None
+    if comm.rank == 0:
+        d = tmp_path_factory.mktemp("ibm1mpi")
+        (d / "c.e").write_text("".join(" ".join(s) + "\n" for s in src))
+        (d / "c.f").write_text("".join(" ".join(t) + "\n" for t in tgt))
+        path = str(d)
+    d = comm.bcast_obj(path)
+    kept = [i for i, s in enumerate(src) if s]
+    ref_src, ref_tgt = [src[i] for i in kept], [tgt[i] for i in kept]
+    return {"paths": (f"{d}/c.e", f"{d}/c.f"), "src": ref_src, "tgt": ref_tgt, "kept": kept,
+            "n_lines": len(src), "ref": ibm1_dense(ref_src, ref_tgt, N_ITER)}
+
+
+def trained(comm, corpus, topology, n_iter=N_ITER, **kw):
+    algo = IBM1Model(*corpus["paths"], topology=topology, **kw)
+    algo.setup(comm)
+    algo.initialize(comm)
+    thetas, records = [], []
+    for it in range(1, n_iter + 1):
+        records.append(algo.step(comm, it, Straggler(None, comm.rank)))
+        thetas.append(algo.model_.theta_.copy())
+    return algo, thetas, records
+
+
+def reference_values(algo, si, ti, table):
+    c = algo.model_.corpus_
+    keys = algo.model_.params_.keys
+    return table[[si[c.src_vocab[s]] for s in (keys // c.n_tgt).tolist()],
+                 [ti[c.tgt_vocab[t]] for t in (keys % c.n_tgt).tolist()]]
+
+
+def rel_err(a, b) -> float:
+    return float(np.max(np.abs(a - b) / np.abs(b))) if np.size(b) else 0.0
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_theta_after_every_iteration_equals_serial_reference(comm, corpus, topology):
+    si, ti, thetas, lls = corpus["ref"]
+    edges = [(r, r + 1) for r in range(comm.size - 1)] if topology == "tree" else None   # a chain
+    algo, got, records = trained(comm, corpus, topology, tree_edges=edges)
+    errs = [rel_err(got[it], reference_values(algo, si, ti, thetas[it])) for it in range(N_ITER)]
+    ok = max(errs) <= 1e-12
+    ok &= all(abs(r["loglik"] - ll) <= 1e-12 * abs(ll) for r, ll in zip(records, lls))
+    obj = [r["objective"] for r in records]
+    ok &= all(b <= a for a, b in zip(obj, obj[1:]))
+    assert_all(comm, ok, f"rank {comm.rank} {topology}: max relative error per iteration {errs}")
+
+    # a parameter held by several ranks has the bit-identical theta on all of them
+    keys = algo.model_.params_.keys
+    all_keys = np.concatenate(comm.allgather_array(keys, kind="test"))
+    all_theta = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
+    order = np.argsort(all_keys, kind="stable")
+    k, v = all_keys[order], all_theta[order]
+    same = k[1:] == k[:-1]
+    assert_all(comm, bool(np.all(v[1:][same] == v[:-1][same])), "shared theta differs between ranks")
+
+    # measured C-step bytes are the plan's (allreduce counts the whole table per rank)
+    plan = algo.plan_summary()
+    if topology != "allreduce":
+        assert_all(comm, all(r["cstep_bytes"] == plan["bytes_total"] for r in records),
+                   f"{[r['cstep_bytes'] for r in records]} vs planned {plan['bytes_total']}")
+
+    # words that occur on the last rank only are held there only
+    c = algo.model_.corpus_
+    lonely = c.src_vocab.index("lonely")
+    mine = bool(np.any(keys // c.n_tgt == lonely))
+    holders = comm.allgather_obj(mine, kind="test")
+    assert_all(comm, holders == [r == comm.size - 1 for r in range(comm.size)], f"holders {holders}")
+
+
+@pytest.mark.mpi(min_size=1)
+def test_alignments_in_corpus_order_and_checkpoint_round_trip(comm, corpus, shared_tmp):
+    from mpiml.io.checkpoint import write
+    from mpiml.io.ckpt_read import load
+    si, ti, thetas, _ = corpus["ref"]
+    algo, _, _ = trained(comm, corpus, "junction-tree", n_iter=2)
+    out = shared_tmp / "align.txt"
+    algo.model_.write_alignments(out)
+    table = np.zeros_like(thetas[1])
+    keys = np.concatenate(comm.allgather_array(algo.model_.params_.keys, kind="test"))
+    vals = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
+    c = algo.model_.corpus_
+    for k, v in zip(keys.tolist(), vals.tolist()):
+        table[si[c.src_vocab[k // c.n_tgt]], ti[c.tgt_vocab[k % c.n_tgt]]] = v
+    expect = [""] * corpus["n_lines"]
+    for line, text in zip(corpus["kept"], viterbi_dense(corpus["src"], corpus["tgt"], si, ti, table)):
+        expect[line] = text
+    assert_all(comm, out.read_text().split("\n")[:-1] == expect, "alignment file differs")
+
+    root = shared_tmp / "ck"
+    write(comm, root, algo.state(comm, 2), algorithm="ibm1", schema=1, config={}, provenance={})
+    ck = load(comm, root, "ibm1", 1)
+    again = IBM1Model(*corpus["paths"], topology="allpairs")
+    again.setup(comm)
+    again.restore(comm, ck)
+    ok = np.array_equal(again.model_.theta_, algo.model_.theta_) and again.model_.iteration_ == 2
+    joined = lookup_theta(comm, ck, algo.model_.params_.keys, algo.model_.space_)
+    ok &= np.array_equal(joined, algo.model_.theta_)
+    assert_all(comm, ok, "theta after restore differs")
