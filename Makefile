@@ -10,11 +10,12 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run test test-unit test-mpi test-e2e bench clean
+.PHONY: help venv deps run test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
 	@echo "make test   - unit tests, MPI tests at 1/2/3/4 ranks, end-to-end CLI tests"
+	@echo "make test-slurm - start a private single-node Slurm (installs slurm-wlm/munge as root) and run the jobscripts"
 	@echo "make bench  - benchmarks that print figures"
 
 $(VENV)/.installed: pyproject.toml
@@ -57,8 +58,23 @@ test-mpi: venv
 test-e2e: venv
 	$(PYTEST) -q --timeout=900 tests/e2e
 
-bench: venv
+# Real sbatch jobs on a private one-node Slurm (scripts/slurm/start.sh installs
+# slurm-wlm and munge when missing, as root; stops its daemons afterwards).
+test-slurm: venv
+	$(PYTEST) -v --timeout=1500 tests/slurm
+
+bench: bench-kmeans bench-ibm1 bench-mf
+
+bench-kmeans: venv
 	$(VENV)/bin/mpiml bench kmeans
+
+bench-ibm1: venv
+	$(PY) benchmarks/ibm1_kernel.py --plan 2 4 8 64
+	$(VENV)/bin/mpiml bench ibm1
+
+bench-mf: venv
+	$(PY) benchmarks/mf_kernel.py
+	$(VENV)/bin/mpiml bench mf
 
 clean:
 	rm -rf runs build *.egg-info
