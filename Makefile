@@ -10,7 +10,7 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf clean
+.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
@@ -43,6 +43,14 @@ run: venv
 	$(MPIEXEC) -n $(NP) $(PY) -m mpi4py -m mpiml train kmeans --data data/blobs.csv --k 6 --seed 1 \
 	    --checkpoint-dir runs/kmeans-demo --checkpoint-every 5 --log runs/kmeans-demo.jsonl
 	$(VENV)/bin/mpiml inspect runs/kmeans-demo
+
+run-ibm1: venv
+	mkdir -p runs && rm -rf runs/ibm1-demo
+	$(MPIEXEC) -n $(NP) $(PY) -m mpi4py -m mpiml train ibm1 --source data/corpus.e --target data/corpus.f \
+	    --checkpoint-dir runs/ibm1-demo --align-out runs/ibm1-demo.align \
+	    --export-ttable 3 --ttable-out runs/ibm1-demo.tsv --log runs/ibm1-demo.jsonl
+	$(VENV)/bin/mpiml eval-aer --gold data/corpus.gold --predicted runs/ibm1-demo.align
+	$(VENV)/bin/mpiml plan ibm1 --ranks 4,64 --source data/corpus.e --target data/corpus.f
 
 test: venv deps test-unit test-mpi test-e2e
 

@@ -42,26 +42,6 @@ def add_arguments(p) -> None:
     o.add_argument("--export-ttable", type=int, default=0, metavar="K",
                    help="write the K most probable targets of every source word (needs --ttable-out)")
     o.add_argument("--ttable-out", metavar="FILE", help="TSV file: source, target, probability")
-    _defaults_after_common(p, DEFAULTS)
-
-
-def _defaults_after_common(p, defaults: dict) -> None:
-    """Override defaults of the common run-control options.
-
-    Those options are added after this module's (``train.register`` calls
-    ``add_common`` and then ``set_defaults(func=...)``), and an argument's
-    own default wins over earlier parser defaults; so ours are applied with
-    that last ``set_defaults`` call.  A ``--config`` file still overrides
-    them (it calls ``set_defaults`` later without ``func``).
-    """
-    original = p.set_defaults
-
-    def set_defaults(**kwargs):
-        if "func" in kwargs:
-            kwargs = {**defaults, **kwargs}
-        original(**kwargs)
-
-    p.set_defaults = set_defaults
 
 
 def build(args):

@@ -70,6 +70,8 @@ def register(sub) -> None:
         ap = algos.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(ap)
         add_common(ap)
+        # Per-algorithm defaults for the common options (e.g. ibm1: --max-iter 5).
+        ap.set_defaults(**getattr(mod, "DEFAULTS", {}))
         ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod))
         TRAIN_PARSERS[name] = ap
 

@@ -45,6 +45,7 @@ import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from ..errors import ConfigError
+from ..arrays import union_sorted
 from ..partition import hash_owner
 
 TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
@@ -426,7 +427,7 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
     (every rank must call it the same number of times).
     """
     own = np.asarray(own_keys, dtype=np.int64)
-    work = np.union1d(own, msgs.key).astype(np.int64)
+    work = union_sorted(own, msgs.key).astype(np.int64)
     plan = RankPlan(rank, size, topology, own, work, np.searchsorted(work, own))
     out = msgs.src == rank
     sends = _groups(msgs.round[out], msgs.dst[out], msgs.key[out])

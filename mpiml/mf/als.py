@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from ..arrays import unique_sorted
 from ..errors import ConfigError, NumericalError
 from ..partition import block_owner, block_range
 from . import kernels
@@ -97,12 +98,12 @@ class ALS:
         vby_item = (None if valid is None else
                     redistribute(comm, valid, block_owner(valid.items, n_items, P)))
 
-        need_h = np.unique(by_user.items)
+        need_h = unique_sorted(by_user.items)
         self.user_csr_ = csr_by_row(by_user.users - ulo, np.searchsorted(need_h, by_user.items),
                                     by_user.values, uhi - ulo)
         self.fetch_h_ = RowFetch(comm, need_h, n_items, "mf:als-h")
         vu = np.empty(0, np.int64) if vby_item is None else vby_item.users
-        need_w = np.unique(np.concatenate([by_item.users, vu]))
+        need_w = unique_sorted(np.concatenate([by_item.users, vu]))
         self.item_csr_ = csr_by_row(by_item.items - ilo, np.searchsorted(need_w, by_item.users),
                                     by_item.values, ihi - ilo)
         self.fetch_w_ = RowFetch(comm, need_w, n_users, "mf:als-w")

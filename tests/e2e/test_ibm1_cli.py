@@ -201,3 +201,14 @@ def test_train_and_eval_aer_on_naacl_2003_trial(tmp_path):
     assert s["n_possible"] == 1784 - sum(1 for x in gold.read_text().splitlines()
                                          if x.split()[1] == "0" or x.split()[2] == "0")
     assert 0.0 < s["aer"] < 0.9 and 0 < s["precision"] <= 1 and 0 < s["recall"] <= 1
+
+
+def test_bench_runs_on_a_tiny_corpus():
+    res = run_cli(1, ["bench", "ibm1", "--pairs", "300", "--words", "100", "--ranks", "2", "--iters", "2",
+                      "--topologies", "allpairs,junction-tree"], mpi=False, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "sentence pairs/s/core" in out and "fast_align" in out
+    rows = [x.split() for x in out.splitlines() if x.strip().startswith("2 ")]
+    assert [r[1] for r in rows] == ["allpairs", "junction-tree"]
+    assert rows[0][8] == "1"          # allpairs: one round (after three "N unit" byte cells)
