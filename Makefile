@@ -69,7 +69,7 @@ test-e2e: venv
 # Real sbatch jobs on a private one-node Slurm (scripts/slurm/start.sh installs
 # slurm-wlm and munge when missing, as root; stops its daemons afterwards).
 test-slurm: venv
-	$(PYTEST) -v --timeout=1500 tests/slurm
+	timeout 2400 $(PYTEST) -v --timeout=1500 --timeout-method=thread --basetemp=/tmp/mpiml-slurm-tests tests/slurm
 
 bench: bench-kmeans bench-ibm1 bench-mf
 

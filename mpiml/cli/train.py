@@ -113,7 +113,11 @@ def resolved_config(args) -> dict:
 
 def run_training(args, mod) -> int:
     from ..runtime.faults import parse_faults
-    from ..runtime.loop import RunOptions, host_info, train
+    from ..runtime.loop import RunOptions, StopFlag, host_info, train
+    # Before MPI start-up and data loading: a SIGUSR1 that arrives early must
+    # still mean "checkpoint and exit 75", not the default (death).
+    stop = StopFlag()
+    stop.install()
     rank0 = _rank0_printer()
     try:
         faults = parse_faults(os.environ.get("MPIML_FAULT"))
@@ -131,7 +135,7 @@ def run_training(args, mod) -> int:
         info = host_info(comm)
         with comm.agree("checking options"):
             algo = mod.build(args)
-        summary = train(algo, comm, opts, info)
+        summary = train(algo, comm, opts, info, stop=stop)
         if comm.rank == 0 and not args.quiet:
             report = getattr(mod, "report", None)
             print(report(summary) if report else f"done: {summary}", flush=True)

@@ -21,7 +21,9 @@ Stragglers (``--straggler``)::
 
 A slowdown is applied by sleeping ``(FACTOR - 1) x`` the compute time just
 measured, so it scales with the real work wherever the algorithm calls
-:meth:`Straggler.delay`.
+:meth:`Straggler.delay`.  The first iteration of each process is not slowed:
+its compute time is dominated by loading the compiled kernels (seconds under
+load), which multiplied by FACTOR made resumed runs look hung.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class Straggler:
         self.fixed = None
         self.random = None
         self.total_delay = 0.0
+        self._iterations = 0
         if not spec:
             return
         parts = spec.split(":")
@@ -129,6 +132,7 @@ class Straggler:
     def begin_iteration(self) -> float:
         """Draw this iteration's factor (transient mode); returns it."""
         f = 1.0
+        self._iterations += 1
         if self.fixed is not None and self.fixed[0] == self.rank:
             f = self.fixed[1]
         elif self.random is not None:
@@ -140,7 +144,7 @@ class Straggler:
     def delay(self, compute_seconds: float) -> None:
         """Sleep so that ``compute_seconds`` of work looks FACTOR times slower."""
         f = getattr(self, "_factor_now", 1.0)
-        if f > 1.0 and compute_seconds > 0:
+        if f > 1.0 and compute_seconds > 0 and self._iterations > 1:
             d = (f - 1.0) * compute_seconds
             self.total_delay += d
             time.sleep(d)

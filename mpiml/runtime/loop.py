@@ -41,7 +41,7 @@ class RunOptions:
     config: dict = field(default_factory=dict)
 
 
-class _StopFlag:
+class StopFlag:
     """Set by SIGUSR1/SIGTERM; ranks agree on it at iteration boundaries."""
 
     def __init__(self):
@@ -84,18 +84,26 @@ def resolve_resume(opts: RunOptions):
     return opts.resume
 
 
-def train(algo, comm, opts: RunOptions, info: dict) -> dict:
-    """Collective.  Run ``algo`` to completion; returns a summary dict."""
+def train(algo, comm, opts: RunOptions, info: dict, stop=None) -> dict:
+    """Collective.  Run ``algo`` to completion; returns a summary dict.
+
+    ``stop``: a :class:`StopFlag` installed by the caller (the CLI installs it
+    before MPI starts, so an early SIGUSR1 is not lost); one is made here
+    otherwise.
+    """
     with comm.agree("opening the progress log"):
         progress = Progress(comm.rank, algo.columns, opts.log, opts.quiet)
-    stop = _StopFlag()
-    stop.install()
+    own_stop = stop is None
+    if own_stop:
+        stop = StopFlag()
+        stop.install()
     faults = FaultPlan(opts.faults, comm.rank)
     straggler = Straggler(opts.straggler, comm.rank, opts.seed)
     try:
         return _train(algo, comm, opts, info, progress, stop, faults, straggler)
     finally:
-        stop.restore()
+        if own_stop:
+            stop.restore()
         progress.close()
 
 

@@ -32,6 +32,9 @@ def test_fault_plan_fires_only_on_its_rank_and_iteration():
 def test_persistent_straggler_slows_only_its_rank():
     s = Straggler("1:3", rank=1)
     assert s.begin_iteration() == 3.0
+    s.delay(10.0)                      # first iteration (kernel loading) is not slowed
+    assert s.total_delay == 0.0
+    assert s.begin_iteration() == 3.0
     t0 = time.perf_counter()
     s.delay(0.01)
     assert time.perf_counter() - t0 >= 0.019 and s.total_delay == pytest.approx(0.02)
