@@ -143,3 +143,26 @@ def test_master_attributes_are_plain_data(tmp_path):
         assert f["distributed/labels"].is_virtual
         shards = json.loads(f.attrs["shards"])
     assert [s["file"] for s in shards] == ["shard-00000.h5", "shard-00001.h5"]
+
+
+def test_disk_full_while_writing_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    """A write error on one rank (ENOSPC when its shard is flushed) is the same
+    error on every rank, and LATEST still names the previous, valid checkpoint."""
+    import errno
+
+    import mpiml.io.checkpoint as ckmod
+    from mpiml.errors import CollectiveError
+    write_ckpt(tmp_path / "ck", 3, iteration=1)
+    real = ckmod._fsync_path
+
+    def full_disk(path):
+        if str(path).endswith("shard-00002.h5"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path)
+    monkeypatch.setattr(ckmod, "_fsync_path", full_disk)
+    with pytest.raises(CollectiveError, match=r"\[rank 2\] .*No space left on device.*writing checkpoint shards"):
+        write_ckpt(tmp_path / "ck", 3, iteration=2)
+    monkeypatch.setattr(ckmod, "_fsync_path", real)
+    assert latest(tmp_path / "ck").name == "ckpt-000001"
+    assert Checkpoint(tmp_path / "ck").iteration == 1        # verifies sizes and CRC32
+    assert not (tmp_path / "ck" / "ckpt-000002").exists()
