@@ -38,6 +38,8 @@ def register(sub) -> None:
     bench_mf.register(b)
     from . import bench_ibm1
     bench_ibm1.register(b)
+    from . import bench_linear
+    bench_linear.register(b)
 
 
 def mpiexec() -> str:

@@ -127,7 +127,25 @@ def predict_mf(args, ck) -> None:
 
 
 # Checkpoint algorithm name -> predictor.
+def predict_linear(args, ck) -> None:
+    """Linear model: label (in the training file's 0/1 or +-1 convention),
+    margin and, for the logistic loss, the probability of the positive class."""
+    from ..linear.sgd import predict_checkpoint
+    labels, z, proba = predict_checkpoint(ck, args.data, dataset=args.dataset)
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, labels)
+        return
+    f = _open_out(args.out)
+    try:
+        for i in range(labels.size):
+            f.write(f"{labels[i]}\t{z[i]:.9g}" + ("" if proba is None else f"\t{proba[i]:.9g}") + "\n")
+    finally:
+        if args.out:
+            f.close()
+
+
 PREDICTORS = {
     "kmeans": predict_kmeans,
     "mf": predict_mf,
+    "linear": predict_linear,
 }

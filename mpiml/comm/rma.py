@@ -54,8 +54,13 @@ _MAX_SLEEP = 1e-3
 
 
 def _blocking(comm, kind: str, wait: bool = False):
+    # Inside wait_until the operations that check the condition are part of
+    # the wait: accounting them separately would end the watchdog's view of
+    # the wait at every check (and count the time twice).
     fn = getattr(comm, "_blocking", None)
-    return fn(kind, wait=wait) if fn is not None else contextlib.nullcontext()
+    if fn is None or comm.__dict__.get("_rma_waiting"):
+        return contextlib.nullcontext()
+    return fn(kind, wait=wait)
 
 
 def poll(comm) -> None:
@@ -266,12 +271,16 @@ def wait_until(comm, ready, kind: str, alarm: Alarm | None = None,
     t0 = time.perf_counter()
     sleep = _FIRST_SLEEP
     with _blocking(comm, kind, wait=True):
-        while True:
-            poll(comm)
-            if alarm is not None:
-                alarm.check()
-            if ready():
-                break
-            time.sleep(sleep)
-            sleep = min(2 * sleep, max_sleep)
+        comm.__dict__["_rma_waiting"] = True
+        try:
+            while True:
+                poll(comm)
+                if alarm is not None:
+                    alarm.check()
+                if ready():
+                    break
+                time.sleep(sleep)
+                sleep = min(2 * sleep, max_sleep)
+        finally:
+            comm.__dict__["_rma_waiting"] = False
     return time.perf_counter() - t0
