@@ -192,6 +192,7 @@ class MatrixFactorization(Algorithm):
         return out
 
     def finish(self, comm) -> dict:
+        """Summary of the run (no communication: every rank has the same numbers)."""
         s = self.solver_
         return {"solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
                 "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
