@@ -205,7 +205,12 @@ class Comm:
         self._enter(kind)
 
     def ibarrier(self, kind: str = "ibarrier") -> _Request:
-        """Collective, non-blocking: returns a request with ``test``/``wait``."""
+        """Collective, non-blocking: returns a request with ``test``/``wait``.
+
+        Starts with the (blocking) failure-flag entry sync like every other
+        operation, so a rank that failed before it cannot leave the others
+        polling an Ibarrier that never completes."""
+        self._enter(kind)
         return _Request(self.mpi.Ibarrier(), self, kind)
 
     def allreduce(self, arr, op: str = "sum", kind: str = "allreduce", out=None) -> np.ndarray:
