@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_range
-from .lines import read_line_block
+from .lines import read_line_block, require_file
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 
@@ -47,10 +47,7 @@ def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
     """
     p = Path(path)
     with comm.agree(f"reading {p}"):
-        if not p.exists():
-            raise InputError("no such file", p)
-        if p.is_dir():
-            raise InputError("is a directory, expected a data file", p)
+        require_file(p)
         suffix = p.suffix.lower()
         if suffix == ".npy":
             block = _read_npy(comm, p)

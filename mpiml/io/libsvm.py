@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dense import read_dense
-from .lines import read_line_block
+from .lines import read_line_block, require_file
 
 DENSE_SUFFIXES = (".npy", ".h5", ".hdf5", ".csv", ".tsv")
 
@@ -199,10 +199,7 @@ def read_libsvm(comm, path, n_features: int | None = None, need_labels: bool = T
     """Collective.  This rank's lines of a LIBSVM/SVMlight file."""
     p = Path(path)
     with comm.agree(f"reading {p}"):
-        if not p.exists():
-            raise InputError("no such file", p)
-        if p.is_dir():
-            raise InputError("is a directory, expected a data file", p)
+        require_file(p)
     raw, first_line = read_line_block(comm, p)
     with comm.agree(f"parsing {p}"):
         parsed = _parse(raw, p, first_line, n_features)

@@ -15,6 +15,17 @@ from pathlib import Path
 from ..partition import block_range
 
 
+def require_file(path) -> Path:
+    """``path`` as a Path if it is an existing regular file, else InputError."""
+    from ..errors import InputError
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", p)
+    if p.is_dir():
+        raise InputError("is a directory, expected a data file", p)
+    return p
+
+
 def line_start(fh, pos: int, total: int) -> int:
     """Offset of the first line start at or after byte ``pos`` of open file ``fh``."""
     if pos <= 0:
