@@ -169,12 +169,6 @@ class MatrixFactorization(Algorithm):
     def step(self, comm, iteration: int, straggler) -> dict:
         """Collective.  One epoch of the solver; the progress-table metrics."""
         s = self.solver_
-        if self.solver == "fugue" and self.fugue_fixed is None and comm.size > 1:
-            # Fugue's first MPI call is a non-blocking barrier, which has no
-            # failure-flag entry sync: a rank that failed before its epoch
-            # would leave the others in that barrier's wait.  A barrier does
-            # the sync, so the failure is agreed instead.
-            comm.barrier(kind="mf:epoch")
         rec = s.run_epoch(straggle=straggler.delay)
         va = rec["valid_rmse"] if s.n_valid_ else None
         out = {"objective": float(rec["objective"]), "train_rmse": float(rec["train_rmse"]),
