@@ -12,32 +12,11 @@ rating updates/s on one core of these machines at k = 32.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from mpiml.cli.bench_mf import _best, _block  # one definition of the timed block
 from mpiml.mf import kernels
-
-
-def _block(m, n, nnz, k, seed=0):
-    rng = np.random.default_rng(seed)
-    u = rng.integers(0, m, nnz).astype(np.int32)
-    i = rng.integers(0, n, nnz).astype(np.int32)
-    o = np.lexsort((i, u))
-    r = rng.uniform(1, 5, nnz).astype(np.float32)
-    scale = 2 * np.sqrt(3.5 / k)
-    W = (rng.random((m, k)) * scale).astype(np.float32)
-    H = (rng.random((n, k)) * scale).astype(np.float32)
-    return W, H, u[o], i[o], r[o]
-
-
-def _best(fn, reps):
-    best = np.inf
-    for s in range(reps):
-        t = time.perf_counter()
-        fn(s)
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main(argv=None):
