@@ -15,7 +15,8 @@ import argparse
 
 import numpy as np
 
-from mpiml.cli.bench_mf import _best, _block  # one definition of the timed block
+from mpiml.bench.launcher import best
+from mpiml.bench.mf import block  # one definition of the timed block
 from mpiml.mf import kernels
 
 
@@ -33,14 +34,14 @@ def main(argv=None):
           f"{'block_loss M/s':>15}")
     for d in (1, 2, 4):
         m, n, nnz = a.users // d, a.items // d, a.nnz // (d * d)
-        W, H, u, i, r = _block(m, n, nnz, k)
+        W, H, u, i, r = block(m, n, nnz, k)
         scr = (np.empty(nnz, np.int32), np.empty(nnz, np.int32), np.empty(nnz, np.float32))
         kernels.sgd_block(W, H, u[:10], i[:10], r[:10], *scr, 0.001, 0.05, np.uint64(1))  # compile
         kernels.sgd_sampled(W, H, u, i, r, 0.001, 0.05, np.uint64(1), 0, 10)
         kernels.block_loss(W, H, u[:10], i[:10], r[:10])
-        t_sgd = _best(lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 0.001, 0.05, np.uint64(s)), a.reps)
-        t_smp = _best(lambda s: kernels.sgd_sampled(W, H, u, i, r, 0.001, 0.05, np.uint64(s), 0, nnz), a.reps)
-        t_loss = _best(lambda s: kernels.block_loss(W, H, u, i, r), a.reps)
+        t_sgd = best(lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 0.001, 0.05, np.uint64(s)), a.reps)
+        t_smp = best(lambda s: kernels.sgd_sampled(W, H, u, i, r, 0.001, 0.05, np.uint64(s), 0, nnz), a.reps)
+        t_loss = best(lambda s: kernels.block_loss(W, H, u, i, r), a.reps)
         print(f"{d:>3} {f'{m} x {n}':>17} {nnz:>10} {nnz / t_sgd / 1e6:>14.1f} "
               f"{nnz / t_smp / 1e6:>16.1f} {nnz / t_loss / 1e6:>15.1f}")
     # ALS: rows per second for users with ~144 ratings (the ML-20M mean)
@@ -52,7 +53,7 @@ def main(argv=None):
     F = rng.random((a.items, k))
     out = np.empty((n_rows, k))
     kernels.als_solve_rows(indptr[:2], cols, vals, F, 0.05, out)
-    t = _best(lambda s: kernels.als_solve_rows(indptr, cols, vals, F, 0.05, out), a.reps)
+    t = best(lambda s: kernels.als_solve_rows(indptr, cols, vals, F, 0.05, out), a.reps)
     print(f"ALS row solves (k = {k}, {per} ratings/row): {n_rows / t / 1e3:.1f} k rows/s, "
           f"{n_rows * per / t / 1e6:.1f} M ratings/s")
 

@@ -40,7 +40,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from . import bench, inspect_cmd, predict, train
+    from .. import bench
+    from . import inspect_cmd, predict, train
     from . import recommend
     from . import eval_aer, plan
     p = Parser(prog="mpiml", description="Machine learning with MPI on HPC clusters.",

@@ -59,7 +59,7 @@ def register(b) -> None:
 
 
 def _train(n, data, labels, extra, log, common):
-    from .bench import run_mpi
+    from .launcher import run_mpi
     if log.exists():
         log.unlink()
     run_mpi(n, ["-m", "mpiml", "train", "linear", "--data", str(data), "--labels", str(labels),

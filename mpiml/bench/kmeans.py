@@ -1,30 +1,20 @@
-"""``mpiml bench ALGO``: benchmarks that print figures (no assertions).
-
-Each benchmark launches real MPI jobs (``mpiexec -n R``) of the CLI itself,
-reads their JSON-lines logs and prints per-iteration times; where a peer
-library is installed it is timed in the same run and the ratio printed.
-"""
+"""``mpiml bench kmeans``: K-means seconds per iteration at several rank counts
+beside scikit-learn's Lloyd in the same run, and the BSP Allreduce cost."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .launcher import run_mpi
 
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks that print figures",
-                       description="Benchmarks: launch mpiexec jobs and print timings (and ratios "
-                                   "against peer libraries when installed).")
-    b = p.add_subparsers(dest="bench", metavar="BENCH")
-    b.required = True
+
+def register(b) -> None:
     k = b.add_parser("kmeans", help="K-means time/iteration at several rank counts vs scikit-learn; "
                                     "BSP Allreduce cost vs raw mpi4py")
     k.add_argument("--n", type=int, default=200_000)
@@ -34,29 +24,6 @@ def register(sub) -> None:
     k.add_argument("--ranks", default="1,2", help="comma-separated rank counts (default %(default)s)")
     k.add_argument("--allreduce-mib", type=float, default=8.0)
     k.set_defaults(func=bench_kmeans)
-    from . import bench_mf
-    bench_mf.register(b)
-    from . import bench_ibm1
-    bench_ibm1.register(b)
-    from . import bench_linear
-    bench_linear.register(b)
-
-
-def mpiexec() -> str:
-    here = Path(sys.executable).parent / "mpiexec"
-    exe = str(here) if here.exists() else shutil.which("mpiexec")
-    if not exe:
-        raise SystemExit("mpiml bench: no mpiexec found (pip install mpich, or load your site MPI)")
-    return exe
-
-
-def run_mpi(n: int, args: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
-    cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", *args]
-    env = dict(os.environ, MPIEXEC_TIMEOUT=str(int(timeout)))
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, env=env)
-    if res.returncode:
-        raise SystemExit(f"mpiml bench: {' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-2000:]}")
-    return res
 
 
 def bench_kmeans(args) -> int:
@@ -90,7 +57,7 @@ def bench_kmeans(args) -> int:
         print(f"{name:<40s} {w:>9.4f} {c:>9.4f} {m:>10.4f} {w / base:>15.2f}x")
     if sk is None:
         print("(scikit-learn not installed: pip install scikit-learn for the peer ratio)")
-    res = run_mpi(2, ["-m", "mpiml.comm.bench_allreduce", str(args.allreduce_mib)])
+    res = run_mpi(2, ["-m", "mpiml.bench.comm_allreduce", str(args.allreduce_mib)])
     print(res.stdout.strip())
     return 0
 

@@ -1,6 +1,6 @@
 """BSP sync cost: mpiml's Allreduce path vs raw mpi4py (run under mpiexec).
 
-    mpiexec -n 2 python -m mpiml.comm.bench_allreduce [MiB]
+    mpiexec -n 2 python -m mpiml.bench.comm_allreduce [MiB]
 """
 
 import sys
@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from . import _mpi
-from .communicator import Comm
+from ..comm import _mpi
+from ..comm.communicator import Comm
 
 
 def main(mib: float = 8.0, reps: int = 20) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .launcher import best
+
 LIBMF_MPS = 35.0   # M rating updates/s, LIBMF on one core here, k = 32
 
 
@@ -56,7 +58,7 @@ def bench_mf(args) -> int:
 
 
 # ------------------------------------------------------------------ kernel
-def _block(m, n, nnz, k, seed=0):
+def block(m, n, nnz, k, seed=0):
     rng = np.random.default_rng(seed)
     u = rng.integers(0, m, nnz).astype(np.int32)
     i = rng.integers(0, n, nnz).astype(np.int32)
@@ -68,14 +70,6 @@ def _block(m, n, nnz, k, seed=0):
     return W, H, u[o], i[o], r[o]
 
 
-def _best(fn, reps=3):
-    best = np.inf
-    for s in range(reps):
-        t = time.perf_counter()
-        fn(s)
-        best = min(best, time.perf_counter() - t)
-    return best
-
 
 def kernel_table(nnz_total: int, k: int = 32) -> None:
     from ..mf import kernels
@@ -86,12 +80,12 @@ def kernel_table(nnz_total: int, k: int = 32) -> None:
           f"{'fugue sampled M/s':>18}")
     for d in (1, 2, 4):
         m, n, nnz = users // d, items // d, nnz_total // (d * d)
-        W, H, u, i, r = _block(m, n, nnz, k)
+        W, H, u, i, r = block(m, n, nnz, k)
         scr = (np.empty(nnz, np.int32), np.empty(nnz, np.int32), np.empty(nnz, np.float32))
         kernels.sgd_block(W, H, u[:10], i[:10], r[:10], *scr, 1e-3, 0.05, np.uint64(1))   # JIT / cache
         kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(1), 0, 10)
-        t = _best(lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 1e-3, 0.05, np.uint64(s)))
-        ts = _best(lambda s: kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(s), 0, nnz))
+        t = best(lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 1e-3, 0.05, np.uint64(s)))
+        ts = best(lambda s: kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(s), 0, nnz))
         mps = nnz / t / 1e6
         print(f"{d:>5} {f'{m} x {n}':>16} {nnz:>9} {mps:>14.1f} {mps / LIBMF_MPS:>15.2f}x "
               f"{nnz / ts / 1e6:>18.1f}")
@@ -114,7 +108,7 @@ def _summarise(log: Path, target: float):
 
 def solver_table(args) -> None:
     from ..datasets.ratings import synthetic_ratings
-    from .bench import run_mpi
+    from .launcher import run_mpi
     ranks = [int(r) for r in args.ranks.split(",")]
     solvers = args.solvers.split(",")
     target = args.target * args.noise

@@ -37,7 +37,7 @@ def register(b) -> None:
 
 
 def _train(n, corpus_args, topology, tmp: Path, iters: int):
-    from .bench import run_mpi
+    from .launcher import run_mpi
     log = tmp / f"log-{n}-{topology}.jsonl"
     args = ["-m", "mpiml", "train", "ibm1", *corpus_args, "--topology", topology,
             "--max-iter", str(iters), "--quiet", "--log", str(log)]
@@ -59,7 +59,7 @@ def _train(n, corpus_args, topology, tmp: Path, iters: int):
 
 def bench_ibm1(args) -> int:
     from ..datasets.corpus import synthetic_parallel
-    from .plan import _rank_counts
+    from ..cli.plan import _rank_counts
     from ..runtime.progress import human_bytes
     ranks = _rank_counts(args.ranks)
     topologies = [t for t in args.topologies.split(",") if t]
