@@ -76,8 +76,6 @@ class LocalParams:
         Position in ``keys`` of every token pair (kernel layout).
     src_words : int64 array, sorted
         Source words among ``keys``; ``seg_ptr`` delimits their key runs.
-    param_src : int64 array
-        Position in ``src_words`` of each parameter's source word.
     """
 
     space: KeySpace
@@ -86,11 +84,15 @@ class LocalParams:
     idx: np.ndarray
     src_words: np.ndarray
     seg_ptr: np.ndarray
-    param_src: np.ndarray
 
     @property
     def n_params(self) -> int:
         return int(self.keys.size)
+
+    @property
+    def param_src(self) -> np.ndarray:
+        """Position in ``src_words`` of each parameter's source word (built on demand)."""
+        return np.repeat(np.arange(self.src_words.size, dtype=np.int64), np.diff(self.seg_ptr))
 
     @property
     def stat_keys(self) -> np.ndarray:
@@ -106,22 +108,21 @@ def build_local_params(corpus, null: bool = True) -> LocalParams:
     """Local parameter set and kernel indices for ``corpus`` (one rank's pairs).
 
     ``corpus`` needs ``src, src_ptr, tgt, tgt_ptr`` (CSR, ids) and the global
-    vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.
+    vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.  Linear in the
+    token pairs (:func:`mpiml.em.kernels.local_params`); no key array per
+    token pair is ever built.
     """
     space = KeySpace(corpus.n_src, corpus.n_tgt)
     nul = 1 if null else 0
     tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
-    tp_keys = kernels.pair_keys(corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr,
-                                space.n_tgt, nul, tp_ptr)
-    keys, inverse = np.unique(tp_keys, return_inverse=True)
-    if keys.size >= 2 ** 31:
+    src_words, seg_ptr, tgt_of, idx = kernels.local_params(
+        corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_src, space.n_tgt, nul,
+        tp_ptr)
+    if tgt_of.size >= 2 ** 31:
         raise ValueError("more than 2**31 local parameters on one rank; use more ranks")
-    src_of = keys // space.n_tgt
-    src_words, starts = np.unique(src_of, return_index=True)
-    seg_ptr = np.append(starts, keys.size).astype(np.int64)
-    param_src = np.repeat(np.arange(src_words.size, dtype=np.int64), np.diff(seg_ptr))
-    return LocalParams(space, bool(null), keys.astype(np.int64), inverse.astype(np.int32).ravel(),
-                       src_words.astype(np.int64), seg_ptr, param_src)
+    keys = np.repeat(src_words * space.n_tgt, np.diff(seg_ptr))
+    keys += tgt_of
+    return LocalParams(space, bool(null), keys, idx, src_words, seg_ptr)
 
 
 def slice_lines(corpus, lo: int, hi: int):
@@ -166,7 +167,9 @@ def estep(params: LocalParams, corpus, theta: np.ndarray):
 
 def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams) -> np.ndarray:
     """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys."""
-    return eta_st / eta_s[params.param_src]
+    out = np.empty(params.n_params)
+    kernels.mstep_segments(eta_st, eta_s, params.seg_ptr, out)
+    return out
 
 
 def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:

@@ -130,3 +130,133 @@ def viterbi(theta, idx, src_ptr, tgt_ptr, null):
             out[j] = arg - null
             pos += width
     return out
+
+
+@njit(cache=True)
+def _source_occurrences(src, src_ptr, n_src):
+    """Counting sort of the source tokens by word: CSR ``occ_ptr`` over word
+    ids, with each occurrence's pair and 0-based source position (pair order)."""
+    n = src_ptr.shape[0] - 1
+    occ_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    for x in range(src.shape[0]):
+        occ_ptr[src[x] + 1] += 1
+    for s in range(n_src):
+        occ_ptr[s + 1] += occ_ptr[s]
+    fill = occ_ptr[:-1].copy()
+    occ_pair = np.empty(src.shape[0], dtype=np.int32)
+    occ_pos = np.empty(src.shape[0], dtype=np.int32)
+    for p in range(n):
+        for x in range(src_ptr[p], src_ptr[p + 1]):
+            s = src[x]
+            occ_pair[fill[s]] = p
+            occ_pos[fill[s]] = x - src_ptr[p]
+            fill[s] += 1
+    return occ_ptr, occ_pair, occ_pos
+
+
+@njit(cache=True)
+def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
+    """A rank's parameter set and the token-pair index, without sorting keys.
+
+    Returns ``(src_words, seg_ptr, tgt_of, idx)``: the source words present
+    (sorted, NULL = 0 first when ``null``), the runs ``seg_ptr`` of their
+    parameters, the target word of every parameter (sorted within a run, so
+    the parameters are in key order ``s * n_tgt + t``), and for every token
+    pair (layout of :func:`token_pair_ptr`) the position of its parameter.
+
+    Word by word, the pairs containing it are visited through a counting
+    sort of the source tokens; a stamp array over the target vocabulary marks
+    the targets seen, so the work is linear in the token pairs (one pass
+    counts the parameters, one lists them, one writes ``idx``).  A word's
+    targets are sorted by a scan of the stamps when they are dense in the
+    vocabulary, else by ``np.sort``.
+    """
+    n = src_ptr.shape[0] - 1
+    occ_ptr, occ_pair, occ_pos = _source_occurrences(src, src_ptr, n_src)
+    all_pairs = np.arange(n).astype(np.int32)
+    zeros = np.zeros(n, dtype=np.int32)
+    stamp = np.full(n_tgt, -1, dtype=np.int64)
+    # pass 1: number of parameters of every word
+    n_of = np.zeros(n_src, dtype=np.int64)
+    for s in range(n_src):
+        if s == 0:
+            if not null:
+                continue
+            pairs, lo, hi = all_pairs, 0, n
+        else:
+            pairs, lo, hi = occ_pair, occ_ptr[s], occ_ptr[s + 1]
+        c = 0
+        for o in range(lo, hi):
+            p = pairs[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                t = tgt[j]
+                if stamp[t] != s:
+                    stamp[t] = s
+                    c += 1
+        n_of[s] = c
+    n_words = 0
+    total = 0
+    for s in range(n_src):
+        if n_of[s]:
+            n_words += 1
+            total += n_of[s]
+    src_words = np.empty(n_words, dtype=np.int64)
+    seg_ptr = np.zeros(n_words + 1, dtype=np.int64)
+    tgt_of = np.empty(total, dtype=np.int32)
+    pos_of = np.empty(n_tgt, dtype=np.int32)
+    idx = np.empty(tp_ptr[n], dtype=np.int32)
+    g = 0
+    for s in range(n_src):
+        if not n_of[s]:
+            continue
+        if s == 0:
+            pairs, pos, lo, hi = all_pairs, zeros, 0, n
+        else:
+            pairs, pos, lo, hi = occ_pair, occ_pos, occ_ptr[s], occ_ptr[s + 1]
+        mark = s + n_src        # pass-2 stamps differ from every pass-1 stamp
+        a = seg_ptr[g]
+        b = a + n_of[s]
+        src_words[g] = s
+        seg_ptr[g + 1] = b
+        g += 1
+        if n_of[s] * 16 >= n_tgt:
+            for o in range(lo, hi):
+                p = pairs[o]
+                for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                    stamp[tgt[j]] = mark
+            w = a
+            for t in range(n_tgt):
+                if stamp[t] == mark:
+                    tgt_of[w] = t
+                    w += 1
+        else:
+            w = a
+            for o in range(lo, hi):
+                p = pairs[o]
+                for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                    t = tgt[j]
+                    if stamp[t] != mark:
+                        stamp[t] = mark
+                        tgt_of[w] = t
+                        w += 1
+            tgt_of[a:b] = np.sort(tgt_of[a:b])
+        for x in range(a, b):
+            pos_of[tgt_of[x]] = x
+        slot_shift = 0 if s == 0 else null
+        for o in range(lo, hi):
+            p = pairs[o]
+            width = src_ptr[p + 1] - src_ptr[p] + null
+            out = tp_ptr[p] + pos[o] + slot_shift
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                idx[out] = pos_of[tgt[j]]
+                out += width
+    return src_words, seg_ptr, tgt_of, idx
+
+
+@njit(cache=True)
+def mstep_segments(eta_st, eta_s, seg_ptr, out):
+    """``out[k] = eta_st[k] / eta_s[g]`` for the parameters k of segment g."""
+    for g in range(seg_ptr.shape[0] - 1):
+        d = eta_s[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            out[k] = eta_st[k] / d
