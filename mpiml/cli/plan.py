@@ -2,8 +2,10 @@
 
 Serial (no MPI): the corpus is read once in this process, split into the
 line blocks that ``--ranks`` ranks would read, and the pure planner
-(:func:`mpiml.em.plan.make_plan`) computes each topology's messages
-(Wolfe, Haghighi & Klein, ICML 2008).
+(:func:`mpiml.em.plan_cost.plan_cost`) computes each topology's figures from
+counts, the same as :func:`mpiml.em.plan.make_plan` without listing messages,
+so 1,024 simulated ranks fit on one machine (Wolfe, Haghighi & Klein, ICML
+2008).
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def _run_ibm1(args) -> int:
     from ..comm.serial import SerialComm
     from ..em.ibm1 import KeySpace, simulated_stat_keys
     from ..em.model import parse_tree_edges
-    from ..em.plan import TOPOLOGIES, make_plan
+    from ..em.plan import TOPOLOGIES
+    from ..em.plan_cost import intersection_weights, plan_cost
     from ..io.corpus import read_parallel
     from ..runtime.progress import human_bytes
     paths = _paths(args)
@@ -100,34 +103,42 @@ def _run_ibm1(args) -> int:
               f"{corpus.n_src - 1} source / {corpus.n_tgt} target words, read in "
               f"{time.perf_counter() - t0:.2f} s")
         print(f"{'ranks':>5}  {'topology':<14} {'bytes/iter':>12} {'max/rank':>10} {'rounds':>6} "
-              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7}")
+              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7} {'peak MB':>8}")
     for size in sizes:
+        t1 = time.perf_counter()
         keys = simulated_stat_keys(corpus, size, args.null)
+        t_keys = time.perf_counter() - t1
         per_rank = sum(k.size for k in keys) / size
+        weights = None
         for topo in topologies:
             kw = {}
             if topo == "tree":
                 kw["tree_edges"] = user_edges if user_edges is not None else \
                     [(r, r + 1) for r in range(size - 1)]
             t1 = time.perf_counter()
-            plan = make_plan(keys, topo, space=space, **kw)
-            dt = time.perf_counter() - t1
-            s = plan.summary()
-            n_shared = _n_shared(keys)
+            if topo in ("allpairs", "junction-tree") and weights is None and size > 1:
+                weights = intersection_weights(keys)
+            s = plan_cost(keys, topo, space=space, weights=weights, **kw)
+            dt = time.perf_counter() - t1 + (t_keys if topo == topologies[0] else 0.0)
+            n_shared = s.pop("shared_keys")
             if args.json:
                 print(json.dumps({**s, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
-                                  "plan_s": dt}, sort_keys=True))
+                                  "plan_s": dt, "peak_rss_mb": _peak_rss_mb()}, sort_keys=True),
+                      flush=True)
                 continue
             name = "tree (chain)" if topo == "tree" and user_edges is None else topo
             print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
                   f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
-                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f}")
+                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f} {_peak_rss_mb():>8.0f}", flush=True)
+        del keys, weights
     if not args.json:
         print("bytes: float64 payload per EM iteration; allreduce is modelled as reduce-scatter + "
-              "allgather over the union of all statistics")
+              "allgather over the union of all statistics; plan s: seconds for this row (the first "
+              "row of a rank count includes building the simulated ranks' key sets); peak MB: "
+              "this process's peak RSS so far")
     return 0
 
 
-def _n_shared(keys) -> int:
-    from ..em.plan import holders_from_key_sets
-    return int((holders_from_key_sets(keys).counts >= 2).sum())
+def _peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -24,7 +24,7 @@ from ..partition import hash_owner
 from .ibm1 import (KeySpace, build_local_params, estep, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
 from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
-                   holders_from_pairs, intersection_matrix, rank_plan_from_messages, route,
+                   holders_from_key_sets, intersection_matrix, rank_plan_from_messages, route,
                    spanning_tree)
 
 
@@ -43,19 +43,35 @@ class PlanInfo:
     seconds: float    # this rank's planning time (DistributedIBM1 reports the max)
 
 
+def _key_owner(own_keys: np.ndarray, space, size: int) -> np.ndarray:
+    """``hash_owner(space.source_of(own_keys), size)`` for sorted keys, hashing
+    only the vocabulary: parameters come sorted in runs of one source word,
+    then the totals."""
+    words = hash_owner(np.arange(space.n_src, dtype=np.int64), size)
+    n_par = int(np.searchsorted(own_keys, space.n_param))
+    bounds = np.searchsorted(own_keys[:n_par], np.arange(space.n_src + 1, dtype=np.int64) * space.n_tgt)
+    dest = np.empty(own_keys.size, dtype=np.int64)
+    dest[:n_par] = np.repeat(words, np.diff(bounds))
+    dest[n_par:] = words[own_keys[n_par:] - space.n_param]
+    return dest
+
+
 def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
     """Holders of the keys whose source word hashes to this rank.
 
     Sharding by source word makes this rank the mapreduce reducer of every
     key in its shard, and keeps a word's parameters and total together.
     """
-    dest = hash_owner(space.source_of(own_keys), comm.size)
+    if comm.size == 1:
+        return holders_from_key_sets([own_keys])
+    dest = _key_owner(own_keys, space, comm.size)
     order = np.argsort(dest, kind="stable")
     cuts = np.searchsorted(dest[order], np.arange(comm.size + 1))
     keys = own_keys[order]
+    del order, dest
     got = comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in range(comm.size)], kind=kind)
-    ranks = np.concatenate([np.full(g.size, r, np.int64) for r, g in enumerate(got)])
-    return holders_from_pairs(np.concatenate(got), ranks)
+    # each part is a sorted subset of one rank's distinct keys, in rank order
+    return holders_from_key_sets(got)
 
 
 def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, root=None,
@@ -92,8 +108,11 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
                 raise ConfigError("topology 'tree' needs an edge list")
             edges = tree_edges
         else:
-            weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
-            edges = spanning_tree(weights)
+            if size <= 2:     # the only spanning tree; no weights needed
+                edges = [(0, 1)] if size == 2 else []
+            else:
+                weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
+                edges = spanning_tree(weights)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
     msgs = route(h, topology, size, space=space, tree=tree)
@@ -258,7 +277,8 @@ class DistributedIBM1:
     theta_ : ndarray aligned with ``params_.keys``
     iteration_ : int, completed iterations
     plan_info_ : PlanInfo
-    setup_seconds_ : float, max over ranks (includes planning)
+    setup_seconds_ : float, max over ranks (parameters + planning)
+    params_seconds_, plan_seconds_ : float, its two phases (each a max over ranks)
 
     Notes
     -----
@@ -282,6 +302,7 @@ class DistributedIBM1:
         self.corpus_ = corpus
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null)
+        t_params = time.perf_counter() - t0
         plan, self.plan_info_ = build_rank_plan(self.comm, self.params_.stat_keys, self.topology,
                                                 self.space_, tree_edges=self.tree_edges,
                                                 root=self.root, kind=self.kind + ".setup")
@@ -289,8 +310,11 @@ class DistributedIBM1:
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
-        took = self.comm.allgather_obj(time.perf_counter() - t0, kind=self.kind + ".setup:time")
-        self.setup_seconds_ = max(took)
+        took = self.comm.allgather_obj((time.perf_counter() - t0, t_params, self.plan_info_.seconds),
+                                       kind=self.kind + ".setup:time")
+        self.setup_seconds_ = max(t[0] for t in took)
+        self.params_seconds_ = max(t[1] for t in took)
+        self.plan_seconds_ = max(t[2] for t in took)
         return self
 
     def iterate(self) -> IterationRecord:

@@ -260,3 +260,144 @@ def mstep_segments(eta_st, eta_s, seg_ptr, out):
         d = eta_s[g]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             out[k] = eta_st[k] / d
+
+
+# ---------------------------------------------------------------- tree routing
+# Holders of a key are given in CSR form (``ptr``, ``ranks``).  A key's
+# Steiner subtree (the ranks that carry it in a junction tree) is the union
+# of the tree paths between its holders taken in DFS (``tin``) order; edges
+# are named by their lower endpoint v (the edge v - parent[v]).
+
+@njit(cache=True)
+def _tin_sorted(ranks, lo, hi, tin, buf):
+    """Holders ranks[lo:hi] sorted by DFS entry time, into buf[:hi-lo]."""
+    c = hi - lo
+    if c <= 32:
+        for x in range(c):
+            v = ranks[lo + x]
+            y = x
+            while y > 0 and tin[buf[y - 1]] > tin[v]:
+                buf[y] = buf[y - 1]
+                y -= 1
+            buf[y] = v
+    else:
+        keys = np.empty(c, dtype=np.int64)
+        for x in range(c):
+            keys[x] = tin[ranks[lo + x]]
+        order = np.argsort(keys)
+        for x in range(c):
+            buf[x] = ranks[lo + order[x]]
+    return c
+
+
+@njit(cache=True)
+def steiner_edges(ptr, ranks, keep, parent, depth, tin, count_only):
+    """Edges of every kept key's Steiner subtree.
+
+    Walks the path between DFS-consecutive holders (cost: at most twice the
+    subtree's size), stamping each edge once per key.  Returns
+    ``(n_edges_per_key, key_of_entry, edge_of_entry)``; with ``count_only``
+    the last two are empty.
+    """
+    size = parent.shape[0]
+    stamp = np.full(size, -1, dtype=np.int64)
+    buf = np.empty(size, dtype=np.int64)
+    n_keys = ptr.shape[0] - 1
+    per_key = np.zeros(n_keys, dtype=np.int64)
+    for g in range(n_keys):
+        if not keep[g]:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        n = 0
+        for x in range(c - 1):
+            a = buf[x]
+            b = buf[x + 1]
+            while a != b:
+                if depth[a] < depth[b]:
+                    a, b = b, a
+                if stamp[a] != g:
+                    stamp[a] = g
+                    n += 1
+                a = parent[a]
+        per_key[g] = n
+    if count_only:
+        return per_key, np.empty(0, np.int64), np.empty(0, np.int64)
+    total = 0
+    for g in range(n_keys):
+        total += per_key[g]
+    key_of = np.empty(total, dtype=np.int64)
+    edge_of = np.empty(total, dtype=np.int64)
+    stamp[:] = -1
+    w = 0
+    for g in range(n_keys):
+        if per_key[g] == 0:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        for x in range(c - 1):
+            a = buf[x]
+            b = buf[x + 1]
+            while a != b:
+                if depth[a] < depth[b]:
+                    a, b = b, a
+                if stamp[a] != g:
+                    stamp[a] = g
+                    key_of[w] = g
+                    edge_of[w] = a
+                    w += 1
+                a = parent[a]
+    return per_key, key_of, edge_of
+
+
+@njit(cache=True)
+def _lca(a, b, up, depth):
+    if depth[a] < depth[b]:
+        a, b = b, a
+    diff = depth[a] - depth[b]
+    j = 0
+    while diff:
+        if diff & 1:
+            a = up[j, a]
+        diff >>= 1
+        j += 1
+    if a == b:
+        return a
+    for j in range(up.shape[0] - 1, -1, -1):
+        if up[j, a] != up[j, b]:
+            a = up[j, a]
+            b = up[j, b]
+    return up[0, a]
+
+
+@njit(cache=True)
+def edge_key_tags(ptr, ranks, keep, up, depth, tin, tags):
+    """Add to ``tags`` (per rank) +1 per holder and -1 at the LCA of each pair
+    of DFS-consecutive holders and at the LCA of all holders, for every kept
+    key.  The subtree sum of ``tags`` below v is then the number of keys whose
+    Steiner subtree contains edge v - parent[v] (1 iff v's subtree holds some
+    but not all of a key's holders), in time independent of the paths' length.
+    """
+    buf = np.empty(depth.shape[0], dtype=np.int64)
+    for g in range(ptr.shape[0] - 1):
+        if not keep[g]:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        for x in range(c):
+            tags[buf[x]] += 1
+        for x in range(c - 1):
+            tags[_lca(buf[x], buf[x + 1], up, depth)] -= 1
+        tags[_lca(buf[0], buf[c - 1], up, depth)] -= 1
+
+
+@njit(cache=True)
+def pair_counts(ptr, ranks, keep, size):
+    """m[a, b] += 1 for every ordered pair a != b of holders of each kept key."""
+    m = np.zeros((size, size), dtype=np.int64)
+    for g in range(ptr.shape[0] - 1):
+        if not keep[g]:
+            continue
+        for x in range(ptr[g], ptr[g + 1]):
+            a = ranks[x]
+            for y in range(ptr[g], ptr[g + 1]):
+                if y != x:
+                    m[a, ranks[y]] += 1
+    return m

@@ -24,6 +24,7 @@ read without the corpus; ``rank_state``: each rank's row offset and count.
 from __future__ import annotations
 
 import os
+import resource
 import time
 
 import numpy as np
@@ -53,6 +54,11 @@ def parse_tree_edges(text: str | None):
             raise ConfigError(f"--tree-edges: expected edges like '0-1,1-2', found {part!r}")
         edges.append((int(a), int(b)))
     return edges
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``ru_maxrss`` is in kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def vocab_bytes(words) -> np.ndarray:
@@ -211,6 +217,8 @@ class IBM1Model(Algorithm):
         c = m.corpus_
         out = {"topology": self.topology, "plan": self.plan_summary(),
                "read_s": self.read_seconds_, "setup_s": m.setup_seconds_,
+               "params_s": m.params_seconds_, "plan_s": m.plan_seconds_,
+               "peak_rss_mb": comm.allgather_obj(peak_rss_mb(), kind=KIND + ".finish"),
                "n_pairs": self.n_pairs_, "n_lines": c.n_lines, "n_empty": c.n_empty,
                "empty_lines": list(c.empty_lines), "src_vocab": c.n_src - 1, "tgt_vocab": c.n_tgt,
                "loglik": self.loglik_, "perplexity": self.perplexity_}
