@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
-from .ibm1 import (KeySpace, build_local_params, estep, format_ttable, mstep, pharaoh_lines,
+from .ibm1 import (KeySpace, build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
 from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
                    holders_from_key_sets, intersection_matrix, rank_plan_from_messages, route,
@@ -98,6 +98,8 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     t0 = time.perf_counter()
     size = comm.size
     own = np.asarray(own_keys, dtype=np.int64)
+    if size == 1:     # nothing is shared: every topology is "no messages"
+        return _single_rank_plan(comm, own, topology, space, tree_edges, t0)
     h = _shard_holders(comm, own, space, kind + ":keys")
     tree, union, n_collect = None, None, 0
     if topology == "allreduce":
@@ -148,6 +150,18 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     return plan, info
 
 
+def _single_rank_plan(comm, own, topology, space, tree_edges, t0):
+    """The plan of a one-rank run: no rounds; allreduce's union is the own keys."""
+    if topology == "tree" and tree_edges is None:
+        raise ConfigError("topology 'tree' needs an edge list")
+    tree = RootedTree.build([], 1) if topology in ("junction-tree", "tree") else None
+    plan = rank_plan_from_messages(0, 1, topology, own, Messages.empty(), rounds=[],
+                                   space=space, union_keys=own if topology == "allreduce" else None)
+    info = PlanInfo(topology, 0, 0, 0, int(own.size), 0, None if tree is None else tree.edges,
+                    None if tree is None else tree.root, time.perf_counter() - t0)
+    return plan, info
+
+
 class CStep:
     """Executes a :class:`RankPlan` every iteration.
 
@@ -164,7 +178,7 @@ class CStep:
         self.comm = comm
         self.plan = plan
         self.kind = kind
-        self.n_own_params = int(np.count_nonzero(~space.is_total(plan.own_keys)))
+        self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
 
     @property
     def returns_theta(self) -> bool:
@@ -175,7 +189,7 @@ class CStep:
         """Collective.  Complete the statistics of this rank's own keys.
 
         ``local`` holds this rank's E-step statistics aligned with
-        ``plan.own_keys`` (eta_st then eta_s).  Returns the global values of
+        ``plan.own_keys`` (eta_st then eta_s); it may be overwritten.  Returns the global values of
         the same keys, or, for mapreduce (:attr:`returns_theta`), theta of
         the rank's own parameters (the first ``n_own_params`` own keys).
         """
@@ -185,8 +199,11 @@ class CStep:
             table = np.zeros(p.union_size)
             table[p.union_pos] = local
             return self.comm.allreduce(table, op="sum", kind=self.kind)[p.union_pos]
-        work = np.zeros(p.work_keys.size)
-        work[p.own_pos] = local
+        if p.own_pos is None:       # own keys are the working keys: work in place
+            work = local
+        else:
+            work = np.zeros(p.work_keys.size)
+            work[p.own_pos] = local
         theta = np.zeros(p.work_keys.size) if self.returns_theta else None
         reduced = False
         for step in p.steps:
@@ -201,8 +218,10 @@ class CStep:
         if self.returns_theta:
             if not reduced:
                 self._reduce(work, theta)
+            if p.own_pos is None:
+                return theta[:self.n_own_params]
             return theta[p.own_pos[:self.n_own_params]]
-        return work[p.own_pos]
+        return work if p.own_pos is None else work[p.own_pos]
 
     def _reduce(self, work, theta):
         # mapreduce M-step on the parameters this rank reduces
@@ -326,14 +345,16 @@ class DistributedIBM1:
         stats = self.comm.stats.bytes_sent
         b0 = stats.get(self.cstep_.kind, 0)
         t0 = time.perf_counter()
-        eta_st, eta_s, ll = estep(self.params_, self.corpus_, self.theta_)
+        local, ll = estep_stats(self.params_, self.corpus_, self.theta_)
         t1 = time.perf_counter()
-        out = self.cstep_.run(np.concatenate([eta_st, eta_s]))
+        out = self.cstep_.run(local)
+        del local
         t2 = time.perf_counter()
         if self.cstep_.returns_theta:
             theta = out
         else:
-            theta = mstep(out[:self.params_.n_params], out[self.params_.n_params:], self.params_)
+            n = self.params_.n_params   # out is ours (CStep.run returns a fresh array)
+            theta = mstep(out[:n], out[n:], self.params_, out=out[:n])
         t3 = time.perf_counter()
         ok = bool(np.all(np.isfinite(theta)))
         sent = stats.get(self.cstep_.kind, 0) - b0

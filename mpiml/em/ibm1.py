@@ -84,6 +84,7 @@ class LocalParams:
     idx: np.ndarray
     src_words: np.ndarray
     seg_ptr: np.ndarray
+    stat: np.ndarray | None = None    # stat_keys, when keys is a view of its front
 
     @property
     def n_params(self) -> int:
@@ -97,6 +98,8 @@ class LocalParams:
     @property
     def stat_keys(self) -> np.ndarray:
         """Sorted keys of every statistic this rank holds: eta_st then eta_s."""
+        if self.stat is not None:
+            return self.stat
         return np.concatenate([self.keys, self.space.total_key(self.src_words)])
 
     def split_stats(self, stats: np.ndarray):
@@ -120,9 +123,12 @@ def build_local_params(corpus, null: bool = True) -> LocalParams:
         tp_ptr)
     if tgt_of.size >= 2 ** 31:
         raise ValueError("more than 2**31 local parameters on one rank; use more ranks")
-    keys = np.repeat(src_words * space.n_tgt, np.diff(seg_ptr))
-    keys += tgt_of
-    return LocalParams(space, bool(null), keys, idx, src_words, seg_ptr)
+    stat = np.empty(tgt_of.size + src_words.size, dtype=np.int64)
+    kernels.segment_keys(src_words, seg_ptr, tgt_of, space.n_tgt, stat[:tgt_of.size])
+    del tgt_of
+    stat[stat.size - src_words.size:] = space.total_key(src_words)
+    return LocalParams(space, bool(null), stat[:stat.size - src_words.size], idx, src_words,
+                       seg_ptr, stat)
 
 
 def slice_lines(corpus, lo: int, hi: int):
@@ -165,9 +171,23 @@ def estep(params: LocalParams, corpus, theta: np.ndarray):
     return counts, kernels.segment_sums(counts, params.seg_ptr), float(ll)
 
 
-def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams) -> np.ndarray:
-    """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys."""
-    out = np.empty(params.n_params)
+def estep_stats(params: LocalParams, corpus, theta: np.ndarray):
+    """Local E-step into one array aligned with :attr:`LocalParams.stat_keys`
+    (eta_st then eta_s, no concatenation copy); returns ``(stats, loglik)``."""
+    stats = np.zeros(params.n_params + params.src_words.size)
+    counts = stats[:params.n_params]
+    ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
+                       1 if params.null else 0, counts)
+    kernels.segment_sums_into(counts, params.seg_ptr, stats[params.n_params:])
+    return stats, float(ll)
+
+
+def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) -> np.ndarray:
+    """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys.
+
+    ``out`` may be ``eta_st`` itself (each entry is read once, then written)."""
+    if out is None:
+        out = np.empty(params.n_params)
     kernels.mstep_segments(eta_st, eta_s, params.seg_ptr, out)
     return out
 

@@ -401,3 +401,22 @@ def pair_counts(ptr, ranks, keep, size):
                 if y != x:
                     m[a, ranks[y]] += 1
     return m
+
+
+@njit(cache=True)
+def segment_sums_into(values, seg_ptr, out):
+    """:func:`segment_sums` written into ``out`` (same summation order)."""
+    for g in range(seg_ptr.shape[0] - 1):
+        acc = 0.0
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            acc += values[k]
+        out[g] = acc
+
+
+@njit(cache=True)
+def segment_keys(src_words, seg_ptr, tgt_of, n_tgt, out):
+    """Parameter keys ``s * n_tgt + t`` from the per-word runs of targets."""
+    for g in range(seg_ptr.shape[0] - 1):
+        base = src_words[g] * n_tgt
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            out[k] = base + tgt_of[k]

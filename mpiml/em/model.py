@@ -35,7 +35,7 @@ from ..io.corpus import read_parallel
 from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
-from .ibm1 import estep, mstep
+from .ibm1 import estep_stats, mstep
 from .plan import TOPOLOGIES, validate_tree
 
 KIND = "ibm1"
@@ -174,15 +174,17 @@ class IBM1Model(Algorithm):
         kind = m.cstep_.kind
         b0 = comm.stats.bytes_sent.get(kind, 0)
         t0 = time.perf_counter()
-        eta_st, eta_s, ll = estep(m.params_, m.corpus_, m.theta_)
+        local, ll = estep_stats(m.params_, m.corpus_, m.theta_)
         straggler.delay(time.perf_counter() - t0)
         t1 = time.perf_counter()
-        out = m.cstep_.run(np.concatenate([eta_st, eta_s]))
+        out = m.cstep_.run(local)
+        del local
         t2 = time.perf_counter()
         if m.cstep_.returns_theta:   # mapreduce: the reducers did the M-step
             theta = out
         else:
-            theta = mstep(out[:m.params_.n_params], out[m.params_.n_params:], m.params_)
+            n = m.params_.n_params      # out is ours (CStep.run returns a fresh array)
+            theta = mstep(out[:n], out[n:], m.params_, out=out[:n])
         t3 = time.perf_counter()
         sent = comm.stats.bytes_sent.get(kind, 0) - b0
         ok = bool(np.all(np.isfinite(theta)))

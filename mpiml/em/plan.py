@@ -415,7 +415,7 @@ class RankPlan:
 
     ``work_keys`` are the rank's own statistic keys plus the keys it only
     carries (tree) or reduces (mapreduce); ``own_pos`` locates its own keys
-    in them.  For ``allreduce``, ``union_pos`` locates them in the union of
+    in them (``None`` when they are all of them).  For ``allreduce``, ``union_pos`` locates them in the union of
     all keys (``union_size``).  For ``mapreduce``, ``reduce_pos`` are the
     parameter positions this rank reduces and ``reduce_total_pos`` their
     source totals.
@@ -426,7 +426,7 @@ class RankPlan:
     topology: str
     own_keys: np.ndarray
     work_keys: np.ndarray
-    own_pos: np.ndarray
+    own_pos: np.ndarray | None
     steps: list = field(default_factory=list)
     union_size: int = 0
     union_pos: np.ndarray | None = None
@@ -466,7 +466,7 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
         work = union_sorted(own, extra).astype(np.int64)
         own_pos = np.searchsorted(work, own)
     else:
-        work, own_pos = own, np.arange(own.size)
+        work, own_pos = own, None      # the identity: no index array
     plan = RankPlan(rank, size, topology, own, work, own_pos)
     out = msgs.src == rank
     sends = _groups(msgs.round[out], msgs.dst[out], msgs.key[out])
