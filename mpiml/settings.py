@@ -57,6 +57,7 @@ class Spec:
     low: float | None
     high: float | None
     low_open: bool
+    high_open: bool
     model: bool
     required: bool
     metavar: str | None
@@ -69,7 +70,8 @@ class Spec:
 
 
 def option(default=None, *, help: str, group: str = "model", type=None, choices=None,
-           low=None, high=None, low_open: bool = False, model: bool = False,
+           low=None, high=None, low_open: bool = False, high_open: bool = False,
+           model: bool = False,
            required: bool = False, metavar: str | None = None, flag: str | None = None,
            only_if: tuple | None = None, check: Callable | None = None,
            in_config: bool = True, aliases: tuple = ()):
@@ -90,7 +92,8 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     choices : sequence, optional
         Allowed values.
     low, high : number, optional
-        Inclusive bounds (``low_open=True`` makes ``low`` exclusive).  NaN is
+        Inclusive bounds (``low_open=True``/``high_open=True`` make them
+        exclusive).  NaN is
         always refused for floats.
     model : bool
         True if the option defines the model: ``--resume`` refuses a change.
@@ -117,7 +120,7 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     if type is None:
         type = str if default is None else builtin_type(default)
     spec = Spec(help=help, group=group, type=type, choices=tuple(choices) if choices else None,
-                low=low, high=high, low_open=low_open, model=model, required=required,
+                low=low, high=high, low_open=low_open, high_open=high_open, model=model, required=required,
                 metavar=metavar, flag=flag, only_if=only_if, check=check,
                 nullable=default is None, in_config=in_config, aliases=tuple(aliases))
     return dataclasses.field(default=default, metadata={"mpiml": spec})
@@ -186,8 +189,8 @@ def coerce(opt: Opt, value):
         raise ValueError(f"expected one of {', '.join(map(str, s.choices))}; got {v!r}")
     if s.low is not None and (v < s.low or (s.low_open and v == s.low)):
         raise ValueError(f"expected a value {'>' if s.low_open else '>='} {s.low}, got {v!r}")
-    if s.high is not None and v > s.high:
-        raise ValueError(f"expected a value <= {s.high}, got {v!r}")
+    if s.high is not None and (v > s.high or (s.high_open and v == s.high)):
+        raise ValueError(f"expected a value {'<' if s.high_open else '<='} {s.high}, got {v!r}")
     if s.check is not None:
         msg = s.check(v)
         if msg:
