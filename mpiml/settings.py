@@ -88,7 +88,8 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     type : callable, optional
         ``int``, ``float``, ``str`` or ``bool``; inferred from ``default``
         when omitted (``str`` for a ``None`` default).  ``bool`` options are
-        flags (``--name`` sets True).
+        flags (``--name`` sets True; with a True default the flag is
+        ``--no-name`` and sets False, the key staying ``name``).
     choices : sequence, optional
         Allowed values.
     low, high : number, optional
@@ -227,9 +228,14 @@ class Settings:
             spec = f.metadata.get("mpiml")
             if spec is None:
                 continue
-            flag = spec.flag or "--" + f.name.replace("_", "-")
             default = f.default if f.default is not MISSING else None
-            out.append(Opt(f.name, flag[2:].replace("-", "_"), flag, default, spec))
+            if spec.flag:
+                flag, key = spec.flag, spec.flag[2:].replace("-", "_")
+            elif spec.type is bool and default is True:
+                flag, key = "--no-" + f.name.replace("_", "-"), f.name   # switched off by --no-NAME
+            else:
+                flag, key = "--" + f.name.replace("_", "-"), f.name
+            out.append(Opt(f.name, key, flag, default, spec))
         return out
 
     @classmethod
@@ -339,8 +345,13 @@ class Settings:
                 continue
             # A checkpoint written before an option existed ran with its default.
             was = next((stored[k] for k in (o.key, *o.spec.aliases) if k in stored), o.default)
-            if was != getattr(self, o.name):
-                out.append(f"{o.flag} was {was!r}, now {getattr(self, o.name)!r}")
+            now = getattr(self, o.name)
+            if was != now:
+                if o.flag.startswith("--no-") and o.spec.type is bool:
+                    out.append(f"{o.key} was {was!r}, now {now!r} ({o.flag} "
+                               f"{'dropped' if now else 'added'})")
+                else:
+                    out.append(f"{o.flag} was {was!r}, now {now!r}")
         return out
 
 
@@ -348,8 +359,8 @@ def _add(group, o: Opt) -> None:
     s = o.spec
     help_text = s.help
     if s.type is bool:
-        group.add_argument(o.flag, dest=o.key, action="store_true", default=o.default or False,
-                           help=help_text)
+        group.add_argument(o.flag, dest=o.key, action="store_false" if o.default else "store_true",
+                           default=bool(o.default), help=help_text)
         return
     if o.default is not None and not s.required:
         help_text += " (default %(default)s)"
