@@ -67,6 +67,7 @@ class Spec:
     nullable: bool
     in_config: bool
     aliases: tuple = ()
+    toml: bool = True
 
 
 def option(default=None, *, help: str, group: str = "model", type=None, choices=None,
@@ -74,7 +75,7 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
            model: bool = False,
            required: bool = False, metavar: str | None = None, flag: str | None = None,
            only_if: tuple | None = None, check: Callable | None = None,
-           in_config: bool = True, aliases: tuple = ()):
+           in_config: bool = True, aliases: tuple = (), toml: bool = True):
     """Declare one option as a dataclass field.
 
     Parameters
@@ -115,6 +116,8 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     aliases : tuple of str
         Older config keys of the option, still accepted in TOML files and
         read from checkpoints that stored them (e.g. ``("fmt",)``).
+    toml : bool
+        False for command-line-only options (``--config`` itself).
     """
     if group not in GROUPS:
         raise ValueError(f"unknown option group {group!r}")
@@ -123,7 +126,8 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     spec = Spec(help=help, group=group, type=type, choices=tuple(choices) if choices else None,
                 low=low, high=high, low_open=low_open, high_open=high_open, model=model, required=required,
                 metavar=metavar, flag=flag, only_if=only_if, check=check,
-                nullable=default is None, in_config=in_config, aliases=tuple(aliases))
+                nullable=default is None, in_config=in_config, aliases=tuple(aliases),
+                toml=toml)
     return dataclasses.field(default=default, metadata={"mpiml": spec})
 
 
@@ -243,11 +247,13 @@ class Settings:
         return {o.key: o for o in cls.options()}
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser, groups: dict | None = None) -> dict:
-        """Add every option to ``parser`` under its group; returns the
-        group objects (so callers can add more to the same groups)."""
+    def add_arguments(cls, parser: argparse.ArgumentParser, groups: dict | None = None,
+                      skip=()) -> dict:
+        """Add every option (but the config keys in ``skip``) to ``parser``
+        under its group; returns the group objects (pass them to the next
+        class's call so both share the groups)."""
         groups = {} if groups is None else groups
-        opts = cls.options()
+        opts = [o for o in cls.options() if o.key not in skip]
         for g in GROUPS:
             for o in (o for o in opts if o.spec.group == g):
                 if g not in groups:
