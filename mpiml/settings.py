@@ -39,6 +39,9 @@ from typing import Any, Callable, ClassVar
 
 from .errors import ConfigError
 
+# ``only_if=(field, GIVEN)``: the option only matters when ``field`` is set.
+GIVEN = "<given>"
+
 # Help-output groups, in the order ``--help`` shows them.
 GROUPS = ("data", "model", "optimisation", "consistency", "output", "runtime")
 GROUP_TITLES = {"data": "data", "model": "model", "optimisation": "optimisation",
@@ -105,8 +108,11 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
         The command-line spelling when it differs from the field name
         (``flag="--rank"`` for field ``k``).  The config key follows the flag.
     only_if : (other_field, values), optional
-        The option only matters when ``other_field`` is one of ``values``;
-        giving it a non-default value otherwise prints a warning.
+        The option only matters when ``other_field`` is one of ``values``
+        (or, with ``values`` :data:`GIVEN`, when ``other_field`` is set);
+        giving it a non-default value otherwise prints a warning and the
+        option is ignored.  Combinations that cannot run are errors instead:
+        :meth:`Settings.rules`.
     check : callable, optional
         ``check(value) -> str | None``: an error text for values the bounds
         cannot express.
@@ -323,13 +329,16 @@ class Settings:
         out = []
         by_name = {o.name: o for o in self.options()}
         for o in self.options():
-            if o.spec.only_if is None:
+            if o.spec.only_if is None or getattr(self, o.name) == o.default:
                 continue
             other, allowed = o.spec.only_if
-            v = getattr(self, o.name)
-            if v != o.default and getattr(self, other) not in allowed:
-                out.append(f"{o.flag} is ignored with {by_name[other].flag} "
-                           f"{getattr(self, other)} (it applies to {', '.join(map(str, allowed))})")
+            ov, oflag = getattr(self, other), by_name[other].flag
+            if allowed is GIVEN:
+                if ov is None:
+                    out.append(f"{o.flag} is ignored without {oflag}")
+            elif ov not in allowed:
+                out.append(f"{o.flag} is ignored with {oflag} {ov} "
+                           f"(it applies to {', '.join(map(str, allowed))})")
         return out
 
     # -------------------------------------------------------------- derived

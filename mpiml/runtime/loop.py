@@ -127,7 +127,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
     with comm.agree(f"setting up {algo.name}"):
         local_n = algo.setup(comm)
     sizes = comm.allgather_obj(int(local_n), "progress")
-    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes,
+    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes, config=opts.config,
                 partition_what=algo.partition_what, hosts=comm.hosts(), size=comm.size)
 
     start = 0
