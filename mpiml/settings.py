@@ -173,6 +173,12 @@ def coerce(opt: Opt, value):
         else:
             raise ValueError(f"expected true or false, got {value!r}")
     elif t is int:
+        if isinstance(value, str):
+            # "1.5" on the command line reads as 1.5 in a TOML file: same message.
+            try:
+                value = float(value) if not value.strip().lstrip("+-").isdigit() else value
+            except ValueError:
+                pass
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError(f"expected an integer, got {value!r}")
         try:
@@ -215,10 +221,13 @@ class Settings:
 
     Subclasses may set :attr:`run_defaults` (defaults for the run-control
     options, e.g. ``{"max_iter": 5}``) and override :meth:`rules` for
-    cross-option checks.
+    cross-option checks; :attr:`rule_examples` then lists, for each rule, an
+    option mapping that breaks it and the message (the tests check every
+    rule has one and that the command line and a TOML file both give it).
     """
 
     run_defaults: ClassVar[dict] = {}
+    rule_examples: ClassVar[tuple] = ()
 
     def __post_init__(self):
         # Direct construction (tests, library use) is validated like the CLI.
@@ -294,12 +303,13 @@ class Settings:
         """``values`` with older keys (``aliases``) renamed to today's; other
         keys, known or not, are kept."""
         alias = {a: o.key for o in cls.options() for a in o.spec.aliases}
-        out = {}
+        out, given_as = {}, {}
         for k, v in values.items():
             key = alias.get(k, k)
             if key in out:
-                raise ConfigError(f"{source}: {k} and {key} are the same option; give one")
-            out[key] = v
+                a, b = sorted((given_as[key], k))
+                raise ConfigError(f"{source}: {a} and {b} are the same option; give one")
+            out[key], given_as[key] = v, k
         return out
 
     @classmethod
@@ -320,7 +330,8 @@ class Settings:
 
     # --------------------------------------------------------------- checks
     def rules(self):
-        """Cross-option checks: yield error messages (override)."""
+        """Cross-option checks: yield error messages (override, one ``yield``
+        per rule, and add an entry to :attr:`rule_examples`)."""
         return ()
 
     def warnings(self) -> list[str]:

@@ -84,12 +84,7 @@ def apply_config(path: str, algorithm: str) -> None:
             values[key] = coerce(known[key], values[key])
         except ValueError as exc:
             raise ConfigError(f"{path}: {key}: {exc}") from None
-    ap.set_defaults(**values)
-    CONFIG_FILES[algorithm] = path
-
-
-# train ALGORITHM -> the --config file applied to its parser (named in messages).
-CONFIG_FILES: dict = {}
+    ap.set_defaults(**values, _config_file=path)
 
 
 def settings_from_args(args, mod):
@@ -97,7 +92,7 @@ def settings_from_args(args, mod):
     arguments; :class:`ConfigError` names the sources (command line and the
     config file, if any)."""
     from ..runtime.settings import RunSettings
-    cfg = CONFIG_FILES.get(args.algorithm) if hasattr(args, "algorithm") else None
+    cfg = getattr(args, "_config_file", None)
     source = "command line" + (f" and {cfg}" if cfg else "")
     algo = mod.SETTINGS.from_args(args, source)
     run = RunSettings.from_args(args, source)

@@ -69,6 +69,15 @@ class IBM1Settings(Settings):
     ttable_out: str = option(None, group="output", metavar="FILE",
                              help="TSV file: source, target, probability")
 
+    rule_examples = (
+        ({}, "give either --corpus FILE (source ||| target lines) or --source FILE --target FILE"),
+        ({"source": "c.e"}, "the two-file layout needs both --source and --target"),
+        ({"corpus": "c.txt", "topology": "tree"},
+         "--topology tree needs --tree-edges, e.g. a chain 0-1,1-2,2-3"),
+        ({"corpus": "c.txt", "tree_edges": "0-1"}, "--tree-edges is only used with --topology tree"),
+        ({"corpus": "c.txt", "export_ttable": 3}, "--export-ttable K needs --ttable-out FILE"),
+    )
+
     def rules(self):
         if (self.corpus is None) == (self.source is None and self.target is None):
             yield "give either --corpus FILE (source ||| target lines) or --source FILE --target FILE"

@@ -41,6 +41,13 @@ class RunSettings(Settings):
                          help="defaults for any of these options from a TOML file (keys as option "
                               "names)")
 
+    rule_examples = (
+        ({"resume": "auto", "init_from": "ck", "checkpoint_dir": "ck"},
+         "--resume and --init-from are exclusive: --resume continues the same run, "
+         "--init-from starts a new run from a model"),
+        ({"resume": "auto"}, "--resume auto needs --checkpoint-dir"),
+    )
+
     def rules(self):
         if self.resume and self.init_from:
             yield ("--resume and --init-from are exclusive: --resume continues the same run, "
