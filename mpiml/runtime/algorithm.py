@@ -33,6 +33,9 @@ class Algorithm:
             raise TypeError(f"{type(self).__name__} must define Settings or its own __init__")
         if settings is None:
             settings = self.Settings(**options)
+        elif not isinstance(settings, self.Settings):
+            raise TypeError(f"{type(self).__name__}() takes a {self.Settings.__name__} or the options "
+                            f"as keywords (e.g. data=...), not {settings!r}")
         elif options:
             settings = settings.replace(**options)
         self.settings = settings
