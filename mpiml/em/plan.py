@@ -49,8 +49,8 @@ from ..errors import ConfigError
 from ..arrays import union_sorted, unique_sorted
 from ..partition import hash_owner
 from . import kernels
+from .settings import TOPOLOGIES   # declared with the options of train ibm1
 
-TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
 VALUE_BYTES = 8
 
 

@@ -6,8 +6,9 @@ from ..io.checkpoint import State
 
 
 class Algorithm:
-    """Base class: scikit-learn style hyper-parameters in ``__init__``,
-    learned state in attributes ending in ``_``.
+    """Base class: hyper-parameters in ``self.settings`` (a frozen
+    :class:`mpiml.settings.Settings`, readable as attributes), learned state in
+    attributes ending in ``_``.
 
     The runtime calls, on every rank and each inside error agreement:
     ``setup`` (read and validate data) -> ``initialize`` or ``restore`` /
@@ -16,14 +17,42 @@ class Algorithm:
 
     name = "algorithm"
     schema = 1
+    # The algorithm's :class:`mpiml.settings.Settings` subclass; when set,
+    # ``Algo(settings)`` or ``Algo(**options)`` builds the instance and the
+    # hyper-parameters read as attributes (``self.k`` is ``self.settings.k``).
+    Settings = None
     consistency = "bsp"
     partition_what = "rows"
-    # Hyper-parameters that must equal the checkpoint's to --resume.
-    resume_keys: tuple = ()
     # Extra progress-table columns: (record key, header, format).
     columns: tuple = ()
 
     converged_ = False
+
+    def __init__(self, settings=None, **options):
+        if self.Settings is None:
+            raise TypeError(f"{type(self).__name__} must define Settings or its own __init__")
+        if settings is None:
+            settings = self.Settings(**options)
+        elif not isinstance(settings, self.Settings):
+            raise TypeError(f"{type(self).__name__}() takes a {self.Settings.__name__} or the options "
+                            f"as keywords (e.g. data=...), not {settings!r}")
+        elif options:
+            settings = settings.replace(**options)
+        self.settings = settings
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: hyper-parameters live in settings.
+        s = self.__dict__.get("settings")
+        if s is not None and name in type(s).__dataclass_fields__:
+            return getattr(s, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
+        """Why ``--resume`` must refuse a checkpoint whose stored configuration
+        is ``stored`` (empty: resume allowed).  The model-defining options
+        (``option(..., model=True)``) must be unchanged; ``config``, this run's
+        resolved configuration, is for algorithms that override this."""
+        return self.settings.resume_conflicts(stored)
 
     def setup(self, comm) -> int:
         """Read this rank's data; return the local partition size."""
