@@ -28,6 +28,9 @@ from . import kernels
 _OTHER_SPACE = re.compile(r"[^\S \t\n\r\x0b\x0c]")
 # ASCII bytes that str.split() separates on and bytes.split() does not
 _SEPARATORS = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+# below this many bytes, bytes.split per line beats loading the compiled kernel
+# (~1-2 s on a loaded machine for the first call in a process)
+_SMALL = 1 << 20
 
 
 class Tokenizer:
@@ -52,6 +55,10 @@ class Tokenizer:
         """Token ids and tokens per line of the ``n_lines`` lines of ``data``
         (valid UTF-8)."""
         plain = data.isascii() and not any(c in data for c in _SEPARATORS)
+        if (plain or _OTHER_SPACE.search(data.decode("utf-8")) is None) and len(data) < _SMALL:
+            toks = [line.split() for line in data.split(b"\n")[:n_lines]]
+            counts = np.fromiter((len(t) for t in toks), dtype=np.int32, count=n_lines)
+            return self._ids([w for t in toks for w in t]), counts
         if plain or _OTHER_SPACE.search(data.decode("utf-8")) is None:
             ids, counts, start, length = kernels.tokenize_ids(np.frombuffer(data, np.uint8), n_lines)
             words = [data[a:a + n] for a, n in zip(start.tolist(), length.tolist())]

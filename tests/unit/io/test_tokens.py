@@ -20,7 +20,9 @@ def reference(text: str, n_lines: int):
     "a\x1cb\x1dc d\n\x1fe\n",                       # separators str.split() knows: the str path
     "\n\n\n",
 ])
-def test_tokens_equal_str_split(text):
+@pytest.mark.parametrize("small", [0, 1 << 20])
+def test_tokens_equal_str_split(text, small, monkeypatch):
+    monkeypatch.setattr("mpiml.io.tokens._SMALL", small)
     data = text.encode("utf-8")
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     tok = Tokenizer()
