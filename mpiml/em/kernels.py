@@ -166,25 +166,30 @@ def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
 
     Word by word, the pairs containing it are visited through a counting
     sort of the source tokens; a stamp array over the target vocabulary marks
-    the targets seen, so the work is linear in the token pairs (one pass
-    counts the parameters, one lists them, one writes ``idx``).  A word's
-    targets are sorted by a scan of the stamps when they are dense in the
-    vocabulary, else by ``np.sort``.
+    the targets seen, so the work is linear in the token pairs: one pass
+    lists a word's distinct targets (sorted by a scan of the stamps when they
+    are dense in the vocabulary, else by ``np.sort``), one writes ``idx``.
+    ``tgt_of`` grows by doubling.
     """
     n = src_ptr.shape[0] - 1
     occ_ptr, occ_pair, occ_pos = _source_occurrences(src, src_ptr, n_src)
     all_pairs = np.arange(n).astype(np.int32)
     zeros = np.zeros(n, dtype=np.int32)
     stamp = np.full(n_tgt, -1, dtype=np.int64)
-    # pass 1: number of parameters of every word
-    n_of = np.zeros(n_src, dtype=np.int64)
+    scratch = np.empty(n_tgt, dtype=np.int32)
+    pos_of = np.empty(n_tgt, dtype=np.int32)
+    src_words = np.empty(n_src, dtype=np.int64)
+    seg_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    tgt_of = np.empty(max(1024, src.shape[0]), dtype=np.int32)
+    idx = np.empty(tp_ptr[n], dtype=np.int32)
+    g = 0
     for s in range(n_src):
         if s == 0:
             if not null:
                 continue
-            pairs, lo, hi = all_pairs, 0, n
+            pairs, pos, lo, hi = all_pairs, zeros, 0, n
         else:
-            pairs, lo, hi = occ_pair, occ_ptr[s], occ_ptr[s + 1]
+            pairs, pos, lo, hi = occ_pair, occ_pos, occ_ptr[s], occ_ptr[s + 1]
         c = 0
         for o in range(lo, hi):
             p = pairs[o]
@@ -192,54 +197,27 @@ def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
                 t = tgt[j]
                 if stamp[t] != s:
                     stamp[t] = s
+                    scratch[c] = t
                     c += 1
-        n_of[s] = c
-    n_words = 0
-    total = 0
-    for s in range(n_src):
-        if n_of[s]:
-            n_words += 1
-            total += n_of[s]
-    src_words = np.empty(n_words, dtype=np.int64)
-    seg_ptr = np.zeros(n_words + 1, dtype=np.int64)
-    tgt_of = np.empty(total, dtype=np.int32)
-    pos_of = np.empty(n_tgt, dtype=np.int32)
-    idx = np.empty(tp_ptr[n], dtype=np.int32)
-    g = 0
-    for s in range(n_src):
-        if not n_of[s]:
+        if c == 0:
             continue
-        if s == 0:
-            pairs, pos, lo, hi = all_pairs, zeros, 0, n
-        else:
-            pairs, pos, lo, hi = occ_pair, occ_pos, occ_ptr[s], occ_ptr[s + 1]
-        mark = s + n_src        # pass-2 stamps differ from every pass-1 stamp
         a = seg_ptr[g]
-        b = a + n_of[s]
-        src_words[g] = s
-        seg_ptr[g + 1] = b
-        g += 1
-        if n_of[s] * 16 >= n_tgt:
-            for o in range(lo, hi):
-                p = pairs[o]
-                for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                    stamp[tgt[j]] = mark
+        b = a + c
+        if b > tgt_of.shape[0]:
+            grown = np.empty(max(b, 2 * tgt_of.shape[0]), dtype=np.int32)
+            grown[:a] = tgt_of[:a]
+            tgt_of = grown
+        if c * 16 >= n_tgt:
             w = a
             for t in range(n_tgt):
-                if stamp[t] == mark:
+                if stamp[t] == s:
                     tgt_of[w] = t
                     w += 1
         else:
-            w = a
-            for o in range(lo, hi):
-                p = pairs[o]
-                for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                    t = tgt[j]
-                    if stamp[t] != mark:
-                        stamp[t] = mark
-                        tgt_of[w] = t
-                        w += 1
-            tgt_of[a:b] = np.sort(tgt_of[a:b])
+            tgt_of[a:b] = np.sort(scratch[:c])
+        src_words[g] = s
+        seg_ptr[g + 1] = b
+        g += 1
         for x in range(a, b):
             pos_of[tgt_of[x]] = x
         slot_shift = 0 if s == 0 else null
@@ -250,7 +228,7 @@ def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
             for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
                 idx[out] = pos_of[tgt[j]]
                 out += width
-    return src_words, seg_ptr, tgt_of, idx
+    return src_words[:g].copy(), seg_ptr[:g + 1].copy(), tgt_of[:seg_ptr[g]].copy(), idx
 
 
 @njit(cache=True)

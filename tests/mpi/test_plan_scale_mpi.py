@@ -38,7 +38,7 @@ def chain(size):
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_plan_bytes_equal_measured_bytes(comm, corpus20k, topology):
     edges = chain(comm.size) if topology == "tree" else None
-    algo = IBM1Model(*corpus20k, topology=topology, tree_edges=edges)
+    algo = IBM1Model(source=corpus20k[0], target=corpus20k[1], topology=topology, tree_edges=edges)
     algo.setup(comm)
     algo.initialize(comm)
     rec = algo.step(comm, 1, Straggler(None, comm.rank))
