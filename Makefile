@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); \
 	  else echo "python3 -m venv failed: install python3-venv (Debian) and retry" >&2; exit 1; fi; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[mpich,test,bench]'
+	$(PY) -m pip install -q -e '.[mpich,test,bench,plot]'
 	@touch $@
 
 venv: $(VENV)/.installed
