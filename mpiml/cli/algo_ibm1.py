@@ -33,6 +33,10 @@ def add_arguments(p) -> None:
     m.add_argument("--tree-edges", metavar="A-B,...",
                    help="spanning tree over ranks for --topology tree, e.g. a chain 0-1,1-2,2-3 "
                         "or a star 0-1,0-2,0-3")
+    m.add_argument("--host-aware", action="store_true",
+                   help="junction tree that prefers edges between ranks of one host: a tree inside "
+                        "each host plus a tree over one leader per host (host - 1 cross-host edges); "
+                        "fewer bytes over the network, possibly more in total")
     m.add_argument("--no-null", dest="null", action="store_false",
                    help="no NULL source word (by default target words may align to NULL)")
     o = p.add_argument_group("ibm1 outputs")
@@ -49,7 +53,8 @@ def build(args):
     return IBM1Model(source=args.source, target=args.target, corpus=args.corpus,
                      topology=args.topology, tree_edges=parse_tree_edges(args.tree_edges),
                      null=args.null, empty=args.empty, align_out=args.align_out,
-                     export_ttable=args.export_ttable, ttable_out=args.ttable_out)
+                     export_ttable=args.export_ttable, ttable_out=args.ttable_out,
+                     host_aware=args.host_aware)
 
 
 def report(summary: dict) -> str:
@@ -64,6 +69,12 @@ def report(summary: dict) -> str:
              f"plan ({p['topology']}): {p['rounds']} rounds, {human_bytes(p['bytes_total'])} per "
              f"iteration (max {human_bytes(p['bytes_max_rank'])} per rank); "
              f"{p['shared_statistics']} of {p['statistics']} statistics shared by several ranks"]
+    if p.get("n_hosts", 1) > 1:
+        lines.append(f"across {p['n_hosts']} hosts: {human_bytes(p['cross_host_bytes'])} per iteration "
+                     f"cross-host, {human_bytes(p['intra_host_bytes'])} intra-host"
+                     + (f"; {p['cross_host_tree_edges']} tree edge(s) cross hosts"
+                        if p.get("cross_host_tree_edges") is not None else "")
+                     + (" (allreduce: ring model)" if p["topology"] == "allreduce" else ""))
     if p.get("tree_edges") is not None:
         edges = ",".join(f"{a}-{b}" for a, b in p["tree_edges"])
         lines.append(f"tree: {edges or '(single rank)'}, root {p['root']}")

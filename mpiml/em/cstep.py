@@ -25,7 +25,7 @@ from .ibm1 import (KeySpace, build_local_params, estep, format_ttable, mstep, ph
                    topk_entries, uniform_theta, viterbi)
 from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
                    holders_from_pairs, intersection_matrix, rank_plan_from_messages, route,
-                   spanning_tree)
+                   junction_tree_edges)
 
 
 @dataclass
@@ -41,6 +41,8 @@ class PlanInfo:
     tree_edges: np.ndarray | None
     root: int | None
     seconds: float    # this rank's planning time (DistributedIBM1 reports the max)
+    # [(src, dst, bytes)] per iteration (allreduce: the ring model, see hosttree)
+    edge_bytes: list | None = None
 
 
 def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
@@ -59,7 +61,7 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
 
 
 def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, root=None,
-                    kind: str = "ibm1.setup"):
+                    kind: str = "ibm1.setup", rank_hosts=None):
     """Collective.  This rank's C-step plan and the plan's global figures.
 
     Parameters
@@ -72,6 +74,8 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     tree_edges : (size - 1, 2) edge list, for ``topology="tree"``
     root : int, optional
         Root of the tree schedule (default: the tree's centre).
+    rank_hosts : list of str, optional
+        Host name of every rank: makes the junction tree host-aware.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
             edges = tree_edges
         else:
             weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
-            edges = spanning_tree(weights)
+            edges = junction_tree_edges(weights, rank_hosts)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
     msgs = route(h, topology, size, space=space, tree=tree)
@@ -110,22 +114,27 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     mine = Messages(*(np.ascontiguousarray(mine[:, c]) for c in range(4))).sorted()
     n_shared = int(np.count_nonzero(h.counts >= 2))
     sent_here = VALUE_BYTES * int(np.count_nonzero(mine.src == comm.rank))
+    dsts, n_to = np.unique(mine.dst[mine.src == comm.rank], return_counts=True)
+    to_peer = [(comm.rank, int(d), VALUE_BYTES * int(c)) for d, c in zip(dsts.tolist(), n_to.tolist())]
     facts = comm.allgather_obj((sent_here, np.unique(mine.round).tolist(), int(h.keys.size),
-                                n_shared), kind=kind + ":summary")
+                                n_shared, to_peer), kind=kind + ":summary")
     rounds = sorted(set().union(*(f[1] for f in facts)))
     plan = rank_plan_from_messages(comm.rank, size, topology, own, mine, rounds=rounds,
                                    n_collect=n_collect, space=space, union_keys=union)
     if topology == "allreduce":
+        from .hosttree import ring_edge_bytes
         per = int(round(2 * (size - 1) / size * VALUE_BYTES * union.size)) if size > 1 else 0
         sent = [per] * size
         n_rounds = 2 * int(np.ceil(np.log2(size))) if size > 1 else 0
+        edge_bytes = ring_edge_bytes(size, per)
     else:
         sent = [f[0] for f in facts]
         n_rounds = len(rounds)
+        edge_bytes = sorted(e for f in facts for e in f[4])
     info = PlanInfo(topology, int(sum(sent)), int(max(sent)), n_rounds,
                     sum(f[2] for f in facts), sum(f[3] for f in facts),
                     None if tree is None else tree.edges, None if tree is None else tree.root,
-                    time.perf_counter() - t0)
+                    time.perf_counter() - t0, edge_bytes)
     return plan, info
 
 
@@ -146,6 +155,8 @@ class CStep:
         self.plan = plan
         self.kind = kind
         self.n_own_params = int(np.count_nonzero(~space.is_total(plan.own_keys)))
+        # payload bytes handed to MPI per destination rank, over all runs
+        self.sent_to: dict[int, int] = {}
 
     @property
     def returns_theta(self) -> bool:
@@ -175,6 +186,8 @@ class CStep:
                 self._reduce(work, theta)
                 reduced = True
             source = theta if step.op == "theta" else work
+            for q, ix in step.sends.items():
+                self.sent_to[q] = self.sent_to.get(q, 0) + VALUE_BYTES * int(ix.size)
             got = self.comm.exchange({q: source[ix] for q, ix in step.sends.items()},
                                      {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
                                      kind=self.kind)
@@ -268,8 +281,10 @@ class DistributedIBM1:
     """
 
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
-                 tree_edges=None, root: int | None = None, kind: str = "ibm1"):
+                 tree_edges=None, root: int | None = None, kind: str = "ibm1",
+                 host_aware: bool = False):
         self.comm = comm
+        self.host_aware = bool(host_aware)
         self.topology = topology
         self.null = null
         self.tree_edges = tree_edges
@@ -282,9 +297,11 @@ class DistributedIBM1:
         self.corpus_ = corpus
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null)
-        plan, self.plan_info_ = build_rank_plan(self.comm, self.params_.stat_keys, self.topology,
-                                                self.space_, tree_edges=self.tree_edges,
-                                                root=self.root, kind=self.kind + ".setup")
+        self.rank_hosts_ = list(self.comm.hosts())
+        plan, self.plan_info_ = build_rank_plan(
+            self.comm, self.params_.stat_keys, self.topology, self.space_,
+            tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
+            rank_hosts=self.rank_hosts_ if self.host_aware else None)
         self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep")
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0

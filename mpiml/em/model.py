@@ -35,6 +35,7 @@ from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
 from .ibm1 import estep, mstep
+from .hosttree import cross_host_edges, split_bytes
 from .plan import TOPOLOGIES, validate_tree
 
 KIND = "ibm1"
@@ -79,6 +80,8 @@ class IBM1Model(Algorithm):
     align_out : write Viterbi alignments (Pharaoh ``i-j``) here at the end
     export_ttable : top-k targets per source word to write (0: none)
     ttable_out : TSV path of the exported table
+    host_aware : junction tree with a tree per host plus one over host leaders
+        (:mod:`mpiml.em.hosttree`)
 
     Attributes
     ----------
@@ -95,12 +98,14 @@ class IBM1Model(Algorithm):
     resume_keys = ("null",)
     columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
                ("e_s", "E_s", "{:.3f}"), ("c_s", "C_s", "{:.3f}"), ("m_s", "M_s", "{:.3f}"),
-               ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"))
+               ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"),
+               ("cstep_cross_host", "C_xhost", "{:,d}"), ("cstep_intra_host", "C_intra", "{:,d}"))
 
     def __init__(self, source=None, target=None, corpus=None, *, topology: str = "junction-tree",
                  tree_edges=None, null: bool = True, empty: str = "skip", align_out=None,
-                 export_ttable: int = 0, ttable_out=None):
+                 export_ttable: int = 0, ttable_out=None, host_aware: bool = False):
         self.source, self.target, self.corpus = source, target, corpus
+        self.host_aware = bool(host_aware)
         self.topology = topology
         self.tree_edges = tree_edges
         self.null = bool(null)
@@ -125,7 +130,9 @@ class IBM1Model(Algorithm):
                 raise ConfigError("--topology tree needs --tree-edges, e.g. a chain "
                                   + ",".join(f"{r}-{r + 1}" for r in range(min(size, 4) - 1)))
             validate_tree(self.tree_edges, size)
-        elif self.tree_edges is not None:
+        if self.host_aware and self.topology != "junction-tree":
+            raise ConfigError(f"--host-aware applies to --topology junction-tree, not {self.topology}")
+        if self.topology != "tree" and self.tree_edges is not None:
             raise ConfigError("--tree-edges is only used with --topology tree")
         if self.export_ttable < 0:
             raise ConfigError(f"--export-ttable must be >= 0, got {self.export_ttable}")
@@ -152,7 +159,8 @@ class IBM1Model(Algorithm):
         self.read_seconds_ = max(t for _, t in n_pairs)
         self.n_pairs_ = sum(p for p, _ in n_pairs)
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
-                                      tree_edges=self.tree_edges, kind=KIND).setup(corpus)
+                                      tree_edges=self.tree_edges, kind=KIND,
+                                      host_aware=self.host_aware).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs
@@ -167,6 +175,7 @@ class IBM1Model(Algorithm):
         m = self.model_
         kind = m.cstep_.kind
         b0 = comm.stats.bytes_sent.get(kind, 0)
+        to0 = dict(m.cstep_.sent_to)
         t0 = time.perf_counter()
         eta_st, eta_s, ll = estep(m.params_, m.corpus_, m.theta_)
         straggler.delay(time.perf_counter() - t0)
@@ -180,8 +189,14 @@ class IBM1Model(Algorithm):
         t3 = time.perf_counter()
         sent = comm.stats.bytes_sent.get(kind, 0) - b0
         ok = bool(np.all(np.isfinite(theta)))
-        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok),
-                                   kind=KIND + ".progress")
+        hosts = m.rank_hosts_
+        if m.cstep_.plan.topology == "allreduce":   # no per-peer figures: the ring model
+            cross, intra = (split_bytes(m.plan_info_.edge_bytes, hosts) if comm.rank == 0 else (0, 0))
+        else:
+            cross = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] != hosts[comm.rank])
+            intra = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] == hosts[comm.rank])
+        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok,
+                                    cross, intra), kind=KIND + ".progress")
         bad = [r for r, f in enumerate(facts) if not f[6]]
         if bad:
             raise NumericalError(f"non-finite theta after iteration {iteration} on ranks {bad}")
@@ -194,16 +209,25 @@ class IBM1Model(Algorithm):
         return {"objective": -total_ll, "loglik": total_ll, "perplexity": self.perplexity_,
                 "e_s": max(f[2] for f in facts), "c_s": max(f[3] for f in facts),
                 "m_s": max(f[4] for f in facts), "cstep_bytes": int(sum(f[5] for f in facts)),
-                "cstep_bytes_max": int(max(f[5] for f in facts))}
+                "cstep_bytes_max": int(max(f[5] for f in facts)),
+                "cstep_cross_host": int(sum(f[7] for f in facts)),
+                "cstep_intra_host": int(sum(f[8] for f in facts))}
 
     # ---------------------------------------------------------------- outputs
     def plan_summary(self) -> dict:
         info = self.model_.plan_info_
+        hosts = self.model_.rank_hosts_
+        cross, intra = split_bytes(info.edge_bytes, hosts)
         return {"topology": info.topology, "rounds": info.n_rounds,
                 "bytes_total": info.bytes_total, "bytes_max_rank": info.bytes_max_rank,
                 "statistics": info.n_keys, "shared_statistics": info.n_shared_keys,
                 "tree_edges": None if info.tree_edges is None else info.tree_edges.tolist(),
-                "root": info.root}
+                "root": info.root, "host_aware": self.host_aware, "rank_hosts": hosts,
+                "n_hosts": len(set(hosts)), "cross_host_bytes": cross, "intra_host_bytes": intra,
+                "cross_host_tree_edges": None if info.tree_edges is None
+                else cross_host_edges(info.tree_edges, hosts),
+                "edge_bytes": [list(e) for e in info.edge_bytes],
+                "edge_bytes_model": "ring" if info.topology == "allreduce" else "plan"}
 
     def finish(self, comm) -> dict:
         """Collective.  Write alignments and the translation table; summary."""
