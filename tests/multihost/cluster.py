@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -108,4 +109,4 @@ class Cluster:
         """Run an existing tests/mpi test selection with ranks spread over the hosts."""
         return self.mpiexec([sys.executable, "-m", "mpi4py", "-m", "pytest", "-p", "no:cacheprovider",
                              "--with-mpi", f"--timeout={int(timeout)}", "--timeout-method=thread",
-                             "-q", *target.split()], ppn=ppn, timeout=timeout)
+                             "-q", *shlex.split(target)], ppn=ppn, timeout=timeout)
