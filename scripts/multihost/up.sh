@@ -65,8 +65,13 @@ shape() {  # shape NS DEV: rate (tbf) and delay (netem) on DEV's egress
             ip netns exec "$ns" tc qdisc add dev "$dev" root netem delay "$DELAY" limit 100000
         fi
     elif [ -n "$RATE" ]; then
-        # burst: at least one 64 KiB TSO segment; latency bounds the queue
-        ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$RATE" burst 256kb latency 50ms
+        # burst: 1 ms worth of the rate (at least 256 KiB, several 64 KiB TSO
+        # segments), else tbf holds back fast links; latency bounds the queue
+        local burst
+        burst=$(awk -v r="$RATE" 'BEGIN { n = r + 0; u = tolower(substr(r, length(n "") + 1));
+            m = (u == "gbit") ? 1e9 : (u == "mbit") ? 1e6 : (u == "kbit") ? 1e3 : 1;
+            b = int(n * m / 8 / 1000); if (b < 262144) b = 262144; print b }')
+        ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$RATE" burst "$burst" latency 50ms
     fi
 }
 
@@ -77,9 +82,10 @@ ip -n "$SWITCH" link set br0 up
 ip -n "$SWITCH" link set lo up
 
 if [ -n "$DELAY" ]; then
-    # probe for netem in a namespace of ours
-    ip -n "$SWITCH" link add probe0 type dummy
-    if ! ip netns exec "$SWITCH" tc qdisc add dev probe0 root netem delay 1us 2>/dev/null; then
+    # probe for netem on our own bridge (removed again below)
+    if ip netns exec "$SWITCH" tc qdisc add dev br0 root netem delay 1us 2>/dev/null; then
+        ip netns exec "$SWITCH" tc qdisc del dev br0 root
+    else
         if [ "${MPIML_MH_ALLOW_NO_DELAY:-0}" = 1 ]; then
             echo "up.sh: WARNING: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): --delay $DELAY" \
                  "is NOT applied; links are shaped to ${RATE:-full speed} only" >&2
@@ -89,7 +95,6 @@ if [ -n "$DELAY" ]; then
                 "(set MPIML_MH_ALLOW_NO_DELAY=1 to shape the rate only)"
         fi
     fi
-    ip -n "$SWITCH" link del probe0
 fi
 
 hosts_text="127.0.0.1 localhost"
