@@ -25,14 +25,14 @@ def register(b) -> None:
     p = b.add_parser("links", help="IBM1 topologies and DSGD vs ALS across emulated hosts with shaped "
                                    "links (tc tbf/netem in network namespaces; root)")
     p.add_argument("--hosts", type=int, default=4, help="emulated hosts, one rank each (default %(default)s)")
-    p.add_argument("--links", default="none,10gbit,1gbit",
+    p.add_argument("--links", default="none,10gbit,1gbit,100mbit",
                    help="comma-separated link rates, 'none' = unshaped (default %(default)s)")
     p.add_argument("--delay", default="50us",
                    help="added one-way delay per link, needs the kernel's netem; '' for none "
                         "(default %(default)s)")
     p.add_argument("--pairs", type=int, default=10000, help="IBM1 sentence pairs (default %(default)s)")
     p.add_argument("--words", type=int, default=10000, help="IBM1 Zipf vocabulary (default %(default)s)")
-    p.add_argument("--iters", type=int, default=4, help="EM iterations per job (default %(default)s)")
+    p.add_argument("--iters", type=int, default=6, help="EM iterations per job (default %(default)s)")
     p.add_argument("--topologies", default="mapreduce,allreduce,allpairs,junction-tree")
     p.add_argument("--users", type=int, default=20000)
     p.add_argument("--items", type=int, default=4000)
