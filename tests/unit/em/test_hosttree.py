@@ -102,3 +102,22 @@ def test_distributed_host_aware_plan_equals_pure_plan(size):
         assert info.edge_bytes == expect
         # what the C-step handed to each peer is the plan's edge figure
         assert sorted((r, q, n) for q, n in sent_to.items()) == [e for e in expect if e[0] == r]
+
+
+def test_plan_cli_reports_cross_host_bytes(capsys):
+    """`mpiml plan ibm1 --ranks-per-host`: every topology's cross-host bytes, and
+    the host-aware row; on the bundled corpus at 8 ranks, 4 per host, the
+    host-aware tree sends fewer bytes across hosts than the plain one."""
+    import json
+    from pathlib import Path
+    from mpiml.cli import main
+    data = Path(__file__).resolve().parents[3] / "data"
+    assert main(["plan", "ibm1", "--ranks", "8", "--ranks-per-host", "4", "--json",
+                 str(data / "corpus.e"), str(data / "corpus.f")]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["topology"], r["host_aware"]) for r in rows] == \
+        [(t, False) for t in ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")] + \
+        [("junction-tree", True)]
+    plain, aware = rows[3], rows[5]
+    assert 0 < aware["cross_host_bytes"] < plain["cross_host_bytes"] <= plain["bytes_total"]
+    assert all(0 <= r["cross_host_bytes"] <= r["bytes_total"] for r in rows if r["topology"] != "allreduce")
