@@ -106,6 +106,7 @@ def bench_links(args) -> int:
                     rows.append({"link": link, "gbit_s": gbit, "job": "ibm1", "variant": topo,
                                  "s_iter": _median_steady(its, "wall_s"), "c_s": _median_steady(its, "c_s"),
                                  "bytes": plan["bytes_total"], "cross_host": plan["cross_host_bytes"],
+                                 "max_rank": plan["bytes_max_rank"],
                                  "rounds": plan["rounds"], "wire_bytes": wire,
                                  "load": os.getloadavg()[0]})
                 for solver in ("dsgd", "als"):
@@ -116,19 +117,22 @@ def bench_links(args) -> int:
                                  "s_iter": _median_steady(its, "wall_s"),
                                  "c_s": _median_steady(its, "comm_s") + _median_steady(its, "wait_s"),
                                  "bytes": int(_median_steady(its, "bytes")), "cross_host": None,
+                                 "max_rank": int(_median_steady(its, "bytes_max_rank")),
                                  "rounds": None, "wire_bytes": wire, "load": os.getloadavg()[0]})
             if c.leftovers():
                 raise SystemExit(f"mpiml bench links: left behind {c.leftovers()}")
     print(f"\n{'link':<16} {'TCP Gbit/s':>10} {'job':<5} {'variant':<14} {'s/iter':>7} {'comm s':>7} "
-          f"{'bytes/iter':>10} {'x-host/iter':>11} {'load':>5}")
+          f"{'bytes/iter':>10} {'max/rank':>9} {'rounds':>6} {'load':>5}")
     for r in rows:
-        xh = human_bytes(r["cross_host"]) if r["cross_host"] is not None else "-"
+        rounds = r["rounds"] if r["rounds"] is not None else "-"
         print(f"{r['link']:<16} {r['gbit_s']:>10.2f} {r['job']:<5} {r['variant']:<14} {r['s_iter']:>7.3f} "
-              f"{r['c_s']:>7.3f} {human_bytes(r['bytes']):>10} {xh:>11} {r['load']:>5.2f}")
+              f"{r['c_s']:>7.3f} {human_bytes(r['bytes']):>10} {human_bytes(r['max_rank']):>9} "
+              f"{rounds:>6} {r['load']:>5.2f}")
     print("s/iter: median wall seconds per EM iteration / MF epoch; comm s: IBM1 C-step seconds, MF "
           "comm + wait seconds (max over ranks);\nbytes/iter: IBM1 the plan's C-step payload (allreduce: "
-          "reduce-scatter + allgather model), MF all bytes handed to MPI; TCP Gbit/s: measured "
-          "host 1 -> host 2.")
+          "reduce-scatter + allgather model), MF all bytes handed to MPI; max/rank: the busiest rank's share, which its one link must carry "
+          "(one rank per host, so every C-step byte crosses hosts);\nTCP Gbit/s: measured "
+          "host 1 -> host 2 through the shaped link.")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -27,12 +27,24 @@ def _broken(message: str):
     pytest.skip(message)
 
 
+def _remove_stale_sessions() -> None:
+    """Set-ups of earlier sessions that were killed (SIGKILL: no clean-up ran):
+    their prefix names their process, which no longer exists."""
+    from pathlib import Path
+    for state in Path("/run/mpiml-multihost").glob("mht*.created"):
+        prefix = state.name[:-len(".created")]
+        pid = prefix[3:].rstrip("xy")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            Cluster(prefix, 0).down()
+
+
 @pytest.fixture(scope="session")
 def cluster():
     reason = namespaces_permitted()
     if reason:
         pytest.skip(f"multi-host tests need network namespaces: {reason}")
-    c = Cluster(f"mht{os.getpid() % 100000}", N_HOSTS)
+    _remove_stale_sessions()
+    c = Cluster(f"mht{os.getpid()}", N_HOSTS)
     atexit.register(c.down)
     old = signal.getsignal(signal.SIGTERM)
 
