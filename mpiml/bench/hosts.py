@@ -45,13 +45,6 @@ class Cluster:
         Link shaping passed to up.sh (``--rate 1gbit``, ``--delay 50us``).
     """
 
-    def __enter__(self):
-        self.up()
-        return self
-
-    def __exit__(self, *exc):
-        self.down()
-
     def __init__(self, prefix: str, n_hosts: int, rate: str | None = None, delay: str | None = None,
                  state_dir: str | None = None):
         self.prefix, self.n_hosts = prefix, n_hosts
@@ -61,6 +54,13 @@ class Cluster:
             self.env["MPIML_MH_STATE"] = state_dir
         self.hosts = [f"{prefix}-h{i}" for i in range(1, n_hosts + 1)]
         self.up_message = ""
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
 
     def up(self) -> None:
         cmd = ["bash", str(SCRIPTS / "up.sh"), str(self.n_hosts)]
