@@ -105,8 +105,8 @@ for i in $(seq 1 "$N"); do
     ns=$(host_name "$i")
     record ns "$ns"
     ip netns add "$ns"
-    # loopback must be up: with lo down a 2 x 2 MPICH job never gets past start-up
-    # (the proxy and its local ranks talk over 127.0.0.1)
+    # loopback must be up: with lo down, a 2 hosts x 2 ranks MPICH job (UCX over
+    # TCP) never got past start-up here (hydra's MPIEXEC_TIMEOUT ended it)
     ip -n "$ns" link set lo up
     # created directly inside the namespaces: the pair never exists in the root namespace
     ip link add "$LINK" netns "$ns" type veth peer name "p$i" netns "$SWITCH"
