@@ -49,8 +49,11 @@ def register(b) -> None:
 DEFAULT_SIZE = {"kmeans": 40_000, "ibm1": 2_000, "mf": 4_000, "linear": 8_000}
 
 
-def _make_data(algo: str, n: int, tmp: Path, tag: str) -> list:
-    """Generated data of size ``n`` (rows / pairs / users); returns the train arguments."""
+def _make_data(algo: str, n: int, tmp: Path, tag: str, vocab: int = 0) -> list:
+    """Generated data of size ``n`` (rows / pairs / users); returns the train arguments.
+
+    ``vocab``: IBM1's source vocabulary, the same for every job of a report
+    (one "language"; the corpus, not the vocabulary, grows with the ranks)."""
     if algo == "kmeans":
         from ..datasets.blobs import make_blobs
         X, _, _ = make_blobs(n, 16, 16, seed=1)
@@ -58,7 +61,7 @@ def _make_data(algo: str, n: int, tmp: Path, tag: str) -> list:
         return ["kmeans", "--data", tmp / f"{tag}.npy", "--k", "16", "--tol", "0"]
     if algo == "ibm1":
         from ..datasets.corpus import synthetic_parallel
-        sp = synthetic_parallel(n, n_words=max(n, 500), seed=1)
+        sp = synthetic_parallel(n, n_words=vocab or max(n, 500), seed=1)
         sp.write_two_files(tmp / f"{tag}.e", tmp / f"{tag}.f")
         return ["ibm1", "--source", tmp / f"{tag}.e", "--target", tmp / f"{tag}.f"]
     if algo == "mf":
@@ -124,12 +127,12 @@ def bench_scaling(args) -> int:
             cluster.up()
         try:
             total = per * max(ranks)
-            strong_args = _make_data(args.algorithm, total, tmp, "strong")
+            strong_args = _make_data(args.algorithm, total, tmp, "strong", vocab=total)
             for n in ranks:
                 strong.append(_run(args, n, strong_args, tmp / f"s{n}.jsonl", cluster))
                 print(f"  strong {n} ranks ({total} total): {strong[-1]['wall_s']:.4f} s/iter")
             for n in ranks:
-                weak_args = _make_data(args.algorithm, per * n, tmp, f"weak{n}")
+                weak_args = _make_data(args.algorithm, per * n, tmp, f"weak{n}", vocab=total)
                 weak.append(_run(args, n, weak_args, tmp / f"w{n}.jsonl", cluster))
                 print(f"  weak {n} ranks ({per} per rank): {weak[-1]['wall_s']:.4f} s/iter")
         finally:

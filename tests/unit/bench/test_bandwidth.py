@@ -8,7 +8,7 @@ from mpiml.em.plan import make_plan
 from tests.unit.em.test_plan import SPACE, random_key_sets
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 40])
 def test_counts_equal_the_planner(size):
     key_sets = random_key_sets(size, seed=300 + size, n_pairs=60)
     got = sent_bytes(key_sets, SPACE)
