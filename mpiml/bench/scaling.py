@@ -169,7 +169,8 @@ def report_md(results: dict, figures: list[str]) -> str:
              f"Measured {m['started']} on {m['where']}: {m['cores']} cores, load average "
              f"{m['load_start']:.2f} at the start and {m['load_end']:.2f} at the end (other work shares "
              f"the machine, so times are noisy). Median seconds per iteration over iterations 2..{m['iters']} "
-             "(the first loads the compiled kernels); compute / comm / wait are maxima over ranks.", ""]
+             "(the first loads the compiled kernels); compute / comm / wait are maxima over ranks, each "
+             "taken separately, so they can add up to more than s/iter.", ""]
     over = [n for n in m["ranks"] if n > m["cores"]]
     if over:
         lines += [f"**{', '.join(map(str, over))} ranks oversubscribe the {m['cores']} cores**: there the "

@@ -64,7 +64,7 @@ def draw_all(results: dict, out: Path) -> list[str]:
         ax.set(xticks=x, xticklabels=[str(r["ranks"]) for r in rows], xlabel="ranks",
                title=f"{kind} scaling: time per iteration")
         ax.grid(alpha=0.3, axis="y")
-    axes[0].set_ylabel("seconds (max over ranks)")
+    axes[0].set_ylabel("seconds (each part: max over ranks)")
     axes[0].legend()
     fig.savefig(out / "breakdown.png")
     names.append("breakdown.png")
