@@ -110,6 +110,9 @@ def _edges(ax, run, fig):
     for a, b, v in edges:
         m[a][b] += v
     im = ax.imshow(m, cmap="viridis")
+    if n <= 32:
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
     fig.colorbar(im, ax=ax, label="bytes per iteration")
     ax.set(xlabel="destination rank", ylabel="source rank", title=f"C-step bytes per edge: {run.label}")
     hosts = (run.finish or {}).get("plan", {}).get("rank_hosts")
