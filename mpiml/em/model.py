@@ -35,7 +35,7 @@ from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
 from .ibm1 import estep, mstep
-from .hosttree import cross_host_edges, split_bytes
+from .hosttree import cross_host_edges
 from .plan import TOPOLOGIES, validate_tree
 
 KIND = "ibm1"
@@ -191,7 +191,8 @@ class IBM1Model(Algorithm):
         ok = bool(np.all(np.isfinite(theta)))
         hosts = m.rank_hosts_
         if m.cstep_.plan.topology == "allreduce":   # no per-peer figures: the ring model
-            cross, intra = (split_bytes(m.plan_info_.edge_bytes, hosts) if comm.rank == 0 else (0, 0))
+            info = m.plan_info_
+            cross, intra = (info.cross_host_bytes, info.intra_host_bytes) if comm.rank == 0 else (0, 0)
         else:
             cross = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] != hosts[comm.rank])
             intra = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] == hosts[comm.rank])
@@ -217,16 +218,17 @@ class IBM1Model(Algorithm):
     def plan_summary(self) -> dict:
         info = self.model_.plan_info_
         hosts = self.model_.rank_hosts_
-        cross, intra = split_bytes(info.edge_bytes, hosts)
         return {"topology": info.topology, "rounds": info.n_rounds,
                 "bytes_total": info.bytes_total, "bytes_max_rank": info.bytes_max_rank,
                 "statistics": info.n_keys, "shared_statistics": info.n_shared_keys,
                 "tree_edges": None if info.tree_edges is None else info.tree_edges.tolist(),
                 "root": info.root, "host_aware": self.host_aware, "rank_hosts": hosts,
-                "n_hosts": len(set(hosts)), "cross_host_bytes": cross, "intra_host_bytes": intra,
+                "n_hosts": len(set(hosts)), "cross_host_bytes": info.cross_host_bytes,
+                "intra_host_bytes": info.intra_host_bytes,
                 "cross_host_tree_edges": None if info.tree_edges is None
                 else cross_host_edges(info.tree_edges, hosts),
-                "edge_bytes": [list(e) for e in info.edge_bytes],
+                # rank 0 only (the finish record is written there)
+                "edge_bytes": None if info.edge_bytes is None else [list(e) for e in info.edge_bytes],
                 "edge_bytes_model": "ring" if info.topology == "allreduce" else "plan"}
 
     def finish(self, comm) -> dict:

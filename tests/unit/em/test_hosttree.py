@@ -90,7 +90,7 @@ def test_distributed_host_aware_plan_equals_pure_plan(size):
 
     def body(comm):
         rp, info = build_rank_plan(comm, key_sets[comm.rank], "junction-tree", SPACE,
-                                   rank_hosts=hosts)
+                                   rank_hosts=hosts, host_aware=True)
         cs = CStep(comm, rp, SPACE)
         out = cs.run(local[comm.rank])
         return info, out, dict(cs.sent_to)
@@ -99,7 +99,8 @@ def test_distributed_host_aware_plan_equals_pure_plan(size):
     expect = edge_bytes_from_messages(pure.messages)
     for r, (info, out, sent_to) in enumerate(results):
         assert sorted(map(tuple, info.tree_edges.tolist())) == sorted(map(tuple, pure.tree.edges.tolist()))
-        assert info.edge_bytes == expect
+        assert info.edge_bytes == (expect if r == 0 else None)
+        assert (info.cross_host_bytes, info.intra_host_bytes) == split_bytes(expect, hosts)
         # what the C-step handed to each peer is the plan's edge figure
         assert sorted((r, q, n) for q, n in sent_to.items()) == [e for e in expect if e[0] == r]
 
