@@ -57,6 +57,7 @@ class Spec:
     low: float | None
     high: float | None
     low_open: bool
+    high_open: bool
     model: bool
     required: bool
     metavar: str | None
@@ -65,13 +66,15 @@ class Spec:
     check: Callable | None
     nullable: bool
     in_config: bool
+    aliases: tuple = ()
 
 
 def option(default=None, *, help: str, group: str = "model", type=None, choices=None,
-           low=None, high=None, low_open: bool = False, model: bool = False,
+           low=None, high=None, low_open: bool = False, high_open: bool = False,
+           model: bool = False,
            required: bool = False, metavar: str | None = None, flag: str | None = None,
            only_if: tuple | None = None, check: Callable | None = None,
-           in_config: bool = True):
+           in_config: bool = True, aliases: tuple = ()):
     """Declare one option as a dataclass field.
 
     Parameters
@@ -89,7 +92,8 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     choices : sequence, optional
         Allowed values.
     low, high : number, optional
-        Inclusive bounds (``low_open=True`` makes ``low`` exclusive).  NaN is
+        Inclusive bounds (``low_open=True``/``high_open=True`` make them
+        exclusive).  NaN is
         always refused for floats.
     model : bool
         True if the option defines the model: ``--resume`` refuses a change.
@@ -107,15 +111,18 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     in_config : bool
         False for options that are not part of the stored configuration
         (paths of outputs, verbosity).
+    aliases : tuple of str
+        Older config keys of the option, still accepted in TOML files and
+        read from checkpoints that stored them (e.g. ``("fmt",)``).
     """
     if group not in GROUPS:
         raise ValueError(f"unknown option group {group!r}")
     if type is None:
         type = str if default is None else builtin_type(default)
     spec = Spec(help=help, group=group, type=type, choices=tuple(choices) if choices else None,
-                low=low, high=high, low_open=low_open, model=model, required=required,
+                low=low, high=high, low_open=low_open, high_open=high_open, model=model, required=required,
                 metavar=metavar, flag=flag, only_if=only_if, check=check,
-                nullable=default is None, in_config=in_config)
+                nullable=default is None, in_config=in_config, aliases=tuple(aliases))
     return dataclasses.field(default=default, metadata={"mpiml": spec})
 
 
@@ -168,8 +175,8 @@ def coerce(opt: Opt, value):
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a number, got {value!r}") from None
-        if math.isnan(v):
-            raise ValueError("expected a number, got NaN")
+        if not math.isfinite(v):
+            raise ValueError(f"expected a finite number, got {v}")
     elif t is str:
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -182,8 +189,8 @@ def coerce(opt: Opt, value):
         raise ValueError(f"expected one of {', '.join(map(str, s.choices))}; got {v!r}")
     if s.low is not None and (v < s.low or (s.low_open and v == s.low)):
         raise ValueError(f"expected a value {'>' if s.low_open else '>='} {s.low}, got {v!r}")
-    if s.high is not None and v > s.high:
-        raise ValueError(f"expected a value <= {s.high}, got {v!r}")
+    if s.high is not None and (v > s.high or (s.high_open and v == s.high)):
+        raise ValueError(f"expected a value {'<' if s.high_open else '<='} {s.high}, got {v!r}")
     if s.check is not None:
         msg = s.check(v)
         if msg:
@@ -249,6 +256,7 @@ class Settings:
         their defaults).  Unknown keys, bad values and broken rules raise
         :class:`ConfigError` naming ``source`` and the option."""
         known = cls.by_key()
+        values = cls.canonical(values, source)
         unknown = sorted(k for k in values if k not in known)
         if unknown:
             raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
@@ -262,6 +270,19 @@ class Settings:
             return cls(**kw)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def canonical(cls, values: dict, source: str = "settings") -> dict:
+        """``values`` with older keys (``aliases``) renamed to today's; other
+        keys, known or not, are kept."""
+        alias = {a: o.key for o in cls.options() for a in o.spec.aliases}
+        out = {}
+        for k, v in values.items():
+            key = alias.get(k, k)
+            if key in out:
+                raise ConfigError(f"{source}: {k} and {key} are the same option; give one")
+            out[key] = v
+        return out
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, source: str = "command line"):
@@ -314,8 +335,12 @@ class Settings:
         stored configuration; empty when resuming is allowed."""
         out = []
         for o in self.options():
-            if o.spec.model and stored.get(o.key, o.default) != getattr(self, o.name):
-                out.append(f"{o.flag} was {stored.get(o.key, o.default)!r}, now {getattr(self, o.name)!r}")
+            if not o.spec.model:
+                continue
+            # A checkpoint written before an option existed ran with its default.
+            was = next((stored[k] for k in (o.key, *o.spec.aliases) if k in stored), o.default)
+            if was != getattr(self, o.name):
+                out.append(f"{o.flag} was {was!r}, now {getattr(self, o.name)!r}")
         return out
 
 

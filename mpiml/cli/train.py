@@ -107,10 +107,12 @@ def apply_config(path: str, algorithm: str) -> None:
     table = cfg.get(algorithm, cfg)
     by_dest = {a.dest: a for a in ap._actions}
     values = {k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)}
+    settings_cls = getattr(importlib.import_module(ALGORITHMS[algorithm]), "SETTINGS", None)
+    if settings_cls is not None:
+        values = settings_cls.canonical(values, path)   # older keys, e.g. fmt -> format
     unknown = sorted(k for k in values if k not in by_dest or k in ("help", "config"))
     if unknown:
         raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} for 'train {algorithm}'")
-    settings_cls = getattr(importlib.import_module(ALGORITHMS[algorithm]), "SETTINGS", None)
     if settings_cls is not None:
         # The same conversion and checks as the command line, naming the file.
         from ..settings import coerce

@@ -12,7 +12,7 @@ import platform
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,11 @@ def train(algo, comm, opts: RunOptions, info: dict, stop=None) -> dict:
     before MPI starts, so an early SIGUSR1 is not lost); one is made here
     otherwise.
     """
+    settings = getattr(algo, "settings", None)
+    if settings is not None:
+        # The stored configuration always holds every option of the algorithm
+        # (the resume guard compares them), also when called as a library.
+        opts = replace(opts, config={**opts.config, **settings.to_config()})
     with comm.agree("opening the progress log"):
         progress = Progress(comm.rank, algo.columns, opts.log, opts.quiet)
     own_stop = stop is None
