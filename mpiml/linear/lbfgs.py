@@ -28,8 +28,10 @@ own rows.  One iteration:
    ``push_add``: Reduce_scatter or Alltoallv);
 4. the new pair and the new ``v`` against the basis (one Allreduce of
    ``6k + 6`` floats, ``k`` the pairs stored before it);
-5. metrics (one Allreduce of ``4 + 2 x 1024`` floats per data set for
-   classification, 4 for squared loss).
+5. metrics (one Allreduce: 4 floats for the training set's accuracy and
+   log-loss, or RMSE; with ``--valid`` 4 more, plus 2 x 1024 for the
+   validation AUC's score histograms under a classification loss).  The
+   training AUC is computed once, at the end.
 
 Line search (the same rules as the serial reference, tests/naive/lbfgs.py):
 Armijo condition ``F(w_t) <= F(w) + 1e-4 v.(w_t - w)``, first trial ``t = 1``
@@ -58,8 +60,8 @@ from ..partition import require_nonempty
 from ..runtime.algorithm import Algorithm
 from . import losses
 from .exchange import FeatureExchange
-from .lbfgs_settings import LBFGSSettings
 from .qn import History, constrain_direction, orthant, orthant_project, pseudo_gradient
+from .settings import LinearSettings
 from .sharded import FeatureLayout, ShardedVector
 
 C1 = 1e-4
@@ -130,12 +132,19 @@ def touched_features(data, d: int) -> np.ndarray:
 
 class LinearLBFGS(Algorithm):
     """Linear models by batch L-BFGS / OWL-QN on feature shards (see the
-    module docstring).  Options: :class:`~mpiml.linear.lbfgs_settings.LBFGSSettings`."""
+    module docstring).  Options: :class:`~mpiml.linear.settings.LinearSettings`
+    (``solver="lbfgs"``; ``history``, ``tol``, ``fit_intercept``, ``exchange``)."""
 
     name = "linear"
     schema = 1
-    Settings = LBFGSSettings
+    Settings = LinearSettings
     partition_what = "examples"
+
+    @property
+    def consistency(self) -> str:
+        x = self.__dict__.get("x_")
+        what = "OWL-QN" if self.penalty == "l1" else "L-BFGS"
+        return f"bsp ({what}, feature-sharded{'' if x is None else ', ' + x.plan + ' exchange'})"
 
     # ------------------------------------------------------------------ setup
     @property
@@ -145,8 +154,7 @@ class LinearLBFGS(Algorithm):
             if self.valid:
                 cols.append(("va_rmse", "va_rmse", "{:.4f}"))
         else:
-            cols = [("tr_acc", "tr_acc", "{:.4f}"), ("tr_logloss", "tr_logloss", "{:.4f}"),
-                    ("tr_auc", "tr_auc", "{:.4f}")]
+            cols = [("tr_acc", "tr_acc", "{:.4f}"), ("tr_logloss", "tr_logloss", "{:.4f}")]
             if self.valid:
                 cols += [("va_acc", "va_acc", "{:.4f}"), ("va_logloss", "va_logloss", "{:.4f}"),
                          ("va_auc", "va_auc", "{:.4f}")]
@@ -182,8 +190,9 @@ class LinearLBFGS(Algorithm):
         self.penalised_ = np.arange(lay.lo, lay.hi) < d
         self.owlqn_ = self.penalty == "l1"
         self.n_ = float(self.train_.n_total)
-        self.metric_floats_ = (4 if real else 4 + 2 * losses.AUC_BINS) * (1 + int(self.valid_ is not None))
-        self.consistency = f"bsp (L-BFGS{', OWL-QN' if self.owlqn_ else ''}, {self.x_.plan} exchange)"
+        # per iteration: training acc/log-loss (or RMSE), validation with AUC
+        self.metric_floats_ = losses.metric_floats(self.loss, False) + \
+            (losses.metric_floats(self.loss, True) if self.valid_ is not None else 0)
         return self.train_.n_local
 
     def _vec(self, local=None) -> ShardedVector:
@@ -267,6 +276,8 @@ class LinearLBFGS(Algorithm):
         self.pg_norm_ = float(np.sqrt(h.vv))
         if self.pg_norm_ <= self.tol:
             self.converged_, self.stop_reason_ = True, "projected-gradient norm <= tol"
+        elif self.target_loss is not None and self.f_ <= self.target_loss:
+            self.converged_, self.stop_reason_ = True, "objective <= --target-loss"
         return self._record(comm, iteration, t, trials)
 
     def _line_search(self, comm, w, v, p, slope, t):
@@ -302,21 +313,24 @@ class LinearLBFGS(Algorithm):
 
     def _record(self, comm, iteration, t, trials) -> dict:
         """Collective.  The progress record (metrics: one Allreduce)."""
-        parts = [losses.metric_sums(self.z_, self.rows_.y, self.loss)]
+        parts = [losses.metric_sums(self.z_, self.rows_.y, self.loss, auc=False)]
         if self.zv_ is not None:
             parts.append(losses.metric_sums(self.zv_, self.vrows_.y, self.loss))
         tot = comm.allreduce(np.concatenate(parts), kind="lbfgs:metrics")
-        half = tot.size // len(parts)
+        cut = [0, parts[0].size, tot.size]
         rec = {"objective": self.f_, "pg_norm": self.pg_norm_, "step": float(t), "trials": int(trials),
                "pairs": int(self.hist_.k), "exchange": self.x_.plan, "halo": int(self.x_.halo)}
         for prefix, i in (("tr", 0), ("va", 1)):
             if i < len(parts):
-                for key, val in losses.metrics_from_sums(tot[i * half:(i + 1) * half], self.loss).items():
+                for key, val in losses.metrics_from_sums(tot[cut[i]:cut[i + 1]], self.loss).items():
                     rec[f"{prefix}_{key}"] = val
         self.last_metrics_ = rec
         return rec
 
     def finish(self, comm) -> dict:
+        """Collective.  Summary, with the training AUC (one more Allreduce)."""
+        tr = losses.metrics_from_sums(comm.allreduce(losses.metric_sums(self.z_, self.rows_.y, self.loss),
+                                                     kind="lbfgs:final"), self.loss)
         out = {"objective": float(self.f_), "pg_norm": float(self.pg_norm_),
                "n_features": int(self.d_), "loss": self.loss, "penalty": self.penalty,
                "solver": "owlqn" if self.owlqn_ else "lbfgs", "exchange": self.x_.plan,
@@ -325,6 +339,7 @@ class LinearLBFGS(Algorithm):
                                                      kind="lbfgs:final"))}
         out.update({k: v for k, v in getattr(self, "last_metrics_", {}).items()
                     if k[:3] in ("tr_", "va_")})
+        out.update({f"tr_{k}": v for k, v in tr.items()})
         return out
 
     # ------------------------------------------------------------ checkpoint

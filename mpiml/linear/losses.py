@@ -48,19 +48,26 @@ def slopes(z: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ metrics
-def metric_sums(z: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
+def metric_sums(z: np.ndarray, y: np.ndarray, loss: str, auc: bool = True) -> np.ndarray:
     """Local sums behind the metrics: ``[n, correct, logloss, squared error]``
-    followed, for classification, by the positive and the negative score
-    histograms (:data:`AUC_BINS` bins each).  Sum over ranks, then
-    :func:`metrics_from_sums`."""
+    followed, for classification with ``auc``, by the positive and the
+    negative score histograms (:data:`AUC_BINS` bins each).  Sum over ranks,
+    then :func:`metrics_from_sums`."""
     n = float(z.size)
     if loss == "squared":
         r = z - y
         return np.array([n, 0.0, 0.0, float(r @ r)])
     correct = float(np.count_nonzero((z >= 0.0) == (y > 0.0)))
     ll = float(np.logaddexp(0.0, -y * z).sum())
+    if not auc:
+        return np.array([n, correct, ll, 0.0])
     pos, neg = score_histograms(z, y)
     return np.concatenate([[n, correct, ll, 0.0], pos, neg])
+
+
+def metric_floats(loss: str, auc: bool) -> int:
+    """Length of :func:`metric_sums`' array."""
+    return 4 if loss == "squared" or not auc else 4 + 2 * AUC_BINS
 
 
 def score_histograms(z: np.ndarray, y: np.ndarray, bins: int = AUC_BINS):
@@ -101,8 +108,10 @@ def metrics_from_sums(tot: np.ndarray, loss: str) -> dict:
     n = max(float(tot[0]), 1.0)
     if loss == "squared":
         return {"rmse": float(np.sqrt(tot[3] / n))}
-    auc, _ = auc_from_histograms(tot[4:4 + AUC_BINS], tot[4 + AUC_BINS:])
-    return {"acc": float(tot[1] / n), "logloss": float(tot[2] / n), "auc": auc}
+    out = {"acc": float(tot[1] / n), "logloss": float(tot[2] / n)}
+    if tot.size > 4:
+        out["auc"], _ = auc_from_histograms(tot[4:4 + AUC_BINS], tot[4 + AUC_BINS:])
+    return out
 
 
 def metrics_serial(z: np.ndarray, y: np.ndarray, loss: str) -> dict:
