@@ -39,7 +39,9 @@ Armijo condition ``F(w_t) <= F(w) + 1e-4 v.(w_t - w)``, first trial ``t = 1``
 quadratic through ``F(w)``, its slope and ``F(w_t)``, kept within
 ``[0.1 t, 0.5 t]``, and for OWL-QN ``t / 2``; at most 40 trials.  A pair
 with ``s.y <= eps y.y`` is not stored.  The run stops when the
-(pseudo-)gradient norm ``||v||_2 <= tol`` or the line search fails.
+(pseudo-)gradient norm ``||v||_2 <= tol``, when an accepted step lowers
+``F`` by at most ``eps max(|F|, 1)`` (no progress left in floating point),
+or when the line search fails.
 
 Bytes per iteration, summed over ranks (payload as counted by
 :class:`mpiml.comm.CommStats`), with ``H`` the halo size of the exchange
@@ -66,6 +68,7 @@ from .sharded import FeatureLayout, ShardedVector
 
 C1 = 1e-4
 MAX_TRIALS = 40
+EPS = 2.220446049250313e-16
 
 
 def bytes_per_iteration(halo: int, size: int, trials: int, k: int, owlqn: bool,
@@ -271,11 +274,15 @@ class LinearLBFGS(Algorithm):
         self.w_.local[...] = w_new
         self.g_.local[...] = g_new
         self.v_.local[...] = self._direction_vector(w_new, g_new)
+        f_old = self.f_
         self.z_, self.zv_, self.f_ = z_new, zv_new, f_new
         h.update(comm, s, y, self.v_.local)
         self.pg_norm_ = float(np.sqrt(h.vv))
         if self.pg_norm_ <= self.tol:
             self.converged_, self.stop_reason_ = True, "projected-gradient norm <= tol"
+        elif f_old - f_new <= EPS * max(abs(f_old), abs(f_new), 1.0):
+            # F no longer changes in floating point: further steps are noise
+            self.converged_, self.stop_reason_ = True, "objective decrease below machine precision"
         elif self.target_loss is not None and self.f_ <= self.target_loss:
             self.converged_, self.stop_reason_ = True, "objective <= --target-loss"
         return self._record(comm, iteration, t, trials)

@@ -7,7 +7,8 @@ constraint, orthant projection of the trial point, y from the smooth loss.
 The line-search rules are the ones mpiml documents (Armijo c1 = 1e-4; first
 trial 1, or min(1, 1/||v||) without memory; L-BFGS backtracks to the
 safeguarded quadratic minimiser in [0.1 t, 0.5 t], OWL-QN halves; pairs with
-s.y <= eps y.y are skipped).
+s.y <= eps y.y are skipped; the run stops after a step that lowers F by at
+most eps max(|F|, 1)).
 
 Objective: ``(1/n) sum loss(X w + b, y) + penalty(w)``; ``fit_intercept``
 appends a column of ones whose weight is not penalised.
@@ -135,7 +136,10 @@ def minimize(prob, m=10, max_iter=50, tol=0.0):
             if len(S) > m:
                 S.pop(0)
                 Y.pop(0)
+        no_progress = f - ft <= EPS * max(abs(f), abs(ft), 1.0)
         w, f, g = wt, ft, g_new
         v = prob.pseudo_gradient(w, g)
         iterates.append(w.copy())
+        if no_progress:
+            break
     return iterates
