@@ -78,10 +78,13 @@ def bytes_per_iteration(halo: int, size: int, trials: int, k: int, owlqn: bool,
     ``8 H`` (gradient push) + ``8 H`` per fetch (one for L-BFGS, one per
     trial for OWL-QN) + ``8 p`` x (floats Allreduced: ``2 L`` or ``3 L + 1``
     for the trials, ``6k + 6`` for the Gram update, ``metric_floats``).
+    ``k = -1``: the line search failed, so there was no push and no update.
     """
     fetches = trials if owlqn else 1
-    floats = (3 * trials + 1 if owlqn else 2 * trials) + 6 * k + 6 + metric_floats
-    return 8 * halo * (1 + fetches) + 8 * size * floats
+    floats = (3 * trials + 1 if owlqn else 2 * trials) + metric_floats
+    if k < 0:
+        return 8 * halo * fetches + 8 * size * floats
+    return 8 * halo * (1 + fetches) + 8 * size * (floats + 6 * k + 6)
 
 
 class Rows:
@@ -266,6 +269,7 @@ class LinearLBFGS(Algorithm):
         straggler.delay(time.perf_counter() - t_start)
         accepted, trials = self._line_search(comm, w, v, p, slope, t)
         if accepted is None:
+            self.gram_k_ = -1
             self.converged_, self.stop_reason_ = True, "line search failed (no decrease)"
             return self._record(comm, iteration, 0.0, trials)
         t, w_new, f_new, z_new, zv_new = accepted
@@ -276,6 +280,7 @@ class LinearLBFGS(Algorithm):
         self.v_.local[...] = self._direction_vector(w_new, g_new)
         f_old = self.f_
         self.z_, self.zv_, self.f_ = z_new, zv_new, f_new
+        self.gram_k_ = h.k      # pairs the Gram update is taken against (bytes formula)
         h.update(comm, s, y, self.v_.local)
         self.pg_norm_ = float(np.sqrt(h.vv))
         if self.pg_norm_ <= self.tol:
@@ -326,7 +331,9 @@ class LinearLBFGS(Algorithm):
         tot = comm.allreduce(np.concatenate(parts), kind="lbfgs:metrics")
         cut = [0, parts[0].size, tot.size]
         rec = {"objective": self.f_, "pg_norm": self.pg_norm_, "step": float(t), "trials": int(trials),
-               "pairs": int(self.hist_.k), "exchange": self.x_.plan, "halo": int(self.x_.halo)}
+               "pairs": int(self.hist_.k), "gram_pairs": int(getattr(self, "gram_k_", 0)),
+               "exchange": self.x_.plan, "halo": int(self.x_.halo),
+               "metric_floats": int(self.metric_floats_), "owlqn": bool(self.owlqn_)}
         for prefix, i in (("tr", 0), ("va", 1)):
             if i < len(parts):
                 for key, val in losses.metrics_from_sums(tot[cut[i]:cut[i + 1]], self.loss).items():

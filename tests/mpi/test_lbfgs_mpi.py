@@ -178,12 +178,11 @@ def test_sharded_state_and_bytes_formula(comm, files, penalty, plan):
     D, lay = D_FEAT + 1, algo.layout_
     ok, why = True, []
     for it in range(1, 7):
-        k_before = algo.hist_.k
         before = comm.stats.total_bytes
         with comm.agree(f"iteration {it}"):
             rec = algo.step(comm, it, Straggler(None, comm.rank))
         measured = comm.allreduce_scalar(comm.stats.total_bytes - before)
-        formula = bytes_per_iteration(algo.x_.halo, comm.size, rec["trials"], k_before,
+        formula = bytes_per_iteration(algo.x_.halo, comm.size, rec["trials"], rec["gram_pairs"],
                                       penalty == "l1", algo.metric_floats_)
         if measured != formula:
             ok, why = False, why + [f"iteration {it}: measured {measured} B, formula {formula} B"]
