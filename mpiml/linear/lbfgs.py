@@ -194,6 +194,7 @@ class LinearLBFGS(Algorithm):
         lay = self.layout_
         # Coordinates of my slice under the penalty (the intercept is not).
         self.penalised_ = np.arange(lay.lo, lay.hi) < d
+        self.n_pen_ = int(self.penalised_.sum())      # a prefix of the slice
         self.owlqn_ = self.penalty == "l1"
         self.n_ = float(self.train_.n_total)
         # per iteration: training acc/log-loss (or RMSE), validation with AUC
@@ -206,7 +207,7 @@ class LinearLBFGS(Algorithm):
 
     # ------------------------------------------------------------- objective
     def _penalty_local(self, w: np.ndarray) -> float:
-        wp = w[self.penalised_]
+        wp = w[:self.n_pen_]
         if self.penalty == "l2":
             return 0.5 * self.alpha * float(wp @ wp)
         if self.penalty == "l1":
@@ -224,7 +225,7 @@ class LinearLBFGS(Algorithm):
         sig = losses.slopes(z, self.rows_.y, self.loss) / self.n_
         g = self.x_.push_add(self.rows_.rmatvec(sig))
         if self.penalty == "l2":
-            g = g + np.where(self.penalised_, self.alpha * w, 0.0)
+            g[:self.n_pen_] += self.alpha * w[:self.n_pen_]
         return g
 
     def _direction_vector(self, w, g) -> np.ndarray:

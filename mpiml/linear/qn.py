@@ -35,8 +35,9 @@ class History:
 
     def __init__(self, n_local: int, m: int):
         self.m, self.k = int(m), 0
-        self.S = np.zeros((n_local, self.m))
-        self.Y = np.zeros((n_local, self.m))
+        # column-major: each pair is one contiguous column
+        self.S = np.zeros((n_local, self.m), order="F")
+        self.Y = np.zeros((n_local, self.m), order="F")
         self.SS = np.zeros((self.m, self.m))   # SS[i, j] = s_i . s_j
         self.SY = np.zeros((self.m, self.m))   # SY[i, j] = s_i . y_j
         self.YY = np.zeros((self.m, self.m))
@@ -60,22 +61,24 @@ class History:
         positive, and take the dot products of the new ``v``.  Returns whether
         the pair was stored."""
         k = self.k
-        S, Y = self.S[:, :k], self.Y[:, :k]
+        V = np.vstack([s, y, v])                     # the three new vectors, one per row
         b = DotBatch(comm, kind)
-        sS, sY = b.add_columns(s, S), b.add_columns(s, Y)
-        yS, yY = b.add_columns(y, S), b.add_columns(y, Y)
-        vS, vY = b.add_columns(v, S), b.add_columns(v, Y)
-        i_ss, i_sy, i_yy = b.add(s, s), b.add(s, y), b.add(y, y)
-        i_vs, i_vy, i_vv = b.add(v, s), b.add(v, y), b.add(v, v)
+        with_S = b.add_products(V, self.S[:, :k])     # [s.S, y.S, v.S]
+        with_Y = b.add_products(V, self.Y[:, :k])     # [s.Y, y.Y, v.Y]
+        i_ss, i_sy, i_vs = b.add(s, s), b.add(s, y), b.add(v, s)
+        i_yy, i_vy, i_vv = b.add(y, y), b.add(v, y), b.add(v, v)
         r = b.reduce()
+        rS, rY = r[with_S].reshape(3, k), r[with_Y].reshape(3, k)
+        sS, yS, vS = rS
+        sY, yY, vY = rY
         self.vv = float(r[i_vv])
         keep = r[i_sy] > EPS_CURV * r[i_yy]
         if not keep:
             self.skipped += 1
-            self.Sv[:k], self.Yv[:k] = r[vS], r[vY]
+            self.Sv[:k], self.Yv[:k] = vS, vY
             return False
-        new_sS, new_sY, new_yS, new_yY = r[sS], r[sY], r[yS], r[yY]
-        new_vS, new_vY = r[vS], r[vY]
+        new_sS, new_sY, new_yS, new_yY = sS, sY, yS, yY
+        new_vS, new_vY = vS, vY
         if k == self.m:   # drop the oldest pair
             self._shift()
             new_sS, new_sY, new_yS, new_yY = new_sS[1:], new_sY[1:], new_yS[1:], new_yY[1:]
@@ -95,8 +98,8 @@ class History:
 
     def _shift(self) -> None:
         m = self.m
-        self.S[:, :m - 1] = self.S[:, 1:].copy()
-        self.Y[:, :m - 1] = self.Y[:, 1:].copy()
+        self.S[:, :m - 1] = self.S[:, 1:]     # overlapping: numpy buffers as needed
+        self.Y[:, :m - 1] = self.Y[:, 1:]
         for A in (self.SS, self.SY, self.YY):
             A[:m - 1, :m - 1] = A[1:, 1:].copy()
         self.Sv[:m - 1] = self.Sv[1:].copy()

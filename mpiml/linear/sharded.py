@@ -136,6 +136,16 @@ class DotBatch:
         self._n += M.shape[1]
         return slice(start, self._n)
 
+    def add_products(self, A: np.ndarray, M: np.ndarray) -> slice:
+        """Queue ``A[i] . M[:, j]`` for every row ``i`` of the ``r x n_local``
+        local block ``A`` (r sharded vectors, one per row) and column ``j`` of
+        ``M``, row-major; one BLAS pass over ``M``.  Returns their slice."""
+        vals = A @ M if M.shape[1] and A.shape[0] else np.zeros(0)
+        self._parts.append(np.asarray(vals, dtype=np.float64).reshape(-1))
+        start = self._n
+        self._n += A.shape[0] * M.shape[1]
+        return slice(start, self._n)
+
     def __len__(self) -> int:
         return self._n
 
