@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..consistency.settings import ConsistencySettings
-from ..settings import option
+from ..settings import GIVEN, option
 
 LOSSES = ("logistic", "hinge", "squared", "squared_hinge")
 SGD_LOSSES = ("logistic", "hinge")
@@ -32,7 +32,8 @@ class LinearSettings(ConsistencySettings):
                              help="number of features (default: the largest index in the LIBSVM "
                                   "training file)")
     valid: str = option(None, group="data", metavar="FILE", help="validation examples (same formats)")
-    valid_labels: str = option(None, group="data", metavar="FILE", help="labels of dense --valid")
+    valid_labels: str = option(None, group="data", metavar="FILE", only_if=("valid", GIVEN),
+                               help="labels of dense --valid")
     loss: str = option("logistic", choices=LOSSES, model=True,
                        help="logistic regression, linear SVM (hinge; squared_hinge: the smooth SVM), "
                             "or least squares (squared: real-valued labels; --solver lbfgs only)")

@@ -68,6 +68,12 @@ class MFSettings(Settings):
     seed: int = option(0, group="runtime", model=True,
                        help="seeds the initial factors, shuffles, stratum order and validation split")
 
+    rule_examples = (
+        ({"solver": "als", "lam": 0.0}, "--lam must be >= 0 (> 0 for ALS), got 0.0"),
+        ({"target_rmse": 1.0}, "--target-rmse needs validation data (--valid or --valid-fraction)"),
+        ({"valid": "v.txt", "valid_fraction": 0.2}, "give --valid or --valid-fraction, not both"),
+    )
+
     def rules(self):
         if self.solver == "als" and self.lam == 0:
             yield f"--lam must be >= 0 (> 0 for ALS), got {self.lam}"

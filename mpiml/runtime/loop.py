@@ -40,6 +40,14 @@ class RunOptions:
     faults: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # Validated by the declaration of the run-control options (the same
+        # checks and messages as the command line).
+        from .settings import RunSettings
+        RunSettings(max_iter=self.max_iter, seed=self.seed, checkpoint_dir=self.checkpoint_dir,
+                    checkpoint_every=self.checkpoint_every, keep=self.keep, resume=self.resume,
+                    init_from=self.init_from, log=self.log, quiet=self.quiet, straggler=self.straggler)
+
 
 class StopFlag:
     """Set by SIGUSR1/SIGTERM; ranks agree on it at iteration boundaries."""
@@ -73,13 +81,9 @@ def _provenance(comm, info) -> dict:
 
 
 def resolve_resume(opts: RunOptions):
-    """Which checkpoint to resume from (or None); validates the combination."""
-    if opts.resume and opts.init_from:
-        raise ConfigError("--resume and --init-from are exclusive: --resume continues the same run, "
-                          "--init-from starts a new run from a model")
+    """Which checkpoint to resume from (or None); the combination of options
+    was checked by :class:`mpiml.runtime.settings.RunSettings`."""
     if opts.resume == "auto":
-        if not opts.checkpoint_dir:
-            raise ConfigError("--resume auto needs --checkpoint-dir")
         return ckpt_write.latest(opts.checkpoint_dir) if Path(opts.checkpoint_dir).is_dir() else None
     return opts.resume
 
@@ -123,7 +127,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
     with comm.agree(f"setting up {algo.name}"):
         local_n = algo.setup(comm)
     sizes = comm.allgather_obj(int(local_n), "progress")
-    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes,
+    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes, config=opts.config,
                 partition_what=algo.partition_what, hosts=comm.hosts(), size=comm.size)
 
     start = 0
