@@ -66,8 +66,15 @@ class LinearSettings(ConsistencySettings):
     seed: int = option(0, group="runtime", model=True,
                        help="random seed of the minibatch order")
 
+    rule_examples = (
+        ({"loss": "squared"}, "--loss squared needs --solver lbfgs (SGD trains logistic and hinge)"),
+        ({"solver": "lbfgs", "loss": "hinge"},
+         "--loss hinge is not differentiable: use --loss squared_hinge (the smooth SVM) with --solver lbfgs"),
+        ({"solver": "lbfgs", "consistency": "ssp"},
+         "--solver lbfgs is a batch method (BSP); --consistency ssp applies to --solver sgd"),
+    )
+
     def rules(self):
-        yield from super().rules()
         if self.solver == "sgd" and self.loss not in SGD_LOSSES:
             yield f"--loss {self.loss} needs --solver lbfgs (SGD trains {' and '.join(SGD_LOSSES)})"
         if self.solver == "lbfgs" and self.loss == "hinge":
