@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import Settings, option
-from .plan import TOPOLOGIES
+
+# How the C-step moves counts (mpiml.em.plan); declared here so that building
+# the command line does not import the planner (and scipy with it).
+TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
 
 TOPOLOGY_HELP = ("how counts travel: mapreduce (to reducers owning source words, theta back), "
                  "allreduce (every rank reduces the whole table), allpairs (pairs of ranks exchange "
