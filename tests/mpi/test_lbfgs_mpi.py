@@ -253,3 +253,25 @@ def test_validation_metrics_match_a_serial_evaluation(comm, files):
     ok = (abs(r["va_acc"] - exact["acc"]) < 1e-12 and abs(r["va_logloss"] - exact["logloss"]) < 1e-10
           and abs(r["va_auc"] - exact["auc"]) <= bound + 1e-12 and abs(summary["tr_auc"] - r["va_auc"]) < 1e-12)
     assert_all(comm, ok, f"{r} vs {exact} (AUC bound {bound})")
+
+
+@pytest.mark.mpi(min_size=1)
+def test_init_from_an_sgd_checkpoint_reads_only_this_ranks_features(comm, files, shared_tmp):
+    from mpiml.io.ckpt_read import load
+    from mpiml.linear.sgd import LinearSGD
+    from mpiml.runtime.loop import RunOptions, host_info, train
+    paths, arrays = files
+    X, y = arrays["small"]
+    sgd = LinearSGD(data=paths["small"], alpha=0.01, batch=8, clocks=5, seed=1)
+    train(sgd, comm, RunOptions(max_iter=2, checkpoint_dir=str(shared_tmp / "sgd"), quiet=True,
+                                config=sgd.settings.to_config()), dict(host_info(comm)))
+    ck = load(comm, shared_tmp / "sgd", "linear", 1)
+    algo = LinearLBFGS(data=paths["small"], solver="lbfgs", alpha=0.01, fit_intercept=True)
+    with comm.agree("warm start"):
+        algo.setup(comm)
+        algo.warm_start(comm, ck)
+    w = full_w(comm, algo)
+    want = np.append(sgd.coef_, sgd.intercept_)
+    f = Problem(X, y, "logistic", "l2", 0.01, True).value(want)
+    assert_all(comm, np.array_equal(w, want) and algo.w_.local.size == algo.layout_.n_local
+               and abs(algo.f_ - f) < 1e-12 and algo.hist_.k == 0, f"{algo.f_} vs {f}")
