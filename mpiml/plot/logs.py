@@ -129,6 +129,8 @@ def read_runs(path) -> list[Run]:
                 runs.append(cur)
             cur.finish = rec
         elif "iter" in rec:
+            if not isinstance(rec["iter"], int) or isinstance(rec["iter"], bool):
+                raise InputError(f"'iter' is not an integer: {rec['iter']!r}", p, n)
             if cur is None:
                 cur = Run(str(p))
                 runs.append(cur)

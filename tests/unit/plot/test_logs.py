@@ -61,3 +61,7 @@ def test_bad_logs(tmp_path):
     empty = write(tmp_path / "e.jsonl", [{"event": "start"}])
     with pytest.raises(InputError, match="no iteration records"):
         read_runs(empty)
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps(rec(1, 1.0)) + "\n" + json.dumps({"iter": "2", "objective": 0.5}) + "\n")
+    with pytest.raises(InputError, match=r"odd.jsonl:2: 'iter' is not an integer: '2'"):
+        read_runs(odd)
