@@ -23,13 +23,13 @@ def namespaces_permitted() -> str | None:
     if os.geteuid() != 0:
         return "creating network namespaces needs root"
     for tool in ("ip", "unshare"):
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, timeout=30).returncode:
             return f"no '{tool}' command (apt-get install iproute2 util-linux)"
     probe = f"mpimlprobe{os.getpid()}"
-    p = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    p = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, timeout=30)
     if p.returncode:
         return f"'ip netns add' is not permitted here: {p.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=30)
     return None
 
 
@@ -79,7 +79,7 @@ class Cluster:
 
     def leftovers(self) -> list[str]:
         """Namespaces and hosts files of this prefix that still exist."""
-        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout.split()
         left = [n for n in ns if n.startswith(self.prefix + "-")]
         left += [str(p) for p in Path("/etc/netns").glob(self.prefix + "-*")]
         return left
@@ -91,7 +91,7 @@ class Cluster:
             p = subprocess.run(["ip", "netns", "exec", h, "cat",
                                 "/sys/class/net/mh0/statistics/rx_bytes",
                                 "/sys/class/net/mh0/statistics/tx_bytes"],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True, check=True, timeout=30)
             rx, tx = map(int, p.stdout.split())
             out[h] = (rx, tx)
         return out
@@ -131,7 +131,11 @@ class Cluster:
                                capture_output=True, text=True, timeout=120, check=True)
             return float(p.stdout)
         finally:
-            srv.wait(timeout=60)
+            try:
+                srv.wait(timeout=60)
+            except subprocess.TimeoutExpired:   # the sender failed: the sink still waits in accept()
+                srv.kill()
+                srv.wait()
 
 
 # a receiver and a sender of MIB MiB over TCP; the sender prints bit/s
