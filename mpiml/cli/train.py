@@ -72,6 +72,19 @@ def apply_config(path: str, algorithm: str) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     table = cfg.get(algorithm, cfg)
+    if isinstance(table, dict) and table is not cfg:
+        # Keys beside the [ALGORITHM] table would otherwise be dropped unread.
+        outside = sorted(k for k, v in cfg.items() if not isinstance(v, dict))
+        if outside:
+            raise ConfigError(f"{path}: key(s) {', '.join(outside)} outside the [{algorithm}] table; "
+                              "move them into it")
+    elif not isinstance(table, dict):
+        raise ConfigError(f"{path}: {algorithm} must be a table ([{algorithm}])")
+    # Tables of other algorithms (one file for several) are skipped; any other
+    # table is a misspelt algorithm or option and is reported as unknown.
+    stray = sorted(k for k, v in table.items() if isinstance(v, dict) and k not in ALGORITHMS)
+    if stray:
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(stray)} for 'train {algorithm}'")
     settings_cls = importlib.import_module(ALGORITHMS[algorithm]).SETTINGS
     values = {k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)}
     values = settings_cls.canonical(values, path)   # older keys, e.g. fmt -> format

@@ -512,3 +512,25 @@ def test_aliases_and_replace():
         a.replace(batch=0)
     assert LinearSettings(data="x", staleness=5).warnings() == [
         "--staleness is ignored with --consistency bsp (it applies to ssp, essp)"]
+
+
+def test_algorithm_table_and_stray_tables(tmp_path):
+    path = tmp_path / "t.toml"
+    # a table per algorithm: this algorithm's is read, the others' skipped
+    path.write_text("[kmeans]\nk = 4\n\n[linear]\nbatch = 2\n")
+    parser = build_parser()
+    apply_config(str(path), "kmeans")
+    s, _, _ = settings_from_args(parser.parse_args(["train", "kmeans", "--data", "x.npy",
+                                                    "--config", str(path)]), adapter("kmeans"))
+    assert s.k == 4
+    # keys beside the algorithm's table would be dropped unread: an error
+    path.write_text("max_iter = 3\n[kmeans]\nk = 4\n")
+    with pytest.raises(ConfigError, match=r"key\(s\) max_iter outside the \[kmeans\] table"):
+        apply_config(str(path), "kmeans")
+    # a misspelt table is an unknown option, not silently skipped
+    path.write_text("k = 4\n[kmeams]\nk = 5\n")
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) kmeams for 'train kmeans'"):
+        apply_config(str(path), "kmeans")
+    path.write_text("kmeans = 3\n")
+    with pytest.raises(ConfigError, match=r"kmeans must be a table"):
+        apply_config(str(path), "kmeans")
