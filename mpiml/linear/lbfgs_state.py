@@ -19,6 +19,19 @@ from .qn import History
 class CheckpointMixin:
     """``state``/``restore``/``warm_start`` of :class:`~mpiml.linear.lbfgs.LinearLBFGS`."""
 
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
+        """The model-defining options, plus ``--alpha`` under a penalty:
+        :meth:`restore` continues from the stored objective and gradient,
+        which include the penalty at the stored alpha, so a changed alpha
+        would make the line search compare objectives of two problems."""
+        out = super().resume_conflicts(stored, config)
+        if self.penalty != "none":
+            was = stored.get("alpha", self.settings.by_key()["alpha"].default)
+            if was != self.alpha:
+                out.append(f"--alpha was {was!r}, now {self.alpha!r} (the checkpoint's objective and "
+                           f"gradient include the penalty at {was!r})")
+        return out
+
     def state(self, comm, iteration: int):
         from ..io.checkpoint import State
         lay, h = self.layout_, self.hist_

@@ -209,3 +209,15 @@ def test_settings_rules():
         LinearLBFGS(data="x.svm", solver="lbfgs", consistency="ssp")
     s = LinearLBFGS(data="x.svm", solver="sgd", history=3).settings
     assert any("--history" in w for w in s.warnings())
+
+
+def test_resume_refuses_a_changed_alpha_under_a_penalty():
+    from mpiml.linear.settings import LinearSettings
+    stored = LinearSettings(data="x.svm", solver="lbfgs", penalty="l2", alpha=0.01).to_config()
+    changed = LinearLBFGS(data="x.svm", solver="lbfgs", penalty="l2", alpha=0.5)
+    assert changed.resume_conflicts(stored, {}) == [
+        "--alpha was 0.01, now 0.5 (the checkpoint's objective and gradient include the penalty at 0.01)"]
+    assert LinearLBFGS(data="x.svm", solver="lbfgs", penalty="l2", alpha=0.01).resume_conflicts(stored, {}) == []
+    # without a penalty alpha is not used
+    none = LinearSettings(data="x.svm", solver="lbfgs", penalty="none").to_config()
+    assert LinearLBFGS(data="x.svm", solver="lbfgs", penalty="none", alpha=0.5).resume_conflicts(none, {}) == []
