@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 
 KINDS = ("objective", "walltime", "breakdown", "bytes", "staleness", "validation", "edges")
 PLOT_EXTRA_MESSAGE = ("mpiml plot needs matplotlib, which is an optional extra: "
@@ -190,5 +190,8 @@ def render(runs, path, kinds=None, title: str | None = None, dpi: int = 100) -> 
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=dpi)
+    try:
+        fig.savefig(path, dpi=dpi)
+    except OSError as exc:
+        raise InputError(f"cannot write the figure: {exc.strerror or exc}", path) from None
     return kinds

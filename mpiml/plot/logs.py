@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+
+# a staleness histogram as the parameter tables log it: "0:6 1:4 15+:2"
+_STALE_HIST = re.compile(r"\s*(\d+\+?:\d+(\s+|$))*")
 
 # validation metrics, the first one present is the one plotted
 VALIDATION_KEYS = ("valid_rmse", "va_acc", "va_logloss", "va_loss")
@@ -131,6 +135,8 @@ def read_runs(path) -> list[Run]:
         elif "iter" in rec:
             if not isinstance(rec["iter"], int) or isinstance(rec["iter"], bool):
                 raise InputError(f"'iter' is not an integer: {rec['iter']!r}", p, n)
+            if rec.get("stale_hist") is not None and not _STALE_HIST.fullmatch(str(rec["stale_hist"])):
+                raise InputError(f"stale_hist is not 'S:N S:N ...': {rec['stale_hist']!r}", p, n)
             if cur is None:
                 cur = Run(str(p))
                 runs.append(cur)

@@ -95,6 +95,10 @@ def test_missing_kind_bad_log_and_missing_extra_are_clear_errors(logs, tmp_path)
     bad.write_text(logs["kmeans"].read_text().splitlines()[0] + "\n{not json\n")
     res = plot([bad, "-o", tmp_path / "x.png"])
     assert res.returncode == 2 and f"{bad}:2: not a JSON record" in res.stderr
+    out = tmp_path / "no-such-dir" / "x.png"
+    res = plot([logs["kmeans"], "-o", out])
+    assert res.returncode == 2 and f"{out}: cannot write the figure" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
     # matplotlib made unimportable: the message names the extra
     code = ("import sys; sys.modules['matplotlib'] = None; from mpiml.cli import main; "
             f"sys.exit(main(['plot', {str(logs['kmeans'])!r}, '-o', {str(tmp_path / 'y.png')!r}]))")

@@ -65,3 +65,10 @@ def test_bad_logs(tmp_path):
     odd.write_text(json.dumps(rec(1, 1.0)) + "\n" + json.dumps({"iter": "2", "objective": 0.5}) + "\n")
     with pytest.raises(InputError, match=r"odd.jsonl:2: 'iter' is not an integer: '2'"):
         read_runs(odd)
+    hist = tmp_path / "hist.jsonl"
+    hist.write_text(json.dumps({**rec(1, 1.0), "stale_hist": "0:6 1:4 15+:2"}) + "\n"
+                    + json.dumps({**rec(2, 0.5), "stale_hist": "a:b"}) + "\n")
+    with pytest.raises(InputError, match=r"hist.jsonl:2: stale_hist is not 'S:N S:N \.\.\.': 'a:b'"):
+        read_runs(hist)
+    hist.write_text(json.dumps({**rec(1, 1.0), "stale_hist": "0:6 1:4 15+:2"}) + "\n")
+    assert read_runs(hist)[0].staleness_histogram() == {0: 6, 1: 4, 15: 2}
