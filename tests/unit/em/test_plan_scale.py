@@ -26,7 +26,8 @@ def test_plan_256_ranks_finishes_and_is_consistent():
     # independent figures: allpairs sends each shared key to its other holders
     assert rows["allpairs"]["bytes_total"] == 8 * int(np.sum(cnt * (cnt - 1)))
     assert rows["allreduce"]["bytes_max_rank"] == round(2 * (size - 1) / size * 8 * h.keys.size)
-    assert len({r["shared_keys"] for r in rows.values()}) == 1
+    # (the same count for every topology, and the one the holders give)
+    assert {r["shared_keys"] for r in rows.values()} == {int(np.count_nonzero(cnt >= 2))}
     assert rows["junction-tree"]["messages"] <= 2 * (size - 1)
     assert rows["tree"]["rounds"] <= 2 * (size - 1)
     # a tree edge carries every key shared across it at least once in each direction
