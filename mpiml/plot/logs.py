@@ -21,8 +21,10 @@ from ..errors import InputError
 # a staleness histogram as the parameter tables log it: "0:6 1:4 15+:2"
 _STALE_HIST = re.compile(r"\s*(\d+\+?:\d+(\s+|$))*")
 
-# validation metrics, the first one present is the one plotted
-VALIDATION_KEYS = ("valid_rmse", "va_acc", "va_logloss", "va_loss")
+# validation metrics, the first one present is the one plotted: MF's
+# valid_rmse, the linear models' va_acc (classification) or va_rmse (L-BFGS
+# least squares), ...
+VALIDATION_KEYS = ("valid_rmse", "va_acc", "va_rmse", "va_logloss", "va_loss")
 
 
 @dataclass

@@ -43,6 +43,9 @@ def test_staleness_validation_and_labels(tmp_path):
     assert ra.staleness_histogram() == {0: 6, 1: 7, 15: 1} and rb.staleness_histogram() is None
     assert ra.validation_key == "va_acc" and ra.series("va_acc") == ([1], [0.8])
     assert rb.validation_key is None
+    # L-BFGS least squares logs its validation RMSE as va_rmse
+    c = write(tmp_path / "c.jsonl", [rec(1, 1.0, tr_rmse=0.5, va_rmse=0.6)])
+    assert load([c])[0].validation_key == "va_rmse"
     # no start event: the file name; equal labels get the file name appended
     assert (ra.label, rb.label) == ("a", "b")
     same = load([a, b], labels=["x", "x"])
