@@ -21,7 +21,8 @@ ALGORITHMS = {
 }
 
 NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",
-              "watchdog_timeout", "checkpoint_dir", "checkpoint_every", "keep", "max_iter"}
+              "watchdog_timeout", "checkpoint_dir", "checkpoint_every", "keep", "max_iter",
+              "allow_changed_data"}
 
 
 def positive_int(text):
@@ -32,6 +33,18 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def non_negative_float(text):
+    import argparse
+    import math
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return v
 
 
@@ -46,10 +59,13 @@ def add_common(p) -> None:
     g.add_argument("--resume", metavar="DIR|auto",
                    help="continue an interrupted run from DIR (or from --checkpoint-dir when 'auto' "
                         "and a checkpoint exists there; a fresh start otherwise)")
+    g.add_argument("--allow-changed-data", action="store_true",
+                   help="--resume even if an input file's content differs from the one the checkpoint "
+                        "was trained on (compared by size and CRC32, not by name)")
     g.add_argument("--init-from", metavar="CKPT", help="start a NEW run from a checkpoint's model")
     g.add_argument("--log", metavar="FILE.jsonl", help="also write the progress records as JSON lines")
     g.add_argument("--quiet", action="store_true", help="no progress table")
-    g.add_argument("--watchdog-timeout", type=float, default=600.0, metavar="SECONDS",
+    g.add_argument("--watchdog-timeout", type=non_negative_float, default=600.0, metavar="SECONDS",
                    help="abort the job if one wait lasts longer, naming the lagging ranks "
                         "(default %(default)s; 0 disables)")
     g.add_argument("--straggler", metavar="SPEC",
@@ -127,7 +143,8 @@ def run_training(args, mod) -> int:
     opts = RunOptions(max_iter=args.max_iter, checkpoint_dir=args.checkpoint_dir,
                       checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
                       init_from=args.init_from, log=args.log, quiet=args.quiet, seed=args.seed,
-                      straggler=args.straggler, faults=faults, config=resolved_config(args))
+                      straggler=args.straggler, faults=faults, config=resolved_config(args),
+                      allow_changed_data=args.allow_changed_data, job_id=_job_id())
     from ..comm import Comm
     comm = Comm(watchdog_timeout=args.watchdog_timeout or None)
     code = 0
@@ -159,6 +176,13 @@ def run_training(args, mod) -> int:
         from ..comm import finalize
         finalize()
     return code
+
+
+def _job_id():
+    for var in ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
 
 
 def _user_error_kinds():

@@ -20,6 +20,10 @@ class Algorithm:
     partition_what = "rows"
     # Hyper-parameters that must equal the checkpoint's to --resume.
     resume_keys: tuple = ()
+    # Options (config keys) naming input files: fingerprinted for --resume,
+    # never overwritten by an output.  And options naming output files.
+    input_options: tuple = ("data", "labels", "valid", "valid_labels", "source", "target", "corpus")
+    output_options: tuple = ("align_out", "ttable_out")
     # Extra progress-table columns: (record key, header, format).
     columns: tuple = ()
 
