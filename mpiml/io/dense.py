@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_range
-from .lines import read_line_block, require_file
+from .lines import numpy_load_error, read_line_block, require_file
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 
@@ -31,12 +31,13 @@ class DenseBlock:
     lines: np.ndarray | None = None  # 1-based file line of each local row (text formats)
 
     def location(self, local_row: int, col: int | None = None) -> str:
-        """Human description of a local row for error messages."""
+        """Human description of a local row for error messages: text files
+        by line and column as an editor counts them (1-based), arrays by index
+        as numpy and h5py count them (0-based); the message says which."""
         if self.lines is not None:
-            where = f"line {int(self.lines[local_row])}"
-        else:
-            where = f"row {self.offset + local_row}"
-        return where + ("" if col is None else f", column {col + 1}")
+            return f"line {int(self.lines[local_row])}" + ("" if col is None else f", column {col + 1}") + \
+                " (1-based)"
+        return f"row {self.offset + local_row}" + ("" if col is None else f", column {col}") + " (0-based)"
 
 
 def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
@@ -71,7 +72,7 @@ def _read_npy(comm, p: Path) -> DenseBlock:
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise InputError(f"not a readable .npy file: {exc}", p) from None
+        raise InputError(f"not a readable .npy file: {numpy_load_error(exc)}", p) from None
     return _slice(comm, arr, p)
 
 

@@ -277,8 +277,9 @@ def _read_array(comm, path: Path, fmt: str) -> _Raw:
         if fmt == "npy":
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except ValueError as exc:
-                raise InputError(f"not a readable .npy array ({exc})", path) from None
+            except (ValueError, OSError) as exc:
+                from .lines import numpy_load_error
+                raise InputError(f"not a readable .npy array ({numpy_load_error(exc)})", path) from None
             out = _table_rows(arr, comm.rank, comm.size, path)
         else:
             import h5py
@@ -310,8 +311,8 @@ def _read_raw(comm, path, fmt: str, force_str: bool = False) -> _Raw:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown ratings format {fmt!r}; choose one of {', '.join(FORMATS)}")
     with comm.agree(f"opening {path}"):
-        if not path.is_file():
-            raise InputError("no such file", path)
+        from .lines import require_file
+        require_file(path)
         if fmt == "auto":
             fmt = _detect(path)
     if fmt in ("npy", "hdf5"):

@@ -156,7 +156,7 @@ def test_inspect_and_predict(data, reference, tmp_path):
     res = run_cli(1, ["inspect", ck], mpi=False)
     assert res.returncode == 0, res.stderr
     for want in ("algorithm    kmeans", "replicated/cluster_centers", "distributed/labels",
-                 "600", "3 verified"):
+                 "600", "4 files, "):
         assert want in res.stdout
     js = json.loads(run_cli(1, ["inspect", ck, "--json"], mpi=False).stdout)
     assert js["algorithm"] == "kmeans" and js["config"]["k"] == 4 and js["n_ranks"] == 3
