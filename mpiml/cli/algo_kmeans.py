@@ -10,7 +10,8 @@ def add_arguments(p) -> None:
     g.add_argument("--data", required=True, metavar="FILE", help="points: .npy, .h5/.hdf5, .csv, .tsv or .txt")
     g.add_argument("--dataset", help="HDF5 dataset name (default: 'X' or the only 2-D dataset)")
     g.add_argument("--k", type=int, required=True, help="number of clusters")
-    g.add_argument("--tol", type=float, default=1e-4,
+    from .train import non_negative_float
+    g.add_argument("--tol", type=non_negative_float, default=1e-4,
                    help="stop when the squared centre shift <= tol x mean feature variance "
                         "(default %(default)s; 0: stop only when the centres stop moving)")
     g.add_argument("--n-trials", type=int, default=0,

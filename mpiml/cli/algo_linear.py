@@ -48,6 +48,11 @@ def add_arguments(p) -> None:
 
 def build(args):
     from ..linear.sgd import LinearSGD
+    from .ignored import warn_ignored
+    if args.consistency not in ("ssp", "essp"):
+        warn_ignored(args, ["staleness"], f"--consistency {args.consistency}")
+    if args.consistency != "average":
+        warn_ignored(args, ["every"], f"--consistency {args.consistency}")
     return LinearSGD(data=args.data, valid=args.valid, loss=args.loss, penalty=args.penalty,
                      alpha=args.alpha, lr=args.lr, batch=args.batch, clocks=args.clocks,
                      consistency=args.consistency, staleness=args.staleness, every=args.every,

@@ -55,6 +55,11 @@ def add_arguments(p) -> None:
 
 def build(args):
     from ..mf.model import MatrixFactorization
+    from .ignored import warn_ignored
+    if args.solver != "fugue":
+        warn_ignored(args, ["fugue_cap", "fugue_chunk", "fugue_fixed"], f"--solver {args.solver}")
+    if args.solver == "als":
+        warn_ignored(args, ["lr", "step", "decay", "order", "blocks_per_rank"], "--solver als")
     return MatrixFactorization(
         data=args.data, fmt=args.format, valid=args.valid, valid_fraction=args.valid_fraction,
         duplicates=args.duplicates, solver=args.solver, k=args.rank, lam=args.lam, lr=args.lr,

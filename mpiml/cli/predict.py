@@ -34,6 +34,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..io.ckpt_read import Checkpoint
     try:
+        _check_out(args)
         ck = Checkpoint(args.model)
         fn = PREDICTORS.get(ck.algorithm)
         if fn is None:
@@ -44,6 +45,27 @@ def run(args) -> int:
         sys.stderr.write(f"mpiml: error: {exc}\n")
         return exc.exit_code
     return 0
+
+
+def _check_out(args) -> None:
+    """--out must never be an input (the data, or a file of the model)."""
+    import os
+    from pathlib import Path
+    from ..errors import ConfigError
+    if not args.out or not os.path.exists(args.out):
+        return
+    model = Path(args.model)
+    inputs = [("--data", args.data), ("--model", args.model)]
+    if model.is_dir():
+        inputs += [("--model", str(p)) for p in model.rglob("*") if p.is_file()]
+    for opt, path in inputs:
+        try:
+            same = os.path.samefile(args.out, path)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"--out {args.out} is the input file given as {opt} {path}; it would be "
+                              f"overwritten (choose another output path)")
 
 
 def _open_out(out):

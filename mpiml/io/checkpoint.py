@@ -149,14 +149,15 @@ def _write_failed(path, exc: OSError, root: Path) -> CheckpointError:
 # --------------------------------------------------------------------- write
 def write(comm, root, state: State, *, algorithm: str, schema: int, config: dict,
           provenance: dict, keep: int = 2, fault=None, run_id: str = "",
-          inputs: dict | None = None, checksums: bool = True) -> Path:
+          inputs: dict | None = None, checksums: str = "stream") -> Path:
     """Collective.  Write ``state`` as a new checkpoint under ``root`` and
     publish it atomically; returns the checkpoint directory.
 
     ``run_id`` names the run's lineage (pruning removes only checkpoints of
     the same id); ``inputs`` are the input fingerprints recorded for resume.
-    ``checksums=False`` skips the in-memory CRC while writing (benchmark
-    baseline; the manifest is then completed by reading the files back).
+    ``checksums``: "stream" (default) CRCs array bytes in memory while
+    writing; "readback" reads the files back instead; "none" records no CRC
+    (benchmark baseline only: such a checkpoint does not verify).
     ``fault`` is an optional callable run between writing the shards and
     publishing (fault-injection tests kill a rank there).
     Any I/O error is a CheckpointError on every rank; the temporary
@@ -211,7 +212,7 @@ def write(comm, root, state: State, *, algorithm: str, schema: int, config: dict
 def _write_shard(tmp: Path, rank: int, state: State, checksums: bool, root: Path) -> dict:
     path = tmp / f"shard-{rank:05d}.h5"
     layout = {}
-    sw = mf.SegmentWriter(checksums)
+    sw = mf.SegmentWriter(checksums == "stream")
     try:
         f = h5py.File(path, "w", libver=LIBVER)
         try:
@@ -228,7 +229,7 @@ def _write_shard(tmp: Path, rank: int, state: State, checksums: bool, root: Path
         finally:
             f.close()
         _fsync_path(path)
-        entry = mf.finish_file(path, segs)
+        entry = mf.finish_file(path, segs, read_missing=checksums != "none")
     except OSError as exc:
         raise _write_failed(path, exc, root) from None
     finally:
@@ -239,7 +240,7 @@ def _write_shard(tmp: Path, rank: int, state: State, checksums: bool, root: Path
 def _write_master(tmp: Path, infos, state, algorithm, schema, config, provenance, run_id, inputs,
                   checksums):
     arrays = {}
-    sw = mf.SegmentWriter(checksums)
+    sw = mf.SegmentWriter(checksums == "stream")
     path = tmp / "master.h5"
     try:
         with h5py.File(path, "w", libver=LIBVER) as f:
@@ -271,7 +272,7 @@ def _write_master(tmp: Path, infos, state, algorithm, schema, config, provenance
     finally:
         sw.close()
     _fsync_path(path)
-    files = {"master.h5": mf.finish_file(path, segs)}
+    files = {"master.h5": mf.finish_file(path, segs, read_missing=checksums != "none")}
     for i in infos:
         files[i["file"]] = {"size": i["size"], "segments": i["segments"]}
     mf.write_manifest(tmp, {"format_version": FORMAT_VERSION, "run_id": run_id,

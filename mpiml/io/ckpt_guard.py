@@ -64,7 +64,8 @@ class DirLock:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"--checkpoint-dir {self.root}: cannot create it: {exc.strerror}") from None
+            raise ConfigError(f"--checkpoint-dir {self.root}: not writable ({exc.strerror}); checked "
+                              f"before training, nothing was computed") from None
         for _ in range(20):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:

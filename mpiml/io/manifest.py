@@ -61,9 +61,8 @@ class SegmentWriter:
     """Writes numeric arrays into an open h5py file, CRC-ing them in memory on
     the way (in a helper thread: ``zlib.crc32`` releases the GIL).
 
-    ``checksums=False`` skips the CRC of the data (benchmark baseline); the
-    resulting segments are then filled by reading the file back in
-    :meth:`segments`, so the manifest is still complete.
+    ``checksums=False`` skips the CRC of the data; :func:`finish_file` then
+    reads those bytes back (or, for the benchmark baseline, leaves them out).
     """
 
     def __init__(self, checksums: bool = True):
@@ -119,9 +118,11 @@ def _crc_into(holder, view) -> None:
     holder[0] = zlib.crc32(view, holder[0])
 
 
-def finish_file(path: Path, data_segments: list) -> dict:
+def finish_file(path: Path, data_segments: list, read_missing: bool = True) -> dict:
     """Size and tiling segments of a closed file: the given data segments,
-    plus the gaps between them (read back: HDF5 metadata, small)."""
+    plus the gaps between them (read back: HDF5 metadata, small).  Data
+    segments without a CRC are read back too, unless ``read_missing`` is
+    False (benchmark baseline: their CRC stays None)."""
     size = path.stat().st_size
     segs = sorted(s for s in data_segments if s[1] > 0)
     out, pos = [], 0
@@ -132,7 +133,9 @@ def finish_file(path: Path, data_segments: list) -> dict:
                                       f"of {size} bytes (incomplete write?)")
             if off > pos:
                 out.append([pos, off - pos, crc_file_range(fh, pos, off - pos)])
-            out.append([off, length, crc if crc is not None else crc_file_range(fh, off, length)])
+            if crc is None and read_missing:
+                crc = crc_file_range(fh, off, length)
+            out.append([off, length, crc])
             pos = off + length
         if pos < size:
             out.append([pos, size - pos, crc_file_range(fh, pos, size - pos)])

@@ -10,6 +10,7 @@ Faults (``MPIML_FAULT`` environment variable, read by the CLI only)::
     nan        the rank's objective becomes NaN (NumericalError, exit 4)
     hang       sleep forever in the iteration (the watchdog must end the job)
     signal     send SIGUSR1 to itself (checkpoint-and-requeue path, exit 75)
+    sigint     send SIGINT to itself (Ctrl-C: the same path, exit 75)
     ckpt-kill  SIGKILL itself while the checkpoint of that iteration is being
                written (after the shards, before publishing)
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError, MpimlError
 
-KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "ckpt-kill")
+KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "sigint", "ckpt-kill")
 
 
 class InjectedFault(MpimlError):
@@ -88,6 +89,8 @@ class FaultPlan:
                 time.sleep(3600)
         if self._due("signal", iteration):
             os.kill(os.getpid(), signal.SIGUSR1)
+        if self._due("sigint", iteration):
+            os.kill(os.getpid(), signal.SIGINT)
 
     def poison(self, iteration: int) -> bool:
         return self._due("nan", iteration)

@@ -116,7 +116,7 @@ def test_faults_end_the_whole_job_quickly(data, tmp_path, fault, code):
 @pytest.mark.parametrize("args,message", [
     (["--data", "missing.npy", "--k", "3"], "missing.npy: no such file"),
     (["--data", "{ragged}", "--k", "2"], "ragged.csv:3: expected 2 columns (as on line 1), found 1"),
-    (["--data", "{nan}", "--k", "2"], "nan.csv: line 2, column 2: non-finite value nan"),
+    (["--data", "{nan}", "--k", "2"], "nan.csv: line 2, column 2 (1-based): non-finite value nan"),
     (["--data", "{data}", "--k", "100000"], "--k 100000 is larger than the number of points (600)"),
     (["--data", "{data}", "--k", "3", "--bogus"], "unrecognized arguments: --bogus"),
     (["--data", "{data}", "--k", "3", "--straggler", "x"], "--straggler 'x'"),

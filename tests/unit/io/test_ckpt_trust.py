@@ -324,3 +324,15 @@ def test_malformed_attribute_is_a_checkpoint_error_naming_it(tmp_path, attr, val
     reseal(path)
     with pytest.raises(CheckpointError, match="master.h5: " + message.replace("(", r"\(").replace(")", r"\)")):
         Checkpoint(tmp_path / "ck")
+
+
+def test_probe_and_free_space_warning(tmp_path):
+    from mpiml.io.ckpt_guard import free_space_warning, probe_dir
+    probe_dir(tmp_path / "new" / "dir", "--checkpoint-dir", "0")
+    assert (tmp_path / "new" / "dir").is_dir() and not list((tmp_path / "new" / "dir").iterdir())
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match=r"--checkpoint-dir .*/f/ck: not writable \(Not a directory\)"):
+        probe_dir(tmp_path / "f" / "ck", "--checkpoint-dir", "0")
+    assert free_space_warning(tmp_path, 1) is None
+    msg = free_space_warning(tmp_path, 1 << 62)
+    assert msg and "MiB free, a checkpoint needs about" in msg
