@@ -236,12 +236,12 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
                                   + "; ".join(diffs) + " (--allow-changed-data continues anyway)")
             if diffs:
                 _warn(comm, "--allow-changed-data: resuming although " + "; ".join(diffs))
-            for key in algo.resume_keys:
-                if key in inputs or key in ck.inputs:
-                    continue        # compared by content above, not by name
-                if ck.config.get(key) != opts.config.get(key):
-                    raise ConfigError(f"cannot --resume {ck.dir}: {key} was {ck.config.get(key)!r}, "
-                                      f"now {opts.config.get(key)!r} (use --init-from to start a new run)")
+            # Input files were compared by content above, not by name.
+            stored = {**ck.config, **{k: opts.config.get(k) for k in set(inputs) | set(ck.inputs)}}
+            conflicts = algo.resume_conflicts(stored, opts.config)
+            if conflicts:
+                raise ConfigError(f"cannot --resume {ck.dir}: {'; '.join(conflicts)} "
+                                  f"(use --init-from to start a new run)")
             if opts.checkpoint_dir:
                 later = [p.name for p in ckpt_write.ckpt_entries(opts.checkpoint_dir)
                          if ckpt_write.CKPT_NAME.match(p.name) and int(p.name[5:]) > ck.iteration]

@@ -199,8 +199,9 @@ def test_sigint_checkpoints_and_exits_75(data, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--watchdog-timeout", "-1"], "--watchdog-timeout: expected a finite number >= 0, got -1"),
-    (["--tol", "-0.5"], "--tol: expected a finite number >= 0, got -0.5"),
-    (["--tol", "nan"], "--tol: expected a finite number >= 0, got nan"),
+    (["--watchdog-timeout", "nan"], "--watchdog-timeout: expected a finite number >= 0, got nan"),
+    (["--tol", "-0.5"], "--tol: expected a value >= 0.0, got -0.5"),
+    (["--tol", "nan"], "--tol: expected a number, got NaN"),
 ])
 def test_bad_numbers_are_refused(data, args, message):
     res = run_cli(1, KM + ["--data", data, *args], mpi=False, timeout=60)
