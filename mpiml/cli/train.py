@@ -166,6 +166,7 @@ def run_training(args, mod) -> int:
                       allow_changed_data=args.allow_changed_data, job_id=_job_id())
     from ..comm import Comm
     comm = Comm(watchdog_timeout=args.watchdog_timeout or None)
+    _note_abrupt_exit(comm.rank)
     code = 0
     try:
         info = host_info(comm)
@@ -198,6 +199,27 @@ def run_training(args, mod) -> int:
         from ..comm import finalize
         finalize()
     return code
+
+
+def _note_abrupt_exit(rank: int) -> None:
+    """Make ``os._exit`` from Python code on this rank (a library, a fault
+    injection) print one line naming the rank and where it was: neither
+    atexit nor exception handlers run then, and the launcher kills the other
+    ranks without a word.  A C-level ``_exit`` cannot be noticed this way."""
+    import socket
+    from ..runtime import loop
+    real, pid, host = os._exit, os.getpid(), socket.gethostname()
+
+    def noted_exit(status):
+        if os.getpid() == pid and status != 0:      # not a forked child's normal exit
+            try:
+                os.write(2, f"mpiml: error: rank {rank} (PID {pid} on {host}) ended abruptly with "
+                            f"os._exit({status}) {loop.WHERE['what']}; it could not report an error, "
+                            f"the job stops without a checkpoint of this iteration\n".encode())
+            except OSError:
+                pass
+        real(status)
+    os._exit = noted_exit
 
 
 def _job_id():

@@ -33,6 +33,11 @@ from .faults import FaultPlan, Straggler
 from .progress import Progress, banner
 
 
+# Where this rank is, for the note printed if it ends abruptly (os._exit):
+# the only rank that knows it died is the one dying.
+WHERE = {"what": "before training started"}
+
+
 @dataclass
 class RunOptions:
     max_iter: int = 100
@@ -217,6 +222,7 @@ def _estimate_space(algo, comm, opts, start) -> None:
 def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_from):
 
     t_setup = time.perf_counter()
+    WHERE["what"] = f"while setting up {algo.name}"
     with comm.agree(f"setting up {algo.name}"):
         local_n = algo.setup(comm)
     sizes = comm.allgather_obj(int(local_n), "progress")
@@ -276,6 +282,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
     records = []
     while it < opts.max_iter and not algo.converged_:
         it += 1
+        WHERE["what"] = f"in iteration {it} of {algo.name}"
         base = comm.stats.snapshot()
         t0 = time.perf_counter()
         straggler.begin_iteration()
@@ -311,6 +318,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
                      else "no --checkpoint-dir: nothing saved")
             raise PreemptedError(f"stopped by {signame} (received by rank {who}) after iteration {it}; {saved}")
 
+    WHERE["what"] = f"while finishing {algo.name} after iteration {it}"
     with comm.agree(f"finishing {algo.name}"):
         summary = algo.finish(comm)
     if opts.checkpoint_dir and last_written != it:
@@ -323,6 +331,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
 
 
 def _checkpoint(algo, comm, opts, it, info, faults, ckpt_args):
+    WHERE["what"] = f"while writing the checkpoint of iteration {it} to {opts.checkpoint_dir}"
     with comm.phase("checkpoint", it), comm.agree(f"collecting checkpoint state at iteration {it}"):
         state = algo.state(comm, it)
         state.meta["converged"] = bool(algo.converged_)

@@ -226,3 +226,11 @@ def test_warnings_for_ignored_options_and_resume_without_checkpoint_dir(data, tm
                       "--fugue-cap", "2", "--quiet"], mpi=False)
     assert res.returncode == 0, res.stderr
     assert "warning: --fugue-cap is ignored with --solver als" in res.stderr
+
+
+def test_a_rank_ending_with_os_exit_is_named(data, tmp_path):
+    res = run_cli(2, KM + ["--data", data, "--max-iter", "5", "--quiet"], env={"MPIML_FAULT": "exit:1:2"},
+                  timeout=120)
+    assert res.returncode != 0
+    assert "mpiml: error: rank 1 (PID " in res.stderr, res.stderr
+    assert "ended abruptly with os._exit(13) in iteration 2 of kmeans" in res.stderr
