@@ -67,6 +67,7 @@ class DirLock:
             raise ConfigError(f"--checkpoint-dir {self.root}: not writable ({exc.strerror}); checked "
                               f"before training, nothing was computed") from None
         for _ in range(20):
+            existed = os.path.lexists(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,6 +83,8 @@ class DirLock:
             except OSError as exc:
                 os.close(fd)
                 if exc.errno in _NO_FLOCK:
+                    if not existed:
+                        os.unlink(self.path)    # the empty file just created is not a lock
                     return self._acquire_excl()
                 raise
             # The previous holder may have unlinked the file between our open

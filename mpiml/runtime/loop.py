@@ -158,8 +158,18 @@ def _warn(comm, msg: str) -> None:
         sys.stderr.flush()
 
 
-def _paths(opts, options) -> dict:
-    return {k: opts.config[k] for k in options if isinstance(opts.config.get(k), str) and opts.config[k]}
+def _paths(algo, opts, options) -> dict:
+    """``{option: path}`` of the given options that are set: from the stored
+    configuration, or the algorithm's attribute (outputs may be kept out of
+    the stored configuration)."""
+    out = {}
+    for k in options:
+        v = opts.config.get(k)
+        if not isinstance(v, str):
+            v = getattr(algo, k, None)
+        if isinstance(v, str) and v:
+            out[k] = v
+    return out
 
 
 def _check_setup(algo, comm, opts):
@@ -184,8 +194,8 @@ def _check_setup(algo, comm, opts):
                 ckpt_write.check_writable_root(opts.checkpoint_dir,
                                                resume=bool(resume_from) or opts.resume == "auto")
                 ckpt_guard.probe_dir(opts.checkpoint_dir, "--checkpoint-dir", str(comm.rank))
-            inputs = _paths(opts, algo.input_options)
-            outputs = _paths(opts, algo.output_options)
+            inputs = _paths(algo, opts, algo.input_options)
+            outputs = _paths(algo, opts, algo.output_options)
             if opts.log:
                 outputs["log"] = opts.log
             for out, opath in outputs.items():
@@ -229,7 +239,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
     info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes,
                 partition_what=algo.partition_what, hosts=comm.hosts(), size=comm.size)
 
-    inputs = _paths(opts, algo.input_options)
+    inputs = _paths(algo, opts, algo.input_options)
     fps = fingerprint(comm, inputs) if (opts.checkpoint_dir or resume_from) else {}
     start = 0
     run_id = None

@@ -336,3 +336,31 @@ def test_probe_and_free_space_warning(tmp_path):
     assert free_space_warning(tmp_path, 1) is None
     msg = free_space_warning(tmp_path, 1 << 62)
     assert msg and "MiB free, a checkpoint needs about" in msg
+
+
+def test_lock_without_flock_falls_back_to_an_exclusive_file(tmp_path, monkeypatch, capsys):
+    """On a file system where flock fails (ENOLCK), the O_EXCL lock file is the
+    lock: a live holder is refused, a dead holder on this host is taken over."""
+    import fcntl
+    import socket
+
+    from mpiml.io import ckpt_guard
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    a = ckpt_guard.DirLock(tmp_path / "ck", job_id="7")
+    a.acquire()
+    with pytest.raises(CheckpointError, match=rf"PID {os.getpid()}, job 7.*no working flock.*remove the lock file"):
+        ckpt_guard.DirLock(tmp_path / "ck").acquire()
+    a.release()
+    assert not (tmp_path / "ck" / ".lock").exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "ck" / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid,
+                                                       "job_id": None, "started": "then"}))
+    b = ckpt_guard.DirLock(tmp_path / "ck")
+    b.acquire()
+    assert "taking over the stale lock" in capsys.readouterr().err
+    assert json.loads((tmp_path / "ck" / ".lock").read_text())["pid"] == os.getpid()
+    b.release()
