@@ -364,3 +364,11 @@ def test_lock_without_flock_falls_back_to_an_exclusive_file(tmp_path, monkeypatc
     assert "taking over the stale lock" in capsys.readouterr().err
     assert json.loads((tmp_path / "ck" / ".lock").read_text())["pid"] == os.getpid()
     b.release()
+
+
+@pytest.mark.parametrize("dtype", ["abc", "[('a',", "O", "<U4"])
+def test_manifest_with_a_bad_dtype_is_a_checkpoint_error(tmp_path, dtype):
+    path = write_ckpt(tmp_path / "ck", 1)
+    reseal(path, arrays={"replicated/centers": {"shape": [3, 2], "dtype": dtype}})
+    with pytest.raises(CheckpointError, match=r"MANIFEST.json: malformed manifest field 'arrays.replicated/centers.dtype'"):
+        Checkpoint(tmp_path / "ck")
