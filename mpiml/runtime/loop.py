@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,14 @@ class RunOptions:
     config: dict = field(default_factory=dict)
     allow_changed_data: bool = False
     job_id: str | None = None          # batch job id, for the lock holder message
+
+    def __post_init__(self):
+        # Validated by the declaration of the run-control options (the same
+        # checks and messages as the command line).
+        from .settings import RunSettings
+        RunSettings(max_iter=self.max_iter, seed=self.seed, checkpoint_dir=self.checkpoint_dir,
+                    checkpoint_every=self.checkpoint_every, keep=self.keep, resume=self.resume,
+                    init_from=self.init_from, log=self.log, quiet=self.quiet, straggler=self.straggler)
 
 
 class StopFlag:
@@ -96,14 +104,10 @@ def resolve_resume(opts: RunOptions, notes: list | None = None):
     verifies, and says so in ``notes``; it never starts fresh over them.
     """
     notes = [] if notes is None else notes
-    if opts.resume and opts.init_from:
-        raise ConfigError("--resume and --init-from are exclusive: --resume continues the same run, "
-                          "--init-from starts a new run from a model")
+    # The combination of options was checked by RunSettings (RunOptions).
     if opts.resume and not opts.checkpoint_dir and opts.resume != "auto":
         notes.append("--resume without --checkpoint-dir: the continued run will save no checkpoints")
     if opts.resume == "auto":
-        if not opts.checkpoint_dir:
-            raise ConfigError("--resume auto needs --checkpoint-dir")
         root = Path(opts.checkpoint_dir)
         if not root.is_dir():
             return None
@@ -130,6 +134,11 @@ def train(algo, comm, opts: RunOptions, info: dict, stop=None) -> dict:
     before MPI starts, so an early SIGUSR1 is not lost); one is made here
     otherwise.
     """
+    settings = getattr(algo, "settings", None)
+    if settings is not None:
+        # The stored configuration always holds every option of the algorithm
+        # (the resume guard compares them), also when called as a library.
+        opts = replace(opts, config={**opts.config, **settings.to_config()})
     lock = None
     try:
         resume_from, lock = _check_setup(algo, comm, opts)
@@ -236,7 +245,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
     with comm.agree(f"setting up {algo.name}"):
         local_n = algo.setup(comm)
     sizes = comm.allgather_obj(int(local_n), "progress")
-    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes,
+    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes, config=opts.config,
                 partition_what=algo.partition_what, hosts=comm.hosts(), size=comm.size)
 
     inputs = _paths(algo, opts, algo.input_options)
