@@ -12,7 +12,11 @@ from __future__ import annotations
 import importlib
 
 # name -> module; imported lazily so ``mpiml --help`` stays fast.
+<<<<<<< HEAD
 BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "ckpt")
+=======
+BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "links", "scaling")
+>>>>>>> main
 
 
 def register(sub) -> None:
