@@ -12,11 +12,7 @@ from __future__ import annotations
 import importlib
 
 # name -> module; imported lazily so ``mpiml --help`` stays fast.
-<<<<<<< HEAD
-BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "ckpt")
-=======
-BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "links", "scaling")
->>>>>>> main
+BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "links", "scaling", "ckpt")
 
 
 def register(sub) -> None:
