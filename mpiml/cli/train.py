@@ -18,6 +18,7 @@ ALGORITHMS = {
     "linear": "mpiml.cli.algo_linear",
     "ibm1": "mpiml.cli.algo_ibm1",
     "mf": "mpiml.cli.algo_mf",
+    "lasso": "mpiml.cli.algo_lasso",
 }
 
 NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",
