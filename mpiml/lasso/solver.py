@@ -173,7 +173,8 @@ class Lasso(Algorithm):
         b = self.block_
         own = self.beta_[b.cols]
         z = self._xt(self.r_) + self.norms_ * own
-        new = np.sign(z) * np.maximum(np.abs(z) - l1, 0.0) / (self.norms_ + l2)
+        with np.errstate(divide="ignore", invalid="ignore"):   # zero columns: masked below
+            new = np.sign(z) * np.maximum(np.abs(z) - l1, 0.0) / (self.norms_ + l2)
         change = np.zeros(self.d_)
         change[b.cols] = np.where(self.norms_ > 0, new - own, 0.0)
         change = comm.allreduce(change, kind="lasso:priorities")
