@@ -173,3 +173,24 @@ def xtr_csc(indptr, indices, values, r, out):
     """``out[k] = x_k . r`` for every local CSC column."""
     for k in range(out.size):
         out[k] = _dot_csc(indptr, indices, values, k, r)
+
+
+def warm() -> None:
+    """Compile (or load from the cache) every kernel on tiny inputs, so the
+    cost is paid in setup rather than in the first timed iteration."""
+    XT = np.ones((2, 3))
+    r = np.ones(3)
+    beta = np.zeros(2)
+    norms = np.full(2, 3.0)
+    prio = np.ones(2)
+    newb = np.zeros(2)
+    sched = np.array([[0, 1]], dtype=np.int64)
+    sel = np.array([0, 1], dtype=np.int64)
+    ip, ix, vv = np.array([0, 3, 6], dtype=np.int64), np.array([0, 1, 2, 0, 1, 2], dtype=np.int64), np.ones(6)
+    dr = np.zeros(3)
+    round_dense(XT, sel, sel, r, beta, norms, 0.1, 0.0, dr, newb)
+    round_csc(ip, ix, vv, sel, sel, r, beta, norms, 0.1, 0.0, dr, newb)
+    apply_round(r.copy(), dr, beta.copy(), sel, newb, prio, 1e-6)
+    rounds_dense(XT, sched, r.copy(), beta.copy(), norms, 0.1, 0.0, prio, 1e-6, newb)
+    rounds_csc(ip, ix, vv, sched, r.copy(), beta.copy(), norms, 0.1, 0.0, prio, 1e-6, newb)
+    xtr_csc(ip, ix, vv, r, np.zeros(2))

@@ -104,6 +104,8 @@ class Lasso(Algorithm):
         self.owner_ = np.arange(d, dtype=np.int64) % comm.size
         self._buf = np.zeros(n + P)
         self._out = np.zeros(n + P)
+        kernels.warm()
+        self.sched_.conflicts.select(np.zeros(0, dtype=np.int64), 1)   # compile the check, too
         return b.n_local
 
     def _preprocess(self):
