@@ -112,3 +112,13 @@ def test_dispatch_by_owner_and_balance():
     assert [sorted(p.tolist()) for p in parts] == [[0, 3, 5], [1, 2, 4]]   # 9 vs 9
     assert imbalance(parts, cost) == 1.0
     assert imbalance([np.arange(3), np.arange(1)]) == 1.5
+
+
+def test_cyclic_column_partition_tiles_and_handles_more_ranks_than_items():
+    from mpiml.partition import cyclic_indices, cyclic_owner
+    for n, size in [(10, 3), (2, 4), (0, 2), (7, 7)]:
+        parts = [cyclic_indices(n, size, r) for r in range(size)]
+        assert sorted(np.concatenate(parts).tolist()) == list(range(n))
+        for r, p in enumerate(parts):
+            assert (cyclic_owner(p, size) == r).all()
+    assert cyclic_indices(2, 4, 3).size == 0
