@@ -78,7 +78,7 @@ def bench_lasso(args) -> int:
             sk = _sklearn(X, y, args.alpha, args.tol)
             print(f"\n{prob}: {what}")
             if sk:
-                print(f"scikit-learn Lasso (1 thread of BLAS or more): {sk[0]:.3f} s, {sk[1]} epochs = "
+                print(f"scikit-learn Lasso: {sk[0]:.3f} s, {sk[1]} epochs = "
                       f"{sk[1] * args.d:,} updates, objective {sk[2]:.10e}, nnz {sk[3]}")
             print(f"{'schedule':<10s} {'P':>4s} {'ranks':>5s} {'iters':>6s} {'updates':>9s} {'seconds':>8s} "
                   f"{'vs sklearn':>10s} {'setup s':>8s} {'objective':>17s} {'rel.diff':>9s} "
