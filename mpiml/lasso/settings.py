@@ -99,6 +99,10 @@ class LassoSettings(Settings):
                                       "even if not converged (0: only when converged)")
     seed: int = option(0, group="runtime", model=True, help="random seed of the schedules")
 
+    rule_examples = (
+        ({"alphas": "1,0.5", "n_alphas": 3}, "--alphas and --n-alphas are exclusive"),
+    )
+
     def rules(self):
         if self.alphas and self.n_alphas:
             yield "--alphas and --n-alphas are exclusive"
