@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
-
 
 class ConflictGraph:
     """Symmetric graph over ``n`` parameters: an edge means "do not update
@@ -51,6 +49,7 @@ class ConflictGraph:
         already kept; at most ``limit``.  Returns ``(kept, n_rejected)``
         (rejected: examined before the limit was reached and dropped for a
         conflict)."""
+        from . import kernels   # numba, imported on first use: building the CLI stays light
         c = np.ascontiguousarray(candidates, dtype=np.int64)
         out = np.empty(min(int(limit), c.size), dtype=np.int64)
         self._tag += 1
