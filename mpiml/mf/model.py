@@ -179,6 +179,9 @@ class MatrixFactorization(Algorithm):
             per_rank = np.asarray(rec["extra_updates"]).sum(axis=0)
             out.update(extra_updates=int(per_rank.sum()), extra_min=int(per_rank.min()),
                        extra_max=int(per_rank.max()), extra_per_rank=[int(x) for x in per_rank])
+            if "fugue_wait_seconds" in rec:   # seconds per rank, summed over the sub-epochs
+                out.update(fugue_wait_per_rank=[float(x) for x in rec["fugue_wait_seconds"].sum(axis=0)],
+                           fugue_own_per_rank=[float(x) for x in rec["fugue_own_seconds"].sum(axis=0)])
             self.extra_total_ += int(per_rank.sum())
         self.last_ = {key: out[key] for key in ("objective", "train_rmse", "valid_rmse")}
         if self.target_rmse is not None and va is not None and va <= self.target_rmse:
