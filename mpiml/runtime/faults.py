@@ -12,6 +12,8 @@ Faults (``MPIML_FAULT`` environment variable, read by the CLI only)::
     signal     send SIGUSR1 to itself (checkpoint-and-requeue path, exit 75)
     ckpt-kill  SIGKILL itself while the checkpoint of that iteration is being
                written (after the shards, before publishing)
+    finish     raise in the agreed block after the last iteration, just before
+               the final checkpoint and shutdown (ITERATION is ignored)
 
 Stragglers (``--straggler``)::
 
@@ -37,7 +39,7 @@ import numpy as np
 
 from ..errors import ConfigError, MpimlError
 
-KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "ckpt-kill")
+KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "ckpt-kill", "finish")
 
 
 class InjectedFault(MpimlError):
@@ -88,6 +90,11 @@ class FaultPlan:
                 time.sleep(3600)
         if self._due("signal", iteration):
             os.kill(os.getpid(), signal.SIGUSR1)
+
+    def at_finish(self) -> None:
+        """Called inside the agreed block that follows the last iteration."""
+        if any(f.kind == "finish" for f in self.faults):
+            raise InjectedFault("injected fault after the last iteration")
 
     def poison(self, iteration: int) -> bool:
         return self._due("nan", iteration)

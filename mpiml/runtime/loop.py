@@ -187,6 +187,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
             raise PreemptedError(f"stopped by {signame} (received by rank {who}) after iteration {it}; {saved}")
 
     with comm.agree(f"finishing {algo.name}"):
+        faults.at_finish()
         summary = algo.finish(comm)
     if opts.checkpoint_dir and last_written != it:
         _checkpoint(algo, comm, opts, it, info, faults)
