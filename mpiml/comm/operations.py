@@ -77,12 +77,15 @@ class Operations:
             out = np.empty_like(a)
         elif out.shape != a.shape or out.dtype != a.dtype or not out.flags.c_contiguous:
             raise ValueError("out must be a C-contiguous array of the same shape and dtype")
-        self.stats.add(kind, a.nbytes)
+        st = self.stats
+        st.bytes_sent[kind] += a.nbytes
+        st.messages[kind] += 1
+        st.collectives[kind] += 1
         dt = _mpi.datatype(a.dtype)
-        mop = _mpi.op(op)
-        send, recv = [a, dt], [out, dt]
-        self._run(kind, lambda: self.mpi.Iallreduce(send, recv, op=mop),
-                  lambda: self.mpi.Allreduce(send, recv, op=mop))
+        if self._open:      # inside an agreed block: watch the failure channel
+            self._wait1(self.mpi.Iallreduce([a, dt], [out, dt], op=_mpi.op(op)), kind)
+        else:
+            self._wait_blocking(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
         return out
 
     def iallreduce(self, arr, op: str = "sum", kind: str = "iallreduce"):
@@ -237,7 +240,10 @@ class Operations:
         if reqs:
             self.stats.p2p[kind] += 1
             if self._open:
-                self._wait(reqs, kind, cancel=True)
+                if len(reqs) == 1:
+                    self._wait1(reqs[0], kind, cancel=True)
+                else:
+                    self._wait(reqs, kind, cancel=True)
             else:
                 self._wait_blocking(kind, lambda: MPI.Request.Waitall(reqs))
         return out
