@@ -55,6 +55,7 @@ class _World:
         self.recovery = threading.Barrier(n, timeout=timeout)
         self.verdicts: list = [None] * n
         self.dead = False
+        self.counters: dict = defaultdict(int)
 
     def q(self, epoch: int, src: int, dst: int) -> queue.Queue:
         with self.cond:
@@ -179,6 +180,22 @@ class FakeComm:
     def unregister_window(self, win) -> None:
         if win in self._windows:
             self._windows.remove(win)
+
+    def counter(self, name: str = "counter"):
+        key = ("counter", self._epoch, self._seq)
+        self.barrier(name)                   # collective, like the real one
+        w = self._w
+
+        class _Counter:
+            def fetch_add(self, value: int = 1) -> int:
+                with w.cond:
+                    old = w.counters[key]
+                    w.counters[key] = old + int(value)
+                    return old
+
+            def free(self) -> None:
+                pass
+        return _Counter()
 
     # -- collectives ----------------------------------------------------
     def barrier(self, kind: str = "barrier"):

@@ -196,6 +196,13 @@ class Comm(Operations):
         if win in self._windows:
             self._windows.remove(win)
 
+    def counter(self, name: str = "counter"):
+        """Collective.  A shared integer (on rank 0) with an atomic
+        ``fetch_add(value)`` that completes without rank 0's help, and a
+        collective ``free()`` (:class:`mpiml.comm.rma.Counter`)."""
+        from .rma import Counter
+        return Counter(self, name)
+
     @property
     def open_windows(self) -> int:
         """Number of registered windows not yet freed."""

@@ -21,6 +21,8 @@ Blocking semantics every implementation keeps (the test double included):
   when this happens (``check_failure()`` raises from polling loops).
 * ``close()`` is collective and frees windows registered with
   ``register_window`` (newest first).
+* ``counter(name)`` is collective; its ``fetch_add`` is atomic and completes
+  without any other rank's participation.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Communicator(Protocol):
     def register_window(self, win) -> None: ...
 
     def unregister_window(self, win) -> None: ...
+
+    def counter(self, name: str = "counter"): ...
 
     # collectives
     def barrier(self, kind: str = "barrier") -> None: ...

@@ -193,6 +193,22 @@ def allocate(comm, n: int, dtype, name: str = "rma"):
     return Window(comm, n, dtype, name)
 
 
+class Counter:
+    """A shared integer on rank 0 that any rank can fetch-and-add without rank
+    0's help (a one-element window, see the module notes).  Collective."""
+
+    def __init__(self, comm, name: str = "counter"):
+        self.win = Window(comm, 1, np.int64, name)
+
+    def fetch_add(self, value: int = 1) -> int:
+        """Add ``value``; returns the value before (atomic)."""
+        return int(self.win.fetch_add(0, 0, value))
+
+    def free(self) -> None:
+        """Collective."""
+        self.win.free()
+
+
 def open_windows(comm) -> int:
     """Number of windows allocated on ``comm`` and not yet freed (for tests)."""
     return int(comm.open_windows)

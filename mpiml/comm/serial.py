@@ -23,6 +23,18 @@ class _Done:
         pass
 
 
+class _Counter:
+    def __init__(self):
+        self.value = 0
+
+    def fetch_add(self, value: int = 1) -> int:
+        old, self.value = self.value, self.value + int(value)
+        return old
+
+    def free(self) -> None:
+        pass
+
+
 class SerialComm:
     rank, size = 0, 1
 
@@ -71,6 +83,9 @@ class SerialComm:
     def unregister_window(self, win) -> None:
         if win in self._windows:
             self._windows.remove(win)
+
+    def counter(self, name: str = "counter"):
+        return _Counter()
 
     @property
     def open_windows(self) -> int:

@@ -15,11 +15,12 @@ finishes its blocks early keeps making SGD updates on ratings sampled from
 them until the slowest rank is done (or a cap is reached).  Ranks signal
 "done" with a plain non-blocking barrier (``comm.ibarrier()``, an
 ``MPI_Ibarrier`` whose request's ``test()`` also watches the failure channel)
-and poll it between chunks of extra updates; no other synchronisation
-happens on the way in, so a fast rank keeps working until the slowest rank
-arrives, and the slowest rank, whose arrival completes the barrier, finds it
-complete at its first poll and makes no extra updates (with more than two
-ranks the barrier's last rounds may need a poll or two of the others).
+and poll it between chunks of extra updates; nothing else synchronises on the
+way in, so a fast rank keeps working until the slowest rank arrives.  The
+slowest rank makes no extra updates: an atomic arrival counter
+(``comm.counter``, a fetch-and-add that needs no other rank to run) tells it
+it is the last, where the barrier alone would tell it only after the others'
+next polls (milliseconds when ranks share cores).
 
 Resuming bit-identically at the same rank count needs: the epoch counter,
 :meth:`StepSize.state`, W and H (H blocks are where the schedule places them
@@ -142,6 +143,11 @@ class DSGD:
         self.epoch_ = 0
         self.history_ = []
         self.extra_log_ = []
+        # Fugue: arrival order at the end of each sub-epoch, so that the last
+        # rank to finish its block knows it at once (an atomic fetch-and-add
+        # that needs no other rank to run) and makes no extra updates; the
+        # barrier alone would tell it only after the others' next polls.
+        self._arrivals = comm.counter("mf:fugue-arrivals") if self.fugue and self.fugue_fixed is None else None
         return self
 
     # ------------------------------------------------------------------ epoch
@@ -232,6 +238,9 @@ class DSGD:
                 run(x, int(round(self.fugue_fixed * blocks[x][0].size)))
             return counts, 0.0
         req = self.comm_.ibarrier(kind="mf:fugue-done")
+        size = self.comm_.size
+        if (self._arrivals.fetch_add(1) + 1) % size == 0:
+            targets = []        # the last to arrive: everybody else is done already
         cap = int(self.fugue_cap * sum(blk[0].size for blk in blocks))
         done, q = 0, 0
         while targets and done < cap and not req.test():

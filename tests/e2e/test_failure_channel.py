@@ -31,7 +31,8 @@ def launch(n, scenario, timeout=90):
 ])
 def test_every_rank_ends_with_the_same_error(n, scenario, origin, code, text):
     res = launch(n, scenario)
-    lines = dict(re.findall(r"^RANK (\d+): (.*)$", res.stdout, flags=re.M))
+    # ranks' lines may arrive interleaved without their newlines
+    lines = {r: t.strip() for r, t in re.findall(r"RANK (\d+): (.*?)(?=RANK \d+: |\n|$)", res.stdout)}
     assert res.returncode == code, (res.returncode, res.stdout, res.stderr[-2000:])
     assert sorted(map(int, lines)) == list(range(n)), res.stdout
     assert set(lines.values()) == {f"[rank {origin}] {text}"}, lines
