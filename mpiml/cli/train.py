@@ -35,10 +35,13 @@ def positive_int(text):
     return v
 
 
-def add_common(p) -> None:
-    g = p.add_argument_group("run control (every algorithm)")
+def add_common(p, skip=(), group=None) -> None:
+    """The run-control options; ``skip``: config keys an algorithm's settings
+    declare themselves (e.g. ``seed`` when it defines the model)."""
+    g = group if group is not None else p.add_argument_group("run control (every algorithm)")
     g.add_argument("--max-iter", type=positive_int, default=100, help="iterations at most (default %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    if "seed" not in skip:
+        g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="write HDF5 checkpoints here")
     g.add_argument("--checkpoint-every", type=positive_int, default=0, metavar="K",
                    help="checkpoint every K iterations (default: only at the end)")
@@ -68,8 +71,14 @@ def register(sub) -> None:
     for name, modpath in ALGORITHMS.items():
         mod = importlib.import_module(modpath)
         ap = algos.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
-        mod.add_arguments(ap)
-        add_common(ap)
+        settings_cls = getattr(mod, "SETTINGS", None)
+        if settings_cls is not None:
+            groups = settings_cls.add_arguments(ap)
+            add_common(ap, skip=settings_cls.by_key(), group=groups.get("runtime"))
+            ap.set_defaults(**settings_cls.run_defaults)
+        else:
+            mod.add_arguments(ap)
+            add_common(ap)
         # Per-algorithm defaults for the common options (e.g. ibm1: --max-iter 5).
         ap.set_defaults(**getattr(mod, "DEFAULTS", {}))
         ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod))
@@ -101,6 +110,16 @@ def apply_config(path: str, algorithm: str) -> None:
     unknown = sorted(k for k in values if k not in by_dest or k in ("help", "config"))
     if unknown:
         raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} for 'train {algorithm}'")
+    settings_cls = getattr(importlib.import_module(ALGORITHMS[algorithm]), "SETTINGS", None)
+    if settings_cls is not None:
+        # The same conversion and checks as the command line, naming the file.
+        from ..settings import coerce
+        for key, o in settings_cls.by_key().items():
+            if key in values:
+                try:
+                    values[key] = coerce(o, values[key])
+                except ValueError as exc:
+                    raise ConfigError(f"{path}: {key}: {exc}") from None
     for dest, v in values.items():
         by_dest[dest].required = False
     ap.set_defaults(**values)
@@ -134,7 +153,10 @@ def run_training(args, mod) -> int:
     try:
         info = host_info(comm)
         with comm.agree("checking options"):
-            algo = mod.build(args)
+            algo = _build(mod, args)
+        if comm.rank == 0 and not args.quiet:
+            for w in getattr(getattr(algo, "settings", None), "warnings", lambda: [])():
+                sys.stderr.write(f"mpiml: warning: {w}\n")
         summary = train(algo, comm, opts, info, stop=stop)
         if comm.rank == 0 and not args.quiet:
             report = getattr(mod, "report", None)
@@ -159,6 +181,13 @@ def run_training(args, mod) -> int:
         from ..comm import finalize
         finalize()
     return code
+
+
+def _build(mod, args):
+    settings_cls = getattr(mod, "SETTINGS", None)
+    if settings_cls is None:
+        return mod.build(args)
+    return mod.build(settings_cls.from_args(args))
 
 
 def _user_error_kinds():

@@ -22,6 +22,7 @@ from ..io.checkpoint import State
 from ..io.dense import read_dense
 from ..runtime.algorithm import Algorithm
 from . import kernels
+from .settings import KMeansSettings
 
 
 class KMeans(Algorithm):
@@ -29,30 +30,18 @@ class KMeans(Algorithm):
 
     Parameters
     ----------
-    data : path of the data (.npy, .h5, .csv/.tsv/.txt)
-    k : number of clusters
-    tol : relative tolerance on the squared centre shift (scaled by the mean
-        feature variance, as in scikit-learn); 0 runs ``max_iter`` iterations
-    seed : seed of the initialisation
-    n_trials : k-means++ candidates per centre (0: ``2 + int(ln k)``)
-    dataset : HDF5 dataset name
+    settings : KMeansSettings, or its fields as keywords (``data``, ``k``,
+        ``tol``, ``seed``, ``n_trials``, ``dataset``); see
+        :class:`mpiml.cluster.settings.KMeansSettings`.
     """
 
     name = "kmeans"
     schema = 1
-    resume_keys = ("k", "data", "seed")
+    Settings = KMeansSettings
     columns = (("shift", "shift", "{:.3e}"), ("n_empty", "empty", "{:d}"))
-
-    def __init__(self, data, k: int, tol: float = 1e-4, seed: int = 0, n_trials: int = 0,
-                 dataset: str | None = None):
-        self.data, self.k, self.tol, self.seed = data, int(k), float(tol), int(seed)
-        self.n_trials = int(n_trials)
-        self.dataset = dataset
 
     # ------------------------------------------------------------------ setup
     def setup(self, comm) -> int:
-        if self.k < 1:
-            raise ConfigError(f"--k must be >= 1, got {self.k}")
         self.block_ = read_dense(comm, self.data, self.dataset)
         X = self.block_.X
         self.X_ = X

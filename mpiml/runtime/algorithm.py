@@ -16,6 +16,10 @@ class Algorithm:
 
     name = "algorithm"
     schema = 1
+    # The algorithm's :class:`mpiml.settings.Settings` subclass; when set,
+    # ``Algo(settings)`` or ``Algo(**options)`` builds the instance and the
+    # hyper-parameters read as attributes (``self.k`` is ``self.settings.k``).
+    Settings = None
     consistency = "bsp"
     partition_what = "rows"
     # Hyper-parameters that must equal the checkpoint's to --resume.
@@ -24,6 +28,31 @@ class Algorithm:
     columns: tuple = ()
 
     converged_ = False
+
+    def __init__(self, settings=None, **options):
+        if self.Settings is None:
+            raise TypeError(f"{type(self).__name__} must define Settings or its own __init__")
+        if settings is None:
+            settings = self.Settings(**options)
+        elif options:
+            settings = settings.replace(**options)
+        self.settings = settings
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: hyper-parameters live in settings.
+        s = self.__dict__.get("settings")
+        if s is not None and name in type(s).__dataclass_fields__:
+            return getattr(s, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def resume_conflicts(self, stored: dict, config: dict) -> list[str]:
+        """Why ``--resume`` must refuse a checkpoint whose stored configuration
+        is ``stored`` when this run's is ``config`` (empty: resume allowed)."""
+        s = self.__dict__.get("settings")
+        if s is not None:
+            return s.resume_conflicts(stored)
+        return [f"{k} was {stored.get(k)!r}, now {config.get(k)!r}"
+                for k in self.resume_keys if stored.get(k) != config.get(k)]
 
     def setup(self, comm) -> int:
         """Read this rank's data; return the local partition size."""

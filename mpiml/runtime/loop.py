@@ -125,10 +125,10 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
     if resume_from:
         ck = ckpt_load(comm, resume_from, algo.name, algo.schema)
         with comm.agree("restoring from checkpoint"):
-            for key in algo.resume_keys:
-                if ck.config.get(key) != opts.config.get(key):
-                    raise ConfigError(f"cannot --resume {ck.dir}: {key} was {ck.config.get(key)!r}, "
-                                      f"now {opts.config.get(key)!r} (use --init-from to start a new run)")
+            conflicts = algo.resume_conflicts(ck.config, opts.config)
+            if conflicts:
+                raise ConfigError(f"cannot --resume {ck.dir}: {'; '.join(conflicts)} "
+                                  f"(use --init-from to start a new run)")
             algo.restore(comm, ck)
             algo.converged_ = bool(ck.meta.get("converged", False))
         start = ck.iteration

@@ -24,7 +24,7 @@ def data(comm, tmp_path_factory):
 @pytest.mark.mpi(min_size=1)
 def test_kmeans_equals_serial_reference(comm, data):
     X, path = data
-    algo = KMeans(path, k=4, tol=1e-8, seed=9)
+    algo = KMeans(data=path, k=4, tol=1e-8, seed=9)
     algo.setup(comm)
     algo.initialize(comm)
     init = algo.cluster_centers_.copy()

@@ -39,7 +39,7 @@ def test_assign_kernel_matches_reference(blobs):
 
 def run_kmeans(n_ranks, path, k=5, max_iter=30, tol=0.0, seed=3):
     def work(comm):
-        algo = KMeans(path, k=k, tol=tol, seed=seed)
+        algo = KMeans(data=path, k=k, tol=tol, seed=seed)
         algo.setup(comm)
         algo.initialize(comm)
         init = algo.cluster_centers_.copy()
@@ -83,7 +83,7 @@ def test_empty_cluster_is_relocated_like_the_reference():
         from mpiml.io.dense import DenseBlock
         from mpiml.partition import block_range
         lo, hi = block_range(len(X), comm.size, comm.rank)
-        algo = KMeans("mem", k=3)
+        algo = KMeans(data="mem", k=3)
         algo.block_ = DenseBlock(X[lo:hi].copy(), lo, len(X), 2, "mem")
         algo.X_ = algo.block_.X
         algo.labels_ = np.zeros(hi - lo, dtype=np.int64)
@@ -105,7 +105,7 @@ def test_k_larger_than_points_is_the_same_error_on_every_rank(tmp_path):
 
     def work(comm):
         with comm.agree("setup"):
-            KMeans(p, k=7).setup(comm)
+            KMeans(data=p, k=7).setup(comm)
     with pytest.raises(CollectiveError, match="--k 7 is larger than the number of points"):
         run_ranks(3, work)
 
