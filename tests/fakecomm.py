@@ -57,9 +57,9 @@ class _World:
         self.dead = False
         self.counters: dict = defaultdict(int)
 
-    def q(self, epoch: int, src: int, dst: int) -> queue.Queue:
+    def q(self, epoch: int, src: int, dst: int, tag: int = -1) -> queue.Queue:
         with self.cond:
-            return self.queues[(epoch, src, dst)]
+            return self.queues[(epoch, src, dst, tag)]
 
 
 class _Request:
@@ -295,33 +295,48 @@ class FakeComm:
         return [table[src][self.rank] for src in range(self.size)]
 
     # -- point to point (peers only, like the real Comm) ----------------------
-    def exchange(self, sends, recv, kind: str = "exchange"):
+    def iexchange(self, sends, recv, kind: str = "exchange", tag: int = 0):
         if sends or recv:
             self.stats.p2p[kind] += 1
         for dst, arr in sends.items():
             a = np.ascontiguousarray(arr)
             self.stats.add(kind, a.nbytes)
-            self._w.q(self._epoch, self.rank, dst).put(a.copy())
+            self._w.q(self._epoch, self.rank, dst, tag).put(a.copy())
             with self._w.cond:
                 self._w.cond.notify_all()
-        out = {}
-        for src, (count, dtype) in recv.items():
-            q = self._w.q(self._epoch, src, self.rank)
-            box = []
+        out: dict = {}
+        queues = {src: self._w.q(self._epoch, src, self.rank, tag) for src in recv}
+        comm = self
 
-            def ready():
-                if not box:
-                    try:
-                        box.append(q.get_nowait())
-                    except queue.Empty:
-                        return False
-                return True
-            self._wait_for(ready, kind)
-            got = box[0]
-            if got.size != count or got.dtype != np.dtype(dtype):
-                raise RuntimeError(f"rank {self.rank}: expected {count} {dtype} from {src}, "
-                                   f"got {got.size} {got.dtype}")
-            out[src] = got
+        def ready():
+            for src, (count, dtype) in recv.items():
+                if src in out:
+                    continue
+                try:
+                    got = queues[src].get_nowait()
+                except queue.Empty:
+                    return False
+                if got.size != count or got.dtype != np.dtype(dtype):
+                    raise RuntimeError(f"rank {comm.rank}: expected {count} {dtype} from {src}, "
+                                       f"got {got.size} {got.dtype}")
+                out[src] = got
+            return True
+
+        class _Req:
+            def test(self):
+                with comm._w.cond:
+                    if ready():
+                        return True
+                comm.check_failure()
+                return False
+
+            def wait(self):
+                comm._wait_for(ready, kind)
+        return _Req(), out
+
+    def exchange(self, sends, recv, kind: str = "exchange"):
+        req, out = self.iexchange(sends, recv, kind, tag=-1)
+        req.wait()
         return out
 
     def sendrecv_replace(self, arr, dest: int, source: int, kind: str = "sendrecv"):

@@ -33,6 +33,10 @@ def add_arguments(p) -> None:
     m.add_argument("--tree-edges", metavar="A-B,...",
                    help="spanning tree over ranks for --topology tree, e.g. a chain 0-1,1-2,2-3 "
                         "or a star 0-1,0-2,0-3")
+    m.add_argument("--schedule", choices=("collect-distribute", "async"), default="collect-distribute",
+                   help="tree topologies: rounds of collect then distribute, or asynchronous (each rank "
+                        "sends to a neighbour as soon as it has heard from all its other neighbours; "
+                        "same theta bit for bit) (default %(default)s)")
     m.add_argument("--no-null", dest="null", action="store_false",
                    help="no NULL source word (by default target words may align to NULL)")
     o = p.add_argument_group("ibm1 outputs")
@@ -49,7 +53,8 @@ def build(args):
     return IBM1Model(source=args.source, target=args.target, corpus=args.corpus,
                      topology=args.topology, tree_edges=parse_tree_edges(args.tree_edges),
                      null=args.null, empty=args.empty, align_out=args.align_out,
-                     export_ttable=args.export_ttable, ttable_out=args.ttable_out)
+                     export_ttable=args.export_ttable, ttable_out=args.ttable_out,
+                     schedule=args.schedule)
 
 
 def report(summary: dict) -> str:

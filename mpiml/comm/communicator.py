@@ -110,6 +110,33 @@ class Request:
             self.done = True
 
 
+class MultiRequest:
+    """Several point-to-point requests completed together (``test``/``wait``
+    watch the failure channel like :class:`Request`)."""
+
+    def __init__(self, reqs, comm: "Comm", kind: str, keep=None):
+        self._reqs, self._comm, self._kind, self._keep = reqs, comm, kind, keep
+        self.done = not reqs
+
+    def test(self) -> bool:
+        if self.done:
+            return True
+        if self._comm._MPI.Request.Testall(self._reqs):
+            self.done = True
+            return True
+        self._comm.check_failure()
+        return False
+
+    def wait(self) -> None:
+        if not self.done:
+            if self._comm._open:
+                self._comm._wait(self._reqs, self._kind, cancel=True)
+            else:
+                self._comm._MPI.Request.Waitall(self._reqs)
+            self.done = True
+            self._keep = None
+
+
 class Comm(Operations):
     """Wrapper around a *duplicate* of an MPI communicator.
 

@@ -21,6 +21,7 @@ from . import _mpi
 
 _TAG_EXCHANGE = 17
 _TAG_SENDRECV = 18
+_TAG_TAGGED = 1 << 10     # iexchange tags start here
 
 
 def _displs(counts: np.ndarray) -> np.ndarray:
@@ -247,6 +248,30 @@ class Operations:
             else:
                 self._wait_blocking(kind, lambda: MPI.Request.Waitall(reqs))
         return out
+
+    def iexchange(self, sends: dict, recv: dict, kind: str = "exchange", tag: int = 0):
+        """Start a sparse point-to-point exchange (peers only, non-blocking).
+
+        Same arguments as :meth:`exchange`; ``tag`` (>= 0) tells apart several
+        exchanges between the same pair of ranks that are in flight at once.
+        Returns ``(request, out)``: ``out[src]`` is valid once
+        ``request.wait()`` returned (or ``request.test()`` is true).
+        """
+        from .communicator import MultiRequest
+        reqs, out, keep = [], {}, []
+        t = _TAG_TAGGED + int(tag)
+        for src, (count, dtype) in recv.items():
+            buf = np.empty(int(count), dtype=dtype)
+            out[src] = buf
+            reqs.append(self.mpi.Irecv([buf, _mpi.datatype(buf.dtype)], source=src, tag=t))
+        for dst, arr in sends.items():
+            a = np.ascontiguousarray(arr).reshape(-1)
+            keep.append(a)
+            self.stats.add(kind, a.nbytes)
+            reqs.append(self.mpi.Isend([a, _mpi.datatype(a.dtype)], dest=dst, tag=t))
+        if reqs:
+            self.stats.p2p[kind] += 1
+        return MultiRequest(reqs, self, kind, keep), out
 
     def sendrecv_replace(self, arr: np.ndarray, dest: int, source: int,
                          kind: str = "sendrecv") -> np.ndarray:

@@ -135,6 +135,9 @@ class SerialComm:
     def exchange(self, sends, recv, kind: str = ""):
         return {r: np.array(a, copy=True) for r, a in sends.items() if r == 0}
 
+    def iexchange(self, sends, recv, kind: str = "", tag: int = 0):
+        return _Done(), self.exchange(sends, recv, kind)
+
     def sendrecv_replace(self, arr, dest, source, kind: str = ""):
         return arr
 

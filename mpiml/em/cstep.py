@@ -141,10 +141,11 @@ class CStep:
         Label under which the communicator accounts the bytes.
     """
 
-    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep"):
+    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep", schedule: str = "collect-distribute"):
         self.comm = comm
         self.plan = plan
         self.kind = kind
+        self.schedule = schedule    # "async": see mpiml.em.tree_schedule
         self.n_own_params = int(np.count_nonzero(~space.is_total(plan.own_keys)))
 
     @property
@@ -162,6 +163,9 @@ class CStep:
         """
         p = self.plan
         local = np.asarray(local, dtype=np.float64)
+        if self.schedule == "async" and p.topology in ("junction-tree", "tree"):
+            from .tree_schedule import run_async
+            return run_async(self, local)
         if p.topology == "allreduce":
             table = np.zeros(p.union_size)
             table[p.union_pos] = local
@@ -268,8 +272,9 @@ class DistributedIBM1:
     """
 
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
-                 tree_edges=None, root: int | None = None, kind: str = "ibm1"):
+                 tree_edges=None, root: int | None = None, kind: str = "ibm1", schedule: str = "collect-distribute"):
         self.comm = comm
+        self.schedule = schedule
         self.topology = topology
         self.null = null
         self.tree_edges = tree_edges
@@ -285,7 +290,7 @@ class DistributedIBM1:
         plan, self.plan_info_ = build_rank_plan(self.comm, self.params_.stat_keys, self.topology,
                                                 self.space_, tree_edges=self.tree_edges,
                                                 root=self.root, kind=self.kind + ".setup")
-        self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep")
+        self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep", schedule=self.schedule)
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)

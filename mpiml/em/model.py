@@ -99,8 +99,9 @@ class IBM1Model(Algorithm):
 
     def __init__(self, source=None, target=None, corpus=None, *, topology: str = "junction-tree",
                  tree_edges=None, null: bool = True, empty: str = "skip", align_out=None,
-                 export_ttable: int = 0, ttable_out=None):
+                 export_ttable: int = 0, ttable_out=None, schedule: str = "collect-distribute"):
         self.source, self.target, self.corpus = source, target, corpus
+        self.schedule = schedule
         self.topology = topology
         self.tree_edges = tree_edges
         self.null = bool(null)
@@ -118,6 +119,11 @@ class IBM1Model(Algorithm):
                               "--source FILE --target FILE")
         if self.corpus is None and (self.source is None or self.target is None):
             raise ConfigError("the two-file layout needs both --source and --target")
+        from .tree_schedule import SCHEDULES
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.schedule == "async" and self.topology not in ("junction-tree", "tree"):
+            raise ConfigError(f"--schedule async needs --topology junction-tree or tree, not {self.topology}")
         if self.empty not in ("skip", "error"):
             raise ConfigError(f"--empty must be 'skip' or 'error', got {self.empty!r}")
         if self.topology == "tree":
@@ -152,7 +158,8 @@ class IBM1Model(Algorithm):
         self.read_seconds_ = max(t for _, t in n_pairs)
         self.n_pairs_ = sum(p for p, _ in n_pairs)
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
-                                      tree_edges=self.tree_edges, kind=KIND).setup(corpus)
+                                      tree_edges=self.tree_edges, kind=KIND,
+                                      schedule=self.schedule).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs

@@ -69,8 +69,40 @@ def nested(comm):
             comm.barrier()
 
 
+def inside_async_tree(comm):
+    """Rank 1 raises in the middle of the asynchronous junction-tree C-step
+    (after its first receive, before its sends), the others wait for it."""
+    import tempfile
+    from pathlib import Path
+
+    from mpiml.datasets.corpus import synthetic_parallel
+    from mpiml.em.cstep import DistributedIBM1
+    from mpiml.io.corpus import read_parallel
+    d = None
+    if comm.rank == 0:
+        d = tempfile.mkdtemp()
+        sp = synthetic_parallel(40, n_words=25, seed=3, p_spurious=0.2)
+        Path(d, "c.e").write_text("".join(" ".join(s) + "\n" for s in sp.src_sents))
+        Path(d, "c.f").write_text("".join(" ".join(t) + "\n" for t in sp.tgt_sents))
+    d = comm.bcast_obj(d)
+    m = DistributedIBM1(comm, "tree", tree_edges=[(r, r + 1) for r in range(comm.size - 1)],
+                        schedule="async")
+    m.setup(read_parallel(comm, f"{d}/c.e", f"{d}/c.f"))
+    with comm.agree("iteration 1"):
+        m.iterate()
+    if comm.rank == 1:
+        real = m.cstep_._apply
+
+        def broken(*args):
+            raise RuntimeError("failed inside the async tree schedule")
+        m.cstep_._apply = broken
+        assert real is not None
+    with comm.agree("iteration 2"):
+        m.iterate()
+
+
 SCENARIOS = {f.__name__: f for f in (two_at_once, inside_iallreduce, exchange_partner,
-                                     before_finalize, nested)}
+                                     before_finalize, nested, inside_async_tree)}
 
 
 def main(name: str) -> int:

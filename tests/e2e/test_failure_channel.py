@@ -28,6 +28,8 @@ def launch(n, scenario, timeout=90):
     (3, "exchange_partner", 1, 1, "RuntimeError: no message for you (while exchanging)"),
     (3, "before_finalize", 2, 1, "RuntimeError: failed after the last iteration (while finishing)"),
     (3, "nested", 0, 1, "KeyError: 'outer' (while outer)"),
+    (3, "inside_async_tree", 1, 1, "RuntimeError: failed inside the async tree schedule (while iteration 2)"),
+    (4, "inside_async_tree", 1, 1, "RuntimeError: failed inside the async tree schedule (while iteration 2)"),
 ])
 def test_every_rank_ends_with_the_same_error(n, scenario, origin, code, text):
     res = launch(n, scenario)

@@ -45,3 +45,24 @@ def test_cstep_rounds_run_no_collective(comm, paths, topology):
     # every rank shares words with some other rank here, so each exchanges something
     assert_all(comm, collectives == 0 and p2p > 0 and np.all(np.isfinite(out)),
                f"{topology}: {collectives} collectives, {p2p} point-to-point exchanges")
+
+
+def _theta(comm, paths, schedule, topology="junction-tree"):
+    from mpiml.em.cstep import DistributedIBM1
+    from mpiml.io.corpus import read_parallel
+    m = DistributedIBM1(comm, topology, schedule=schedule,
+                        tree_edges=[(r, r + 1) for r in range(comm.size - 1)] if topology == "tree" else None)
+    m.setup(read_parallel(comm, *paths))
+    for it in range(3):
+        with comm.agree(f"iteration {it}"):
+            m.iterate()
+    return m.params_.keys, m.theta_
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("topology", ["junction-tree", "tree"])
+def test_async_tree_schedule_equals_collect_distribute(comm, paths, topology):
+    k1, t1 = _theta(comm, paths, "collect-distribute", topology)
+    k2, t2 = _theta(comm, paths, "async", topology)
+    assert_all(comm, np.array_equal(k1, k2) and np.array_equal(t1, t2) and t2.size > 0,
+               f"{topology}: async theta differs from collect/distribute")
