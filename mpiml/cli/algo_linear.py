@@ -32,6 +32,10 @@ def add_arguments(p) -> None:
     g.add_argument("--batch", type=int, default=64, help="examples per rank per clock (default %(default)s)")
     g.add_argument("--clocks", type=int, default=0,
                    help="clocks per iteration (default 0: one pass over the training data)")
+    g.add_argument("--eval-every", type=int, default=0, metavar="K",
+                   help="also evaluate the exact objective after every K-th clock inside an iteration, "
+                        "by non-blocking reductions (no barrier; not for average) (default 0: once per "
+                        "iteration)")
     g.add_argument("--target-loss", type=float, metavar="F",
                    help="stop once the training objective is <= F")
     g.add_argument("--width", type=int, default=32, help="weights per table row (default %(default)s)")
@@ -50,6 +54,7 @@ def build(args):
     from ..linear.sgd import LinearSGD
     return LinearSGD(data=args.data, valid=args.valid, loss=args.loss, penalty=args.penalty,
                      alpha=args.alpha, lr=args.lr, batch=args.batch, clocks=args.clocks,
+                     eval_every=args.eval_every,
                      consistency=args.consistency, staleness=args.staleness, every=args.every,
                      debug_staleness=args.debug_staleness, seed=args.seed, labels=args.labels,
                      valid_labels=args.valid_labels, dataset=args.dataset,

@@ -20,7 +20,11 @@ the rows of the features present in the minibatch are read and updated.
 An iteration of the training loop is ``clocks`` clocks (default: one pass
 over the data), followed by ``sync()`` and an exact evaluation: training
 loss (the objective), validation accuracy and log-loss, and the staleness
-of the reads, per clock and per iteration.
+of the reads, per clock and per iteration.  With ``eval_every = K`` (less
+than ``clocks``), the exact objective is also evaluated after every K-th
+clock inside the iteration, by non-blocking reductions that complete while
+the next clocks run (:mod:`mpiml.linear.evaluation`): no barrier between
+evaluations, the staleness bound untouched.
 
 Minibatches are a pure function of ``(seed, rank, step)`` (consecutive
 slices of per-epoch permutations), so checkpoints hold the weights and the
@@ -107,14 +111,18 @@ class LinearSGD(Algorithm):
     def __init__(self, data, valid=None, loss="logistic", penalty="l2", alpha=1e-4, lr=0.5, batch=64,
                  clocks=0, consistency="bsp", staleness=0, every=1, debug_staleness=False, seed=0,
                  labels=None, valid_labels=None, dataset=None, labels_dataset=None, fmt="auto",
-                 n_features=None, target_loss=None, width=32):
+                 n_features=None, target_loss=None, width=32, eval_every=0):
         if loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if penalty not in PENALTIES:
             raise ConfigError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
         if consistency not in KINDS:
             raise ConfigError(f"--consistency must be one of {', '.join(KINDS)}, got {consistency!r}")
+        if int(eval_every) and consistency == "average":
+            raise ConfigError("--eval-every is for bsp, ssp, essp and async (under --consistency average "
+                              "the replicas are only complete at averaging points)")
         for opt, v, low in (("--batch", batch, 1), ("--clocks", clocks, 0), ("--every", every, 1),
+                            ("--eval-every", eval_every, 0),
                             ("--staleness", staleness, 0), ("--width", width, 1)):
             if int(v) < low:
                 raise ConfigError(f"{opt} must be >= {low}, got {v}")
@@ -127,6 +135,8 @@ class LinearSGD(Algorithm):
         self.labels, self.valid_labels, self.dataset, self.labels_dataset = labels, valid_labels, dataset, \
             labels_dataset
         self.fmt, self.n_features, self.target_loss, self.width = fmt, n_features, target_loss, int(width)
+        self.eval_every = int(eval_every)
+        self.evaluator_ = None
         self.consistency = {"ssp": f"ssp (staleness {staleness})", "essp": f"essp (staleness {staleness})",
                             "async": "async (staleness unbounded)",
                             "average": f"model averaging every {every} clocks"}.get(consistency, consistency)
@@ -203,6 +213,8 @@ class LinearSGD(Algorithm):
         delta = (-self.lr / self._size) * g.reshape(self.n_rows_, W)[row_ids]
         straggler.delay(time.perf_counter() - t0)
         table.inc(row_ids, delta)
+        if self.evaluator_ is not None:
+            self.evaluator_.add(row_ids, delta, W)
         table.poll()
         table.clock()
         return float(loss_sum)
@@ -211,12 +223,26 @@ class LinearSGD(Algorithm):
         self._size = comm.size
         K = self.clocks
         per_clock = np.zeros((K, 2 + STALE_BINS))
+        E = self.eval_every if 0 < self.eval_every < K else 0
+        if E and self.evaluator_ is None:
+            self.evaluator_ = self._new_evaluator(comm, self.table_.snapshot().reshape(-1))
         for k in range(K):
             # a transient straggler's draw is per clock, not per iteration
             straggler.begin_iteration()
             per_clock[k, 0] = self._one_clock((iteration - 1) * K + k, straggler)
             per_clock[k, 1] = self.batch
             per_clock[k, 2:] = self.table_.pop_staleness()
+            if E:
+                clock = int(self.table_.clock_)
+                if (k + 1) % E == 0 and k + 1 < K:
+                    self.evaluator_.start(clock)
+                self.evaluator_.poll()
+        evals = []
+        if E:
+            self.evaluator_.poll(block=True)
+            evals = [self._eval_record(*done) for done in self.evaluator_.pop_done()]
+            if self.target_loss is not None and any(e["objective"] <= self.target_loss for e in evals):
+                self.converged_ = True
         t_eval = time.perf_counter()
         wvec = self.table_.snapshot().reshape(-1)
         self._set_weights(wvec)
@@ -230,6 +256,9 @@ class LinearSGD(Algorithm):
         self.objective_ = objective
         if self.target_loss is not None and objective <= self.target_loss:
             self.converged_ = True
+        if E:       # the next evaluations start from the complete table of now
+            self.evaluator_.base[:] = wvec
+            self.evaluator_.own[:] = 0.0
         stale_vals = np.arange(STALE_BINS)
         n_reads = int(hist.sum())
         nz = np.flatnonzero(hist)
@@ -245,9 +274,39 @@ class LinearSGD(Algorithm):
                                    for s in nz),
             "eval_s": float(comm.allreduce_scalar(eval_s, "max", kind="linear:stats")),
             "clock_loss": (per_clock[:, 0] / np.maximum(per_clock[:, 1], 1)).tolist(),
+            "evals": evals + [{"clock": int(self.table_.clock_), "objective": objective}] if E else [],
             "clock_staleness": [{str(int(s)): int(h[s]) for s in np.flatnonzero(h)}
                                 for h in per_clock[:, 2:].astype(np.int64)],
         }
+
+    def _new_evaluator(self, comm, base):
+        from .evaluation import ClockEvaluator
+
+        def score(wvec):
+            tr = self._sums(self.train_, wvec)
+            return (tr, self._sums(self.valid_, wvec) if self.valid_ is not None else None,
+                    self._penalty_of(wvec[:self.train_.n_features]))
+        return ClockEvaluator(comm, base, score)
+
+    def _sums(self, data, wvec) -> np.ndarray:
+        z = margins(data, wvec)
+        loss_sum, correct, logloss = kernels.scores(z, data.y, self.loss_code_)
+        return np.array([loss_sum, correct, logloss, data.n_local], dtype=np.float64)
+
+    def _eval_record(self, clock, tr, va, penalty) -> dict:
+        """An evaluation inside an iteration (objective as at iteration ends)."""
+        n = max(tr[3], 1.0)
+        rec = {"clock": int(clock), "objective": float(tr[0] / n) + penalty, "tr_acc": float(tr[1] / n)}
+        if va is not None:
+            rec["va_acc"] = float(va[1] / max(va[3], 1.0))
+        return rec
+
+    def _penalty_of(self, coef) -> float:
+        if self.pen_code_ == kernels.L2:
+            return 0.5 * self.alpha * float(coef @ coef)
+        if self.pen_code_ == kernels.L1:
+            return self.alpha * float(np.abs(coef).sum())
+        return 0.0
 
     def _penalty_value(self) -> float:
         if self.pen_code_ == kernels.L2:
