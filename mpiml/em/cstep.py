@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
@@ -49,11 +50,8 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
     Sharding by source word makes this rank the mapreduce reducer of every
     key in its shard, and keeps a word's parameters and total together.
     """
-    dest = hash_owner(space.source_of(own_keys), comm.size)
-    order = np.argsort(dest, kind="stable")
-    cuts = np.searchsorted(dest[order], np.arange(comm.size + 1))
-    keys = own_keys[order]
-    got = comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in range(comm.size)], kind=kind)
+    got, = shuffle_by_owner(comm, hash_owner(space.source_of(own_keys), comm.size), own_keys,
+                            kind=kind, per_source=True)
     ranks = np.concatenate([np.full(g.size, r, np.int64) for r, g in enumerate(got)])
     return holders_from_pairs(np.concatenate(got), ranks)
 
@@ -99,14 +97,8 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     msgs = route(h, topology, size, space=space, tree=tree)
     # every message entry is known to both of its ends
     rec = np.stack([msgs.round, msgs.src, msgs.dst, msgs.key], axis=1)
-    dest = np.concatenate([msgs.src, msgs.dst])
-    rec = np.concatenate([rec, rec])
-    order = np.argsort(dest, kind="stable")
-    cuts = np.searchsorted(dest[order], np.arange(size + 1))
-    rec = rec[order]
-    got = comm.alltoallv([rec[cuts[r]:cuts[r + 1]].ravel() for r in range(size)],
-                         kind=kind + ":messages")
-    mine = np.concatenate(got).reshape(-1, 4) if got else np.empty((0, 4), np.int64)
+    mine, = shuffle_by_owner(comm, np.concatenate([msgs.src, msgs.dst]), np.concatenate([rec, rec]),
+                             kind=kind + ":messages")
     mine = Messages(*(np.ascontiguousarray(mine[:, c]) for c in range(4))).sorted()
     n_shared = int(np.count_nonzero(h.counts >= 2))
     sent_here = VALUE_BYTES * int(np.count_nonzero(mine.src == comm.rank))
@@ -364,16 +356,9 @@ class DistributedIBM1:
         """
         n_tgt = self.space_.n_tgt
         s, t, p = topk_entries(self.params_.keys, self.theta_, n_tgt, k)
-        owner = hash_owner(s, self.comm.size)
-        order = np.argsort(owner, kind="stable")
-        cuts = np.searchsorted(owner[order], np.arange(self.comm.size + 1))
-        keys, vals = (s * n_tgt + t)[order], p[order]
-        parts = range(self.comm.size)
-        got_k = self.comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in parts],
-                                    kind=self.kind + ".ttable")
-        got_v = self.comm.alltoallv([vals[cuts[r]:cuts[r + 1]] for r in parts],
-                                    kind=self.kind + ".ttable")
-        ms, mt, mp = topk_entries(np.concatenate(got_k), np.concatenate(got_v), n_tgt, k)
+        got_k, got_v = shuffle_by_owner(self.comm, hash_owner(s, self.comm.size), s * n_tgt + t, p,
+                                        kind=self.kind + ".ttable")
+        ms, mt, mp = topk_entries(got_k, got_v, n_tgt, k)
         pieces = self.comm.gather_obj((ms, mt, mp), root=root, kind=self.kind + ".ttable")
         if pieces is None:
             return None

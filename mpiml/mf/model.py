@@ -32,12 +32,12 @@ import sys
 
 import numpy as np
 
+from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, ConfigError, InputError
 from ..io.checkpoint import State
 from ..io.ratings import DUPLICATES, FORMATS, lookup, read_ratings
 from ..partition import block_owner, block_range
 from ..runtime.algorithm import Algorithm
-from .blocks import split_by_owner
 from .common import StepSize, Triplets
 from .schedule import ORDERS
 
@@ -258,11 +258,9 @@ def _relayout(comm, pieces, n_total: int, k: int):
                          [np.empty(0, np.int64)])
     rows = np.concatenate([r for _, r in pieces] or [np.empty((0, k), dtype)]).astype(dtype, copy=False)
     owner = block_owner(idx, n_total, comm.size) if idx.size else np.empty(0, np.int64)
-    send_idx, send_rows = split_by_owner(owner, comm.size, idx, rows)
-    got_idx = comm.alltoallv(send_idx, kind="mf:ckpt-relayout")
-    got_rows = comm.alltoallv([r.reshape(-1) for r in send_rows], kind="mf:ckpt-relayout")
+    got_idx, got_rows = shuffle_by_owner(comm, owner, idx, rows, kind="mf:ckpt-relayout")
     out = np.empty((hi - lo, k), dtype)
-    out[np.concatenate(got_idx) - lo] = np.concatenate(got_rows).reshape(-1, k)
+    out[got_idx - lo] = got_rows.reshape(-1, k)
     return lo, out
 
 
