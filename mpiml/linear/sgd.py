@@ -224,6 +224,8 @@ class LinearSGD(Algorithm):
         K = self.clocks
         per_clock = np.zeros((K, 2 + STALE_BINS))
         E = self.eval_every if 0 < self.eval_every < K else 0
+        t_start = time.perf_counter()
+        reached = {}
         if E and self.evaluator_ is None:
             self.evaluator_ = self._new_evaluator(comm, self.table_.snapshot().reshape(-1))
         for k in range(K):
@@ -235,12 +237,15 @@ class LinearSGD(Algorithm):
             if E:
                 clock = int(self.table_.clock_)
                 if (k + 1) % E == 0 and k + 1 < K:
+                    reached[clock] = time.perf_counter() - t_start
                     self.evaluator_.start(clock)
                 self.evaluator_.poll()
         evals = []
         if E:
             self.evaluator_.poll(block=True)
             evals = [self._eval_record(*done) for done in self.evaluator_.pop_done()]
+            for e in evals:       # seconds into the iteration when this rank reached the clock
+                e["seconds"] = reached.get(e["clock"])
             if self.target_loss is not None and any(e["objective"] <= self.target_loss for e in evals):
                 self.converged_ = True
         t_eval = time.perf_counter()
