@@ -31,7 +31,7 @@ def paths(comm, tmp_path_factory):
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("topology", ["junction-tree", "allpairs"])
 def test_cstep_rounds_run_no_collective(comm, paths, topology):
-    algo = IBM1Model(*paths, topology=topology)
+    algo = IBM1Model(source=paths[0], target=paths[1], topology=topology)
     algo.setup(comm)
     algo.initialize(comm)
     m = algo.model_
