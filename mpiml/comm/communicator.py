@@ -94,12 +94,14 @@ class Request:
     def __init__(self, req, comm: "Comm", kind: str, keep=None):
         self._req, self._comm, self._kind, self._keep = req, comm, kind, keep
         self.done = False
+        comm._inflight[id(self)] = self
 
     def test(self) -> bool:
         if self.done:
             return True
         if self._req.Test():
             self.done = True
+            self._comm._inflight.pop(id(self), None)
             return True
         self._comm.check_failure()
         return False
@@ -108,6 +110,7 @@ class Request:
         if not self.done:
             self._comm._wait([self._req], self._kind, wait=True)
             self.done = True
+            self._comm._inflight.pop(id(self), None)
 
 
 class MultiRequest:
@@ -117,12 +120,15 @@ class MultiRequest:
     def __init__(self, reqs, comm: "Comm", kind: str, keep=None):
         self._reqs, self._comm, self._kind, self._keep = reqs, comm, kind, keep
         self.done = not reqs
+        if not self.done:
+            comm._inflight[id(self)] = self
 
     def test(self) -> bool:
         if self.done:
             return True
         if self._comm._MPI.Request.Testall(self._reqs):
             self.done = True
+            self._comm._inflight.pop(id(self), None)
             return True
         self._comm.check_failure()
         return False
@@ -135,6 +141,7 @@ class MultiRequest:
                 self._comm._MPI.Request.Waitall(self._reqs)
             self.done = True
             self._keep = None
+            self._comm._inflight.pop(id(self), None)
 
 
 class Comm(Operations):
@@ -173,6 +180,12 @@ class Comm(Operations):
         self._closed = False
         self._failure_hooks: list = []
         self._windows: list = []
+        # Started operations not yet completed (Request/MultiRequest), and, after a
+        # failure, every operation left unfinished: their requests hold the buffers
+        # MPI may still write into (mpi4py keeps them on the request), so they must
+        # outlive the failure (freeing them made a late write corrupt the heap).
+        self._inflight: dict = {}
+        self._abandoned: list = []
         self._channel = FailureChannel(self.mpi)
         self._status = MPI.Status()
         self._statuses: list = []
@@ -378,7 +391,9 @@ class Comm(Operations):
             self.stats.comm_seconds += time.perf_counter() - t0
 
     def _abandon(self, reqs, cancel: bool):
-        """Leave the operation unfinished (its communicator is replaced in recovery)."""
+        """Leave the operation unfinished (its communicator is replaced in
+        recovery); its requests, and with them its buffers, are kept alive."""
+        self._abandoned.append(list(reqs))
         if cancel:
             for r in reqs:
                 try:
@@ -454,6 +469,8 @@ class Comm(Operations):
                 failed = [r for r, v in enumerate(verdicts) if v is not None]
                 old, self.mpi = self.mpi, ch.spare.Dup()
                 old.Free()   # pending operations of the failed block stay abandoned
+                self._abandoned.append(list(self._inflight.values()))
+                self._inflight.clear()
                 ch.settle(failed)
                 ch.spare.Barrier()
         self._blocks = max(counters)
