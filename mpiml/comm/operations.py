@@ -89,6 +89,34 @@ class Operations:
             self._wait_blocking(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
         return out
 
+    def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "reduce_scatter",
+                       out=None) -> np.ndarray:
+        """Collective.  Element-wise reduction of a 1-D array whose block ``r``
+        (``counts[r]`` elements, in rank order) ends up on rank ``r`` only.
+
+        Every rank passes the full-length ``arr`` (``sum(counts)`` elements)
+        and receives its reduced block of ``counts[rank]`` elements (a new
+        array, or ``out``).  Bytes counted: the blocks destined for other
+        ranks, ``arr.nbytes - counts[rank] * itemsize``.
+        """
+        a = np.ascontiguousarray(arr).reshape(-1)
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.size != self.size or int(counts.sum()) != a.size:
+            raise ValueError(f"reduce_scatter: counts {counts.tolist()} do not split {a.size} elements "
+                             f"over {self.size} ranks")
+        n_mine = int(counts[self.rank])
+        if out is None:
+            out = np.empty(n_mine, dtype=a.dtype)
+        elif out.shape != (n_mine,) or out.dtype != a.dtype or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous 1-D array of this rank's block")
+        self.stats.add(kind, a.nbytes - n_mine * a.itemsize)
+        dt = _mpi.datatype(a.dtype)
+        mop = _mpi.op(op)
+        c = counts.tolist()
+        self._run(kind, lambda: self.mpi.Ireduce_scatter([a, dt], [out, dt], c, op=mop),
+                  lambda: self.mpi.Reduce_scatter([a, dt], [out, dt], c, op=mop))
+        return out
+
     def iallreduce(self, arr, op: str = "sum", kind: str = "iallreduce"):
         """Collective, non-blocking.  Start an element-wise reduction of a copy
         of ``arr``; returns ``(request, out)``: ``out`` is valid after

@@ -28,7 +28,7 @@ without MPI calls; the rest is the MPI-3 standard):
   loops, and :func:`wait_until` keeps calling MPI while it backs off.
 * ``Unlock_all`` and ``Free`` are collective-ish (they wait for the targets):
   windows are freed by every rank together, by :meth:`Window.free` or, on an
-  agreed error, by the communicator's ``close()`` (:func:`free_all`).
+  agreed error, by the communicator's ``close()`` (``Comm.register_window``).
 
 Waits on window contents are not MPI operations, so no request completes
 when a peer fails.  :func:`wait_until` therefore asks the communicator's

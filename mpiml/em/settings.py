@@ -60,6 +60,11 @@ class IBM1Settings(Settings):
     tree_edges: str = option(None, type=tree_edges, group="consistency", metavar="A-B,...",
                              help="spanning tree over ranks for --topology tree, e.g. a chain "
                                   "0-1,1-2,2-3 or a star 0-1,0-2,0-3")
+    host_aware: bool = option(False, group="consistency",
+                              help="junction tree that prefers edges between ranks of one host: a tree "
+                                   "inside each host plus a tree over one leader per host (hosts - 1 "
+                                   "cross-host edges); fewer bytes over the network, possibly more in "
+                                   "total")
     schedule: str = option("collect-distribute", choices=("collect-distribute", "async"),
                            group="consistency",
                            help="tree topologies: rounds of collect then distribute, or asynchronous "
@@ -84,6 +89,8 @@ class IBM1Settings(Settings):
          "--topology tree needs --tree-edges, e.g. a chain 0-1,1-2,2-3"),
         ({"corpus": "c.txt", "tree_edges": "0-1"}, "--tree-edges is only used with --topology tree"),
         ({"corpus": "c.txt", "export_ttable": 3}, "--export-ttable K needs --ttable-out FILE"),
+        ({"corpus": "c.txt", "topology": "allpairs", "host_aware": True},
+         "--host-aware applies to --topology junction-tree, not allpairs"),
         ({"corpus": "c.txt", "topology": "allpairs", "schedule": "async"},
          "--schedule async needs --topology junction-tree or tree"),
     )
@@ -100,5 +107,7 @@ class IBM1Settings(Settings):
             yield "--tree-edges is only used with --topology tree"
         if self.export_ttable and not self.ttable_out:
             yield "--export-ttable K needs --ttable-out FILE"
+        if self.host_aware and self.topology != "junction-tree":
+            yield f"--host-aware applies to --topology junction-tree, not {self.topology}"
         if self.schedule == "async" and self.topology not in ("junction-tree", "tree"):
             yield "--schedule async needs --topology junction-tree or tree"
