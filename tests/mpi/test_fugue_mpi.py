@@ -38,7 +38,8 @@ def share(comm, data):
 @pytest.mark.mpi(min_size=2)
 def test_fast_ranks_keep_working_and_do_not_wait_for_the_straggler(comm):
     slow = comm.size - 1
-    m = DSGD(k=8, lam=0.05, lr=0.005, seed=1, fugue=True, fugue_cap=200.0, fugue_chunk=2048)
+    # the cap must not bind: a loaded machine can stretch one straggler sub-epoch to a second
+    m = DSGD(k=8, lam=0.05, lr=0.005, seed=1, fugue=True, fugue_cap=1e4, fugue_chunk=2048)
     m.setup(comm, share(comm, DATA), M, N)
     m.run_epoch()                       # compiles the kernels: not measured
 
