@@ -346,15 +346,9 @@ def _global_ids(comm, local: np.ndarray, kind: str) -> np.ndarray:
 
 def _by_user_owner(comm, r: Ratings, n_users: int) -> Ratings:
     """Collective.  Move every rating to the rank owning its user."""
+    from ..comm.shuffle import shuffle_by_owner
     owner = block_owner(r.users, n_users, comm.size) if r.users.size else np.empty(0, np.int64)
-    order = np.argsort(owner, kind="stable")
-    cuts = np.searchsorted(owner[order], np.arange(comm.size + 1))
-    out = []
-    for a in (r.users, r.items, r.values, r.lines):
-        a = a[order]
-        out.append(np.concatenate(comm.alltoallv([a[cuts[q]:cuts[q + 1]] for q in range(comm.size)],
-                                                 kind="read:shuffle")))
-    return Ratings(*out)
+    return Ratings(*shuffle_by_owner(comm, owner, r.users, r.items, r.values, r.lines, kind="read:shuffle"))
 
 
 def _dedupe(r: Ratings, policy: str, path, ids) -> tuple[Ratings, int]:

@@ -13,6 +13,8 @@ Faults (``MPIML_FAULT`` environment variable, read by the CLI only)::
     sigint     send SIGINT to itself (Ctrl-C: the same path, exit 75)
     ckpt-kill  SIGKILL itself while the checkpoint of that iteration is being
                written (after the shards, before publishing)
+    finish     raise in the agreed block after the last iteration, just before
+               the final checkpoint and shutdown (ITERATION is ignored)
 
 Stragglers (``--straggler``)::
 
@@ -38,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError, MpimlError
 
-KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "sigint", "ckpt-kill")
+KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "sigint", "ckpt-kill", "finish")
 
 
 class InjectedFault(MpimlError):
@@ -91,6 +93,11 @@ class FaultPlan:
             os.kill(os.getpid(), signal.SIGUSR1)
         if self._due("sigint", iteration):
             os.kill(os.getpid(), signal.SIGINT)
+
+    def at_finish(self) -> None:
+        """Called inside the agreed block that follows the last iteration."""
+        if any(f.kind == "finish" for f in self.faults):
+            raise InjectedFault("injected fault after the last iteration")
 
     def poison(self, iteration: int) -> bool:
         return self._due("nan", iteration)

@@ -339,6 +339,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
 
     WHERE["what"] = f"while finishing {algo.name} after iteration {it}"
     with comm.agree(f"finishing {algo.name}"):
+        faults.at_finish()
         summary = algo.finish(comm)
     if opts.checkpoint_dir and last_written != it:
         _checkpoint(algo, comm, opts, it, info, faults, ckpt_args)

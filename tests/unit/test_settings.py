@@ -424,8 +424,8 @@ OLD_CHECKPOINTS = {
 
 
 # Options added after those checkpoints were written (not model-defining).
-ADDED_SINCE = {"ibm1": {"host_aware"},
-               "linear": {"solver", "history", "tol", "fit_intercept", "exchange"}}
+ADDED_SINCE = {"ibm1": {"host_aware", "schedule"},
+               "linear": {"solver", "history", "tol", "fit_intercept", "exchange", "eval_every"}}
 
 
 @pytest.mark.parametrize("algo", sorted(OLD_CHECKPOINTS))   # algorithms older than the settings
