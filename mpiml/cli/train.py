@@ -18,6 +18,7 @@ ALGORITHMS = {
     "linear": "mpiml.cli.algo_linear",
     "ibm1": "mpiml.cli.algo_ibm1",
     "mf": "mpiml.cli.algo_mf",
+    "lda": "mpiml.cli.algo_lda",
 }
 
 NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",

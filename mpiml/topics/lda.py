@@ -99,8 +99,9 @@ class LDA(Algorithm):
             self.scheme_ = RotateScheme(comm, self.local_, self.V_, K, self.order, self.seed)
         else:
             from .tables import TableScheme
-            self.scheme_ = TableScheme(comm, self.local_, self.V_, K, self.consistency, self.staleness,
+            self.scheme_ = TableScheme(comm, self.local_, self.V_, K, self.settings.consistency, self.staleness,
                                        self.clock_tokens, self.debug_staleness)
+        # the class attribute "consistency" (banner text) shadows the setting of that name
         self.consistency = self.scheme_.describe()
         self.sweeps_ = 0
         self.ll_ = float("nan")
