@@ -114,17 +114,26 @@ def test_staleness_bound_without_debug_counts(comm, files, kind):
     algo.finish(comm)
 
 
-def topic_distance(phi_learned, phi_true):
-    """Mean total-variation distance after Hungarian matching of topics."""
+def topic_distances(phi_learned, phi_true):
+    """Total-variation distance of each topic after Hungarian matching."""
     from scipy.optimize import linear_sum_assignment
     cost = 0.5 * np.abs(phi_learned[:, None, :] - phi_true[None, :, :]).sum(axis=2)
     r, c = linear_sum_assignment(cost)
-    return float(cost[r, c].mean())
+    return cost[r, c]
 
 
-# Bound: topics from 150 documents x ~60 tokens at K = 5 recover to a mean TV
-# distance of about 0.1 after 60 sweeps; random topics are at about 0.8.
-TV_BOUND = 0.2
+def topic_distance(phi_learned, phi_true):
+    """Mean total-variation distance after Hungarian matching of topics."""
+    return float(topic_distances(phi_learned, phi_true).mean())
+
+
+# Bounds.  From 150 documents x ~60 tokens at K = 5, serial collapsed Gibbs
+# recovers every topic to a TV distance of about 0.05 after 60 sweeps (random
+# or uniform topics: 0.8-0.9).  In about 1 run in 6 (serially, over seeds) it
+# sits in the well-known local optimum that merges two true topics and splits
+# another, which costs two topics about 0.7 each (mean about 0.3).  The test
+# allows that and nothing worse: mean below 0.35 and K - 2 topics within 0.15.
+TV_MEAN_BOUND, TV_TOPIC_BOUND = 0.35, 0.15
 
 
 @pytest.mark.mpi(min_size=1)
@@ -140,8 +149,9 @@ def test_learned_topics_match_generating_topics(comm, files, scheme):
     learned = np.zeros((5, 50))
     used = [int(w[1:]) for w in algo.corpus_.vocab]
     learned[:, used] = phi(algo.nkw_, algo.nk_, algo.beta)
-    d = topic_distance(learned, TOPICS.phi)
-    assert_all(comm, d < TV_BOUND, f"{scheme}: mean TV distance {d:.3f} >= {TV_BOUND}")
+    d = topic_distances(learned, TOPICS.phi)
+    assert_all(comm, d.mean() < TV_MEAN_BOUND and (d < TV_TOPIC_BOUND).sum() >= 5 - 2,
+               f"{scheme}: TV distances {np.round(d, 3).tolist()}")
 
 
 @pytest.mark.mpi(min_size=1)
@@ -161,3 +171,20 @@ def test_checkpoint_resume_is_bit_identical(comm, files, shared_tmp, schedule):
     ok = (np.array_equal(full.local_.z, resumed.local_.z) and np.array_equal(full.nkw_, resumed.nkw_)
           and full.ll_ == resumed.ll_ and not np.array_equal(first.local_.z, full.local_.z))
     assert_all(comm, ok, f"{schedule}: resumed run differs from the uninterrupted one")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_essp_push_observes_less_staleness_than_ssp(comm, files):
+    """Same corpus, bound, clocks and seeded random stragglers: ESSP's pushed
+    replicas are read fresher than SSP's cached rows (wide margin)."""
+    means = {}
+    for kind in ("ssp", "essp"):
+        algo, metrics = run(comm, files["topics"], 3, straggler="random:0.2:4", topics=5,
+                            consistency=kind, staleness=4, clock_tokens=100, debug_staleness=True, seed=3)
+        hist = sum(np.array([int(m["staleness"].get(str(s), 0)) for s in range(8)]) for m in metrics)
+        means[kind] = float((hist * np.arange(8)).sum() / hist.sum())
+        assert_all(comm, max(m["stale_max"] for m in metrics) <= 4, f"{kind}: bound broken")
+        algo.finish(comm)
+    # measured on 2-4 ranks on 2 loaded cores: ssp 2.4-2.5, essp 0.7-1.1
+    assert_all(comm, means["essp"] < 0.7 * means["ssp"] and means["ssp"] - means["essp"] > 0.5,
+               f"mean staleness essp {means['essp']:.2f} vs ssp {means['ssp']:.2f}")
