@@ -178,7 +178,8 @@ class LDA(Algorithm):
     def finish(self, comm) -> dict:
         self.nkw_, self.nk_ = self.scheme_.global_counts(comm)
         self.ll_ = self.loglik(comm)
-        self.scheme_.close()
+        self.scheme_.close()      # the final checkpoint, written after finish, uses nkw_ / nk_
+        self.closed_ = True
         if self.phi_out and comm.rank == 0:
             np.save(self.phi_out, phi(self.nkw_, self.nk_, self.beta))
         c = self.corpus_
@@ -189,7 +190,7 @@ class LDA(Algorithm):
     # ------------------------------------------------------------ checkpoint
     def state(self, comm, iteration: int) -> State:
         c, loc = self.corpus_, self.local_
-        nkw, nk = self.scheme_.global_counts(comm)
+        nkw, nk = (self.nkw_, self.nk_) if getattr(self, "closed_", False) else self.scheme_.global_counts(comm)
         tok_off = comm.exscan_sum(loc.words.size, "lda:ckpt")
         rep = {"word_topic": nkw, "topic_counts": nk}
         if c.vocab is not None:
