@@ -149,8 +149,12 @@ class SSPTable(Table):
     def inc(self, row_ids, deltas) -> None:
         ids = self._rows(row_ids)
         d = self._deltas(ids, deltas)
-        np.add.at(self._cur, ids, d)
-        np.add.at(self._cache, ids, d)      # read-my-writes for cached rows
+        if ids.size and np.all(np.diff(ids) > 0):   # distinct rows: no np.add.at needed (much faster)
+            self._cur[ids] += d
+            self._cache[ids] += d                   # read-my-writes for cached rows
+        else:
+            np.add.at(self._cur, ids, d)
+            np.add.at(self._cache, ids, d)
         self._cur_rows[ids] = True
 
     def clock(self) -> None:

@@ -38,7 +38,12 @@ class TableScheme:
         self.kind = kind
         self.table = make_table(comm, kind, self.V + 1, self.K, staleness=staleness, debug=debug,
                                 name="lda:counts")
-        self.words_ = np.unique(local.words).astype(np.int64)
+        # One contiguous range of rows (from the smallest to the largest local
+        # word id) plus the n_k row: the tables then move each clock's rows
+        # with one RMA operation per owner instead of one per run of words.
+        lo = int(local.words.min()) if local.words.size else 0
+        hi = int(local.words.max()) + 1 if local.words.size else 0
+        self.words_ = np.arange(lo, hi, dtype=np.int64)
         self.rows_ = np.concatenate([self.words_, [self.V]])
         sub = getattr(self.table, "subscribe", None)
         if sub is not None:   # ESSP pushes only the rows a rank reads
@@ -85,7 +90,8 @@ class TableScheme:
             straggler.delay(time.perf_counter() - t0)
             touched = w[self.dkw[w].any(axis=1)]
             if touched.size:
-                t.inc(touched, self.dkw[touched].astype(np.float64))
+                span = np.arange(touched[0], touched[-1] + 1)
+                t.inc(span, self.dkw[span].astype(np.float64))
             if self.dk.any():
                 t.inc([V], self.dk[None, :].astype(np.float64))
             t.poll()
