@@ -131,3 +131,39 @@ def loglik(nkw, ndk_list, doc_lens, alpha, beta):
                 if ndk[d, k] > 0:
                     ll += lgamma(alpha + ndk[d, k]) - lgamma(alpha)
     return ll
+
+
+def completion_perplexity(docs, nkw, nk, alpha, beta, z0, u, n_sweeps):
+    """Document completion, written out: observed = even token positions,
+    evaluated = odd; Gibbs on the observed half with phi fixed (uniforms u,
+    consumed sweep by sweep over the observed tokens in order), then
+    exp(-mean log sum_k theta_dk phi_kw) over the evaluated tokens."""
+    from math import exp, log
+    V, K = nkw.shape
+    phi = [[(nkw[w, k] + beta) / (nk[k] + V * beta) for w in range(V)] for k in range(K)]
+    obs = [(d, w) for d, doc in enumerate(docs) for i, w in enumerate(doc) if i % 2 == 0]
+    ev = [(d, w) for d, doc in enumerate(docs) for i, w in enumerate(doc) if i % 2 == 1]
+    z = [int(x) for x in z0]
+    ndk = [[0] * K for _ in docs]
+    for (d, _), k in zip(obs, z):
+        ndk[d][k] += 1
+    j = 0
+    for _ in range(n_sweeps):
+        for t, (d, w) in enumerate(obs):
+            ndk[d][z[t]] -= 1
+            cum, total = [], 0.0
+            for k in range(K):
+                total += (ndk[d][k] + alpha) * phi[k][w]
+                cum.append(total)
+            r = float(u[j]) * total
+            j += 1
+            new = 0
+            while new < K - 1 and cum[new] <= r:
+                new += 1
+            z[t] = new
+            ndk[d][new] += 1
+    n_obs = [sum(row) for row in ndk]
+    ll = 0.0
+    for d, w in ev:
+        ll += log(sum((ndk[d][k] + alpha) / (n_obs[d] + K * alpha) * phi[k][w] for k in range(K)))
+    return exp(-ll / len(ev))
