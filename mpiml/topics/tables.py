@@ -74,7 +74,7 @@ class TableScheme:
         hist = np.zeros(STALE_BINS, dtype=np.int64)
         changed = 0
         n = local.words.size
-        w = self.words_
+        w = slice(int(self.words_[0]), int(self.words_[-1]) + 1) if self.words_.size else slice(0, 0)
         for c in range(self.clocks_per_sweep):
             straggler.begin_iteration()
             lo, hi = min(c * self.step_, n), min((c + 1) * self.step_, n)
@@ -88,7 +88,7 @@ class TableScheme:
                                      local.z, local.ndk, self.nkw, self.nk, self.dkw, self.dk,
                                      alpha, beta, V * beta, self.p_)
             straggler.delay(time.perf_counter() - t0)
-            touched = w[self.dkw[w].any(axis=1)]
+            touched = np.flatnonzero(self.dkw[w].any(axis=1)) + w.start
             if touched.size:
                 span = np.arange(touched[0], touched[-1] + 1)
                 t.inc(span, self.dkw[span].astype(np.float64))
