@@ -10,7 +10,7 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf clean
+.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf bench-lda clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
@@ -83,6 +83,9 @@ bench-ibm1: venv
 bench-mf: venv
 	$(PY) benchmarks/mf_kernel.py
 	$(VENV)/bin/mpiml bench mf
+
+bench-lda: venv
+	$(VENV)/bin/mpiml bench lda
 
 clean:
 	rm -rf runs build *.egg-info

@@ -55,7 +55,7 @@ def test_essp_table_log_perplexity_and_topics(files, tmp_path):
     assert theta.shape == (60, 4) and np.allclose(theta.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("extra", [["--schedule", "rotate"], []])
+@pytest.mark.parametrize("extra", [["--schedule", "rotate"]])   # bsp: tests/mpi (resume test)
 def test_cli_resume_continues_bit_for_bit(files, tmp_path, extra):
     base = ["train", "lda", "--data", files / "docword.s.txt", "--topics", "3", "--seed", "4", "--quiet", *extra]
     full = run_cli(2, base + ["--max-iter", "4", "--checkpoint-dir", tmp_path / "full"])
