@@ -82,3 +82,11 @@ def test_bad_input_is_one_error_on_every_rank(files, tmp_path):
     assert res.stderr.count("mpiml: error:") == 1
     assert f"{bad}:51: line says N = 3 pairs but has 2" in res.stderr
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
+def test_failure_inside_essp_clocks_ends_the_job(files):
+    res = run_cli(3, ["train", "lda", "--data", files / "train.txt", "--topics", "3", "--max-iter", "4",
+                      "--consistency", "essp", "--staleness", "1", "--clock-tokens", "40", "--quiet"],
+                  env={"MPIML_FAULT": "raise:1:2"}, timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.count("mpiml: error:") == 1 and "[rank 1] injected fault at iteration 2" in res.stderr
