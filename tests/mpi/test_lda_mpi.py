@@ -128,7 +128,7 @@ def topic_distance(phi_learned, phi_true):
 
 
 # Bounds.  From 150 documents x ~60 tokens at K = 5, serial collapsed Gibbs
-# recovers every topic to a TV distance of about 0.05 after 60 sweeps (random
+# recovers every topic to a TV distance of about 0.05 after 30 sweeps (random
 # or uniform topics: 0.8-0.9).  In about 1 run in 6 (serially, over seeds) it
 # sits in the well-known local optimum that merges two true topics and splits
 # another, which costs two topics about 0.7 each (mean about 0.3).  The test
@@ -143,7 +143,7 @@ TV_MEAN_BOUND, TV_TOPIC_BOUND = 0.35, 0.15
                                     dict(consistency="async", clock_tokens=500)])
 def test_learned_topics_match_generating_topics(comm, files, scheme):
     from mpiml.topics.lda import phi
-    algo, _ = run(comm, files["topics"], 60, topics=5, alpha=0.1, beta=0.01, seed=4, **scheme)
+    algo, _ = run(comm, files["topics"], 30, topics=5, alpha=0.1, beta=0.01, seed=4, **scheme)
     algo.finish(comm)
     # the text reader numbers words in sorted order; w%04d names sort like their ids
     learned = np.zeros((5, 50))
