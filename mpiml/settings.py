@@ -39,6 +39,9 @@ from typing import Any, Callable, ClassVar
 
 from .errors import ConfigError
 
+# ``only_if=(field, GIVEN)``: the option only matters when ``field`` is set.
+GIVEN = "<given>"
+
 # Help-output groups, in the order ``--help`` shows them.
 GROUPS = ("data", "model", "optimisation", "consistency", "output", "runtime")
 GROUP_TITLES = {"data": "data", "model": "model", "optimisation": "optimisation",
@@ -57,6 +60,7 @@ class Spec:
     low: float | None
     high: float | None
     low_open: bool
+    high_open: bool
     model: bool
     required: bool
     metavar: str | None
@@ -65,13 +69,16 @@ class Spec:
     check: Callable | None
     nullable: bool
     in_config: bool
+    aliases: tuple = ()
+    toml: bool = True
 
 
 def option(default=None, *, help: str, group: str = "model", type=None, choices=None,
-           low=None, high=None, low_open: bool = False, model: bool = False,
+           low=None, high=None, low_open: bool = False, high_open: bool = False,
+           model: bool = False,
            required: bool = False, metavar: str | None = None, flag: str | None = None,
            only_if: tuple | None = None, check: Callable | None = None,
-           in_config: bool = True):
+           in_config: bool = True, aliases: tuple = (), toml: bool = True):
     """Declare one option as a dataclass field.
 
     Parameters
@@ -85,11 +92,13 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
     type : callable, optional
         ``int``, ``float``, ``str`` or ``bool``; inferred from ``default``
         when omitted (``str`` for a ``None`` default).  ``bool`` options are
-        flags (``--name`` sets True).
+        flags (``--name`` sets True; with a True default the flag is
+        ``--no-name`` and sets False, the key staying ``name``).
     choices : sequence, optional
         Allowed values.
     low, high : number, optional
-        Inclusive bounds (``low_open=True`` makes ``low`` exclusive).  NaN is
+        Inclusive bounds (``low_open=True``/``high_open=True`` make them
+        exclusive).  NaN is
         always refused for floats.
     model : bool
         True if the option defines the model: ``--resume`` refuses a change.
@@ -99,23 +108,32 @@ def option(default=None, *, help: str, group: str = "model", type=None, choices=
         The command-line spelling when it differs from the field name
         (``flag="--rank"`` for field ``k``).  The config key follows the flag.
     only_if : (other_field, values), optional
-        The option only matters when ``other_field`` is one of ``values``;
-        giving it a non-default value otherwise prints a warning.
+        The option only matters when ``other_field`` is one of ``values``
+        (or, with ``values`` :data:`GIVEN`, when ``other_field`` is set);
+        giving it a non-default value otherwise prints a warning and the
+        option is ignored.  Combinations that cannot run are errors instead:
+        :meth:`Settings.rules`.
     check : callable, optional
         ``check(value) -> str | None``: an error text for values the bounds
         cannot express.
     in_config : bool
         False for options that are not part of the stored configuration
         (paths of outputs, verbosity).
+    aliases : tuple of str
+        Older config keys of the option, still accepted in TOML files and
+        read from checkpoints that stored them (e.g. ``("fmt",)``).
+    toml : bool
+        False for command-line-only options (``--config`` itself).
     """
     if group not in GROUPS:
         raise ValueError(f"unknown option group {group!r}")
     if type is None:
         type = str if default is None else builtin_type(default)
     spec = Spec(help=help, group=group, type=type, choices=tuple(choices) if choices else None,
-                low=low, high=high, low_open=low_open, model=model, required=required,
+                low=low, high=high, low_open=low_open, high_open=high_open, model=model, required=required,
                 metavar=metavar, flag=flag, only_if=only_if, check=check,
-                nullable=default is None, in_config=in_config)
+                nullable=default is None, in_config=in_config, aliases=tuple(aliases),
+                toml=toml)
     return dataclasses.field(default=default, metadata={"mpiml": spec})
 
 
@@ -155,6 +173,12 @@ def coerce(opt: Opt, value):
         else:
             raise ValueError(f"expected true or false, got {value!r}")
     elif t is int:
+        if isinstance(value, str):
+            # "1.5" on the command line reads as 1.5 in a TOML file: same message.
+            try:
+                value = float(value) if not value.strip().lstrip("+-").isdigit() else value
+            except ValueError:
+                pass
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError(f"expected an integer, got {value!r}")
         try:
@@ -168,8 +192,8 @@ def coerce(opt: Opt, value):
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a number, got {value!r}") from None
-        if math.isnan(v):
-            raise ValueError("expected a number, got NaN")
+        if not math.isfinite(v):
+            raise ValueError(f"expected a finite number, got {v}")
     elif t is str:
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -182,8 +206,8 @@ def coerce(opt: Opt, value):
         raise ValueError(f"expected one of {', '.join(map(str, s.choices))}; got {v!r}")
     if s.low is not None and (v < s.low or (s.low_open and v == s.low)):
         raise ValueError(f"expected a value {'>' if s.low_open else '>='} {s.low}, got {v!r}")
-    if s.high is not None and v > s.high:
-        raise ValueError(f"expected a value <= {s.high}, got {v!r}")
+    if s.high is not None and (v > s.high or (s.high_open and v == s.high)):
+        raise ValueError(f"expected a value {'<' if s.high_open else '<='} {s.high}, got {v!r}")
     if s.check is not None:
         msg = s.check(v)
         if msg:
@@ -197,10 +221,13 @@ class Settings:
 
     Subclasses may set :attr:`run_defaults` (defaults for the run-control
     options, e.g. ``{"max_iter": 5}``) and override :meth:`rules` for
-    cross-option checks.
+    cross-option checks; :attr:`rule_examples` then lists, for each rule, an
+    option mapping that breaks it and the message (the tests check every
+    rule has one and that the command line and a TOML file both give it).
     """
 
     run_defaults: ClassVar[dict] = {}
+    rule_examples: ClassVar[tuple] = ()
 
     def __post_init__(self):
         # Direct construction (tests, library use) is validated like the CLI.
@@ -220,9 +247,14 @@ class Settings:
             spec = f.metadata.get("mpiml")
             if spec is None:
                 continue
-            flag = spec.flag or "--" + f.name.replace("_", "-")
             default = f.default if f.default is not MISSING else None
-            out.append(Opt(f.name, flag[2:].replace("-", "_"), flag, default, spec))
+            if spec.flag:
+                flag, key = spec.flag, spec.flag[2:].replace("-", "_")
+            elif spec.type is bool and default is True:
+                flag, key = "--no-" + f.name.replace("_", "-"), f.name   # switched off by --no-NAME
+            else:
+                flag, key = "--" + f.name.replace("_", "-"), f.name
+            out.append(Opt(f.name, key, flag, default, spec))
         return out
 
     @classmethod
@@ -230,11 +262,13 @@ class Settings:
         return {o.key: o for o in cls.options()}
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser, groups: dict | None = None) -> dict:
-        """Add every option to ``parser`` under its group; returns the
-        group objects (so callers can add more to the same groups)."""
+    def add_arguments(cls, parser: argparse.ArgumentParser, groups: dict | None = None,
+                      skip=()) -> dict:
+        """Add every option (but the config keys in ``skip``) to ``parser``
+        under its group; returns the group objects (pass them to the next
+        class's call so both share the groups)."""
         groups = {} if groups is None else groups
-        opts = cls.options()
+        opts = [o for o in cls.options() if o.key not in skip]
         for g in GROUPS:
             for o in (o for o in opts if o.spec.group == g):
                 if g not in groups:
@@ -249,6 +283,7 @@ class Settings:
         their defaults).  Unknown keys, bad values and broken rules raise
         :class:`ConfigError` naming ``source`` and the option."""
         known = cls.by_key()
+        values = cls.canonical(values, source)
         unknown = sorted(k for k in values if k not in known)
         if unknown:
             raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
@@ -262,6 +297,20 @@ class Settings:
             return cls(**kw)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def canonical(cls, values: dict, source: str = "settings") -> dict:
+        """``values`` with older keys (``aliases``) renamed to today's; other
+        keys, known or not, are kept."""
+        alias = {a: o.key for o in cls.options() for a in o.spec.aliases}
+        out, given_as = {}, {}
+        for k, v in values.items():
+            key = alias.get(k, k)
+            if key in out:
+                a, b = sorted((given_as[key], k))
+                raise ConfigError(f"{source}: {a} and {b} are the same option; give one")
+            out[key], given_as[key] = v, k
+        return out
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, source: str = "command line"):
@@ -281,7 +330,8 @@ class Settings:
 
     # --------------------------------------------------------------- checks
     def rules(self):
-        """Cross-option checks: yield error messages (override)."""
+        """Cross-option checks: yield error messages (override, one ``yield``
+        per rule, and add an entry to :attr:`rule_examples`)."""
         return ()
 
     def warnings(self) -> list[str]:
@@ -290,13 +340,16 @@ class Settings:
         out = []
         by_name = {o.name: o for o in self.options()}
         for o in self.options():
-            if o.spec.only_if is None:
+            if o.spec.only_if is None or getattr(self, o.name) == o.default:
                 continue
             other, allowed = o.spec.only_if
-            v = getattr(self, o.name)
-            if v != o.default and getattr(self, other) not in allowed:
-                out.append(f"{o.flag} is ignored with {by_name[other].flag} "
-                           f"{getattr(self, other)} (it applies to {', '.join(map(str, allowed))})")
+            ov, oflag = getattr(self, other), by_name[other].flag
+            if allowed is GIVEN:
+                if ov is None:
+                    out.append(f"{o.flag} is ignored without {oflag}")
+            elif ov not in allowed:
+                out.append(f"{o.flag} is ignored with {oflag} {ov} "
+                           f"(it applies to {', '.join(map(str, allowed))})")
         return out
 
     # -------------------------------------------------------------- derived
@@ -314,8 +367,17 @@ class Settings:
         stored configuration; empty when resuming is allowed."""
         out = []
         for o in self.options():
-            if o.spec.model and stored.get(o.key, o.default) != getattr(self, o.name):
-                out.append(f"{o.flag} was {stored.get(o.key, o.default)!r}, now {getattr(self, o.name)!r}")
+            if not o.spec.model:
+                continue
+            # A checkpoint written before an option existed ran with its default.
+            was = next((stored[k] for k in (o.key, *o.spec.aliases) if k in stored), o.default)
+            now = getattr(self, o.name)
+            if was != now:
+                if o.flag.startswith("--no-") and o.spec.type is bool:
+                    out.append(f"{o.key} was {was!r}, now {now!r} ({o.flag} "
+                               f"{'dropped' if now else 'added'})")
+                else:
+                    out.append(f"{o.flag} was {was!r}, now {now!r}")
         return out
 
 
@@ -323,8 +385,8 @@ def _add(group, o: Opt) -> None:
     s = o.spec
     help_text = s.help
     if s.type is bool:
-        group.add_argument(o.flag, dest=o.key, action="store_true", default=o.default or False,
-                           help=help_text)
+        group.add_argument(o.flag, dest=o.key, action="store_false" if o.default else "store_true",
+                           default=bool(o.default), help=help_text)
         return
     if o.default is not None and not s.required:
         help_text += " (default %(default)s)"

@@ -1,4 +1,6 @@
-"""CLI adapter for ``mpiml train ibm1``."""
+"""CLI adapter for ``mpiml train ibm1`` (options: mpiml.em.settings)."""
+
+from ..em.settings import IBM1Settings as SETTINGS
 
 HELP = "IBM Model 1 word alignment by fully distributed EM (Wolfe, Haghighi & Klein 2008)"
 DESCRIPTION = ("IBM Model 1 translation probabilities theta(t|s) by fully distributed EM: each rank "
@@ -8,48 +10,9 @@ DESCRIPTION = ("IBM Model 1 translation probabilities theta(t|s) by fully distri
                "format (--align-out), the top-k translation table (--export-ttable), and the "
                "distributed theta in the checkpoint.")
 
-TOPOLOGY_HELP = ("how counts travel: mapreduce (to reducers owning source words, theta back), "
-                 "allreduce (every rank reduces the whole table), allpairs (pairs of ranks exchange "
-                 "their shared counts directly, one round), junction-tree (maximum spanning tree over "
-                 "ranks weighted by shared counts; messages carry separators only), tree (the same on "
-                 "--tree-edges); default %(default)s")
-
-# The iteration count EM usually needs for IBM Model 1 (fast_align's default).
-DEFAULTS = {"max_iter": 5}
-
-
-def add_arguments(p) -> None:
-    g = p.add_argument_group("ibm1 corpus")
-    g.add_argument("--source", metavar="FILE", help="source side, one sentence per line (e.g. corpus.e)")
-    g.add_argument("--target", metavar="FILE", help="target side, line-parallel (e.g. corpus.f)")
-    g.add_argument("--corpus", metavar="FILE",
-                   help="one file of 'source ||| target' lines (instead of --source/--target)")
-    g.add_argument("--empty", choices=("skip", "error"), default="skip",
-                   help="pairs with an empty side: skip them (counted, reported; their alignment "
-                        "line stays empty) or stop with an error naming the line (default %(default)s)")
-    m = p.add_argument_group("ibm1 model and communication")
-    m.add_argument("--topology", choices=("mapreduce", "allreduce", "allpairs", "junction-tree", "tree"),
-                   default="junction-tree", help=TOPOLOGY_HELP)
-    m.add_argument("--tree-edges", metavar="A-B,...",
-                   help="spanning tree over ranks for --topology tree, e.g. a chain 0-1,1-2,2-3 "
-                        "or a star 0-1,0-2,0-3")
-    m.add_argument("--no-null", dest="null", action="store_false",
-                   help="no NULL source word (by default target words may align to NULL)")
-    o = p.add_argument_group("ibm1 outputs")
-    o.add_argument("--align-out", metavar="FILE",
-                   help="write Viterbi alignments, one line per corpus line, Pharaoh 'i-j' "
-                        "(0-based source-target)")
-    o.add_argument("--export-ttable", type=int, default=0, metavar="K",
-                   help="write the K most probable targets of every source word (needs --ttable-out)")
-    o.add_argument("--ttable-out", metavar="FILE", help="TSV file: source, target, probability")
-
-
-def build(args):
-    from ..em.model import IBM1Model, parse_tree_edges
-    return IBM1Model(source=args.source, target=args.target, corpus=args.corpus,
-                     topology=args.topology, tree_edges=parse_tree_edges(args.tree_edges),
-                     null=args.null, empty=args.empty, align_out=args.align_out,
-                     export_ttable=args.export_ttable, ttable_out=args.ttable_out)
+def build(settings):
+    from ..em.model import IBM1Model
+    return IBM1Model(settings)
 
 
 def report(summary: dict) -> str:

@@ -11,8 +11,9 @@ import traceback
 
 from ..errors import CollectiveError, ConfigError, MpimlError
 
-# name -> CLI adapter module (add_arguments(parser), build(args) -> Algorithm,
-# HELP, optional report(summary) -> str).  Imported lazily.
+# name -> CLI adapter module (SETTINGS: the algorithm's Settings class,
+# build(settings) -> Algorithm, HELP, DESCRIPTION, optional
+# report(summary) -> str).  Imported lazily.
 ALGORITHMS = {
     "kmeans": "mpiml.cli.algo_kmeans",
     "linear": "mpiml.cli.algo_linear",
@@ -21,49 +22,10 @@ ALGORITHMS = {
     "lda": "mpiml.cli.algo_lda",
 }
 
-NOT_CONFIG = {"func", "command", "algorithm", "config", "quiet", "log", "resume", "init_from",
-              "watchdog_timeout", "checkpoint_dir", "checkpoint_every", "keep", "max_iter"}
-
-
-def positive_int(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
-
-
-def add_common(p, skip=(), group=None) -> None:
-    """The run-control options; ``skip``: config keys an algorithm's settings
-    declare themselves (e.g. ``seed`` when it defines the model)."""
-    g = group if group is not None else p.add_argument_group("run control (every algorithm)")
-    g.add_argument("--max-iter", type=positive_int, default=100, help="iterations at most (default %(default)s)")
-    if "seed" not in skip:
-        g.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    g.add_argument("--checkpoint-dir", metavar="DIR", help="write HDF5 checkpoints here")
-    g.add_argument("--checkpoint-every", type=positive_int, default=0, metavar="K",
-                   help="checkpoint every K iterations (default: only at the end)")
-    g.add_argument("--keep", type=positive_int, default=2, help="checkpoints kept (default %(default)s)")
-    g.add_argument("--resume", metavar="DIR|auto",
-                   help="continue an interrupted run from DIR (or from --checkpoint-dir when 'auto' "
-                        "and a checkpoint exists there; a fresh start otherwise)")
-    g.add_argument("--init-from", metavar="CKPT", help="start a NEW run from a checkpoint's model")
-    g.add_argument("--log", metavar="FILE.jsonl", help="also write the progress records as JSON lines")
-    g.add_argument("--quiet", action="store_true", help="no progress table")
-    g.add_argument("--watchdog-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="abort the job if one wait lasts longer, naming the lagging ranks "
-                        "(default %(default)s; 0 disables)")
-    g.add_argument("--straggler", metavar="SPEC",
-                   help="slow ranks down for experiments: RANK:FACTOR or random:P:FACTOR")
-    g.add_argument("--config", metavar="FILE.toml",
-                   help="defaults for any of these options from a TOML file (keys as option names)")
-
 
 def register(sub) -> None:
     from . import Parser
+    from ..runtime.settings import RunSettings
     p = sub.add_parser("train", help="train a model (launch under mpiexec/srun)",
                        description="Train a model. Launch under MPI, e.g. "
                                    "mpiexec -n 4 python -m mpi4py -m mpiml train kmeans --data X.npy --k 8")
@@ -72,16 +34,11 @@ def register(sub) -> None:
     for name, modpath in ALGORITHMS.items():
         mod = importlib.import_module(modpath)
         ap = algos.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
-        settings_cls = getattr(mod, "SETTINGS", None)
-        if settings_cls is not None:
-            groups = settings_cls.add_arguments(ap)
-            add_common(ap, skip=settings_cls.by_key(), group=groups.get("runtime"))
-            ap.set_defaults(**settings_cls.run_defaults)
-        else:
-            mod.add_arguments(ap)
-            add_common(ap)
-        # Per-algorithm defaults for the common options (e.g. ibm1: --max-iter 5).
-        ap.set_defaults(**getattr(mod, "DEFAULTS", {}))
+        groups = mod.SETTINGS.add_arguments(ap)
+        # The algorithm's own declaration wins (e.g. seed with model=True).
+        RunSettings.add_arguments(ap, groups, skip=mod.SETTINGS.by_key())
+        # Per-algorithm defaults for the run-control options (e.g. ibm1: --max-iter 5).
+        ap.set_defaults(**mod.SETTINGS.run_defaults)
         ap.set_defaults(func=lambda args, mod=mod: run_training(args, mod))
         TRAIN_PARSERS[name] = ap
 
@@ -89,12 +46,22 @@ def register(sub) -> None:
 TRAIN_PARSERS: dict = {}
 
 
+def declared(algorithm: str) -> dict:
+    """``{config key: Opt}`` of every option of ``train ALGORITHM``: the
+    algorithm's settings, then the run-control options it does not declare."""
+    from ..runtime.settings import RunSettings
+    algo = importlib.import_module(ALGORITHMS[algorithm]).SETTINGS.by_key()
+    return {**{k: o for k, o in RunSettings.by_key().items() if k not in algo}, **algo}
+
+
 def apply_config(path: str, algorithm: str) -> None:
     """Make a TOML file's keys the defaults of ``train ALGORITHM`` (the command
     line still wins).  Keys are option names (``max-iter`` or ``max_iter``);
-    a table named after the algorithm may hold them.  Unknown keys are errors.
+    a table named after the algorithm may hold them.  Unknown keys and bad
+    values are errors naming the file, with the command line's messages.
     """
     import tomllib
+    from ..settings import coerce
     ap = TRAIN_PARSERS.get(algorithm)
     if ap is None:
         return  # argparse reports the unknown algorithm
@@ -106,29 +73,31 @@ def apply_config(path: str, algorithm: str) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     table = cfg.get(algorithm, cfg)
-    by_dest = {a.dest: a for a in ap._actions}
+    settings_cls = importlib.import_module(ALGORITHMS[algorithm]).SETTINGS
     values = {k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)}
-    unknown = sorted(k for k in values if k not in by_dest or k in ("help", "config"))
+    values = settings_cls.canonical(values, path)   # older keys, e.g. fmt -> format
+    known = {k: o for k, o in declared(algorithm).items() if o.spec.toml}
+    unknown = sorted(k for k in values if k not in known)
     if unknown:
         raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} for 'train {algorithm}'")
-    settings_cls = getattr(importlib.import_module(ALGORITHMS[algorithm]), "SETTINGS", None)
-    if settings_cls is not None:
-        # The same conversion and checks as the command line, naming the file.
-        from ..settings import coerce
-        for key, o in settings_cls.by_key().items():
-            if key in values:
-                try:
-                    values[key] = coerce(o, values[key])
-                except ValueError as exc:
-                    raise ConfigError(f"{path}: {key}: {exc}") from None
-    for dest, v in values.items():
-        by_dest[dest].required = False
-    ap.set_defaults(**values)
+    for key in values:
+        try:
+            values[key] = coerce(known[key], values[key])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {key}: {exc}") from None
+    ap.set_defaults(**values, _config_file=path)
 
 
-def resolved_config(args) -> dict:
-    return {k: v for k, v in sorted(vars(args).items())
-            if not k.startswith("_") and k not in NOT_CONFIG}
+def settings_from_args(args, mod):
+    """``(algorithm settings, run settings, resolved config)`` from parsed
+    arguments; :class:`ConfigError` names the sources (command line and the
+    config file, if any)."""
+    from ..runtime.settings import RunSettings
+    cfg = getattr(args, "_config_file", None)
+    source = "command line" + (f" and {cfg}" if cfg else "")
+    algo = mod.SETTINGS.from_args(args, source)
+    run = RunSettings.from_args(args, source)
+    return algo, run, {**run.to_config(), **algo.to_config()}
 
 
 def run_training(args, mod) -> int:
@@ -141,25 +110,28 @@ def run_training(args, mod) -> int:
     rank0 = _rank0_printer()
     try:
         faults = parse_faults(os.environ.get("MPIML_FAULT"))
+        # Every rank parses the same arguments, so every rank fails alike here.
+        settings, run, config = settings_from_args(args, mod)
     except ConfigError as exc:
         rank0(f"mpiml: error: {exc}")
         return exc.exit_code
-    opts = RunOptions(max_iter=args.max_iter, checkpoint_dir=args.checkpoint_dir,
-                      checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
-                      init_from=args.init_from, log=args.log, quiet=args.quiet, seed=args.seed,
-                      straggler=args.straggler, faults=faults, config=resolved_config(args))
+    seed = getattr(settings, "seed", run.seed)
+    opts = RunOptions(max_iter=run.max_iter, checkpoint_dir=run.checkpoint_dir,
+                      checkpoint_every=run.checkpoint_every, keep=run.keep, resume=run.resume,
+                      init_from=run.init_from, log=run.log, quiet=run.quiet, seed=seed,
+                      straggler=run.straggler, faults=faults, config=config)
     from ..comm import Comm
-    comm = Comm(watchdog_timeout=args.watchdog_timeout or None)
+    comm = Comm(watchdog_timeout=run.watchdog_timeout or None)
     code = 0
     try:
         info = host_info(comm)
         with comm.agree("checking options"):
-            algo = _build(mod, args)
-        if comm.rank == 0 and not args.quiet:
-            for w in getattr(getattr(algo, "settings", None), "warnings", lambda: [])():
+            algo = mod.build(settings)
+        if comm.rank == 0 and not run.quiet:
+            for w in settings.warnings():
                 sys.stderr.write(f"mpiml: warning: {w}\n")
         summary = train(algo, comm, opts, info, stop=stop)
-        if comm.rank == 0 and not args.quiet:
+        if comm.rank == 0 and not run.quiet:
             report = getattr(mod, "report", None)
             print(report(summary) if report else f"done: {summary}", flush=True)
     except MpimlError as exc:
@@ -182,13 +154,6 @@ def run_training(args, mod) -> int:
         from ..comm import finalize
         finalize()
     return code
-
-
-def _build(mod, args):
-    settings_cls = getattr(mod, "SETTINGS", None)
-    if settings_cls is None:
-        return mod.build(args)
-    return mod.build(settings_cls.from_args(args))
 
 
 def _user_error_kinds():

@@ -1,7 +1,8 @@
 """One-sided (RMA) windows for parameter tables, and waits that cannot hang.
 
-What this module relies on from MPI, and why (measured on these machines
-with MPICH 5 from PyPI, see FIELD_NOTES):
+What this module relies on from MPI, and why (the progress behaviour was
+measured on one node with MPICH 5 from PyPI, a target rank busy in numpy
+without MPI calls; the rest is the MPI-3 standard):
 
 * Windows are allocated by MPI (``Win.Allocate``) and every rank opens a
   passive-target ``Lock_all`` epoch right after creation, while all ranks
@@ -94,8 +95,8 @@ class Window:
         comm.barrier(kind=f"{name}:create")
         item = self.dtype.itemsize
         self.win = MPI.Win.Allocate(max(self.n, 1) * item, disp_unit=item, comm=comm.mpi)
-        # While every rank is inside MPI (FIELD_NOTES: a later Lock_all would
-        # need the target to enter MPI before it completes).
+        # While every rank is inside MPI: measured with MPICH 5, a Lock_all
+        # opened later waits until the target next enters MPI.
         self.win.Lock_all(MPI.MODE_NOCHECK)
         mem = np.frombuffer(self.win.tomemory(), dtype=self.dtype, count=max(self.n, 1))
         mem[:] = 0

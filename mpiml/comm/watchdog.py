@@ -2,9 +2,12 @@
 
 Each rank publishes its status (phase, iteration, whether it is waiting and
 since when) in a small RMA window allocated by MPI, with a ``Lock_all`` epoch
-opened right after creation.  On these machines that makes remote reads
-progress without the target's help (FIELD_NOTES), so a rank stuck in a
-collective can still read what a busy or hung peer was last doing.
+opened right after creation.  Measured with MPICH 5 on one node: with a window
+from ``Win.Allocate`` and ``Lock_all`` opened by every rank while all are inside
+MPI, ``Get_accumulate``/``Flush`` complete in microseconds while the target
+computes without calling MPI (the facts :mod:`mpiml.comm.rma` relies on), so a
+rank stuck in a collective can still read what a busy or hung peer was last
+doing.
 
 The reading happens on a helper thread with its own deadline: if even that
 blocks (across nodes passive progress is not guaranteed), the report is made

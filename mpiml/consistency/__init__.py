@@ -17,10 +17,8 @@ What the RMA models rely on from MPI is listed in :mod:`mpiml.comm.rma`.
 
 from __future__ import annotations
 
-from ..errors import ConfigError
 from .base import STALE_BINS, StalenessViolation, Table
-
-KINDS = ("bsp", "ssp", "essp", "async", "average")
+from .settings import BOUNDED, KINDS, ConsistencySettings
 
 
 def make_table(comm, kind: str, n_rows: int, width: int, staleness: int | None = 0,
@@ -36,11 +34,11 @@ def make_table(comm, kind: str, n_rows: int, width: int, staleness: int | None =
         :class:`StalenessViolation`)
     name : label in communication statistics and messages
     """
-    if kind not in KINDS:
-        raise ConfigError(f"unknown consistency {kind!r} (choose from {', '.join(KINDS)})")
-    if kind in ("ssp", "essp") and (staleness is None or int(staleness) < 0):
-        raise ConfigError(f"--staleness must be an integer >= 0 for {kind}, got {staleness}")
-    comm.check_same((kind, int(n_rows), int(width), staleness if kind in ("ssp", "essp") else None,
+    # The same declaration (and messages) as the command line's options.
+    if staleness is None and kind not in BOUNDED:
+        staleness = 0
+    ConsistencySettings(consistency=kind, staleness=staleness, every=every, debug_staleness=bool(debug))
+    comm.check_same((kind, int(n_rows), int(width), staleness if kind in BOUNDED else None,
                      int(every) if kind == "average" else None, bool(debug)), f"table {name!r} settings")
     if kind == "bsp":
         from .bsp import BSPTable
@@ -58,4 +56,4 @@ def make_table(comm, kind: str, n_rows: int, width: int, staleness: int | None =
     return AsyncTable(comm, n_rows, width, debug=debug, name=name)
 
 
-__all__ = ["KINDS", "STALE_BINS", "StalenessViolation", "Table", "make_table"]
+__all__ = ["BOUNDED", "ConsistencySettings", "KINDS", "STALE_BINS", "StalenessViolation", "Table", "make_table"]

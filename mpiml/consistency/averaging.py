@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
 from .base import Table
 
 
@@ -30,8 +29,6 @@ class AveragingTable(Table):
     kind = "average"
 
     def __init__(self, comm, n_rows, width, every: int = 1, debug=False, name="table"):
-        if every < 1:
-            raise ConfigError(f"--every must be >= 1, got {every}")
         super().__init__(comm, n_rows, width, every - 1, debug, name)
         self.every = int(every)
         self._data = np.zeros((self.n_rows, self.width))

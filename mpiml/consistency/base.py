@@ -55,7 +55,8 @@ class Table:
     comm : communicator (:class:`mpiml.comm.Comm` or a stand-in)
     n_rows, width : shape of the table
     staleness : int or None
-        The bound ``s`` (``None``: unbounded, asynchronous).
+        The bound ``s`` (``None``: unbounded, asynchronous); validated by
+        :func:`mpiml.consistency.make_table`, which builds every table.
     debug : bool
         Check the bound on every read.
     name : label used in communication statistics
@@ -67,8 +68,6 @@ class Table:
                  debug: bool = False, name: str = "table"):
         if n_rows < 1 or width < 1:
             raise ConfigError(f"a table needs n_rows >= 1 and width >= 1, got {n_rows} x {width}")
-        if staleness is not None and staleness < 0:
-            raise ConfigError(f"--staleness must be >= 0, got {staleness}")
         self.comm = comm
         self.n_rows, self.width = int(n_rows), int(width)
         self.staleness = None if staleness is None else int(staleness)

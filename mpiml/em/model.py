@@ -35,24 +35,20 @@ from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
 from .ibm1 import estep, mstep
-from .plan import TOPOLOGIES, validate_tree
+from .plan import validate_tree
+from .settings import IBM1Settings, edge_list
 
 KIND = "ibm1"
 
 
-def parse_tree_edges(text: str | None):
+def parse_tree_edges(text):
     """``"0-1,1-2,..."`` -> list of (a, b) rank pairs (ConfigError if malformed)."""
     if text is None:
         return None
-    edges = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        a, sep, b = part.partition("-")
-        if not sep or not a.strip().isdigit() or not b.strip().isdigit():
-            raise ConfigError(f"--tree-edges: expected edges like '0-1,1-2', found {part!r}")
-        edges.append((int(a), int(b)))
-    return edges
+    try:
+        return edge_list(text)
+    except ValueError as exc:
+        raise ConfigError(f"--tree-edges: {exc}") from None
 
 
 def vocab_bytes(words) -> np.ndarray:
@@ -70,15 +66,10 @@ class IBM1Model(Algorithm):
 
     Parameters
     ----------
-    source, target : paths of the two-file layout (line n pairs with line n)
-    corpus : path of the one-file ``source ||| target`` layout (instead)
-    topology : one of :data:`mpiml.em.plan.TOPOLOGIES`
-    tree_edges : edge list over ranks (``topology="tree"``)
-    null : include the NULL source word
-    empty : ``"skip"`` or ``"error"`` for pairs with an empty side
-    align_out : write Viterbi alignments (Pharaoh ``i-j``) here at the end
-    export_ttable : top-k targets per source word to write (0: none)
-    ttable_out : TSV path of the exported table
+    settings : IBM1Settings, or its fields as keywords (``source``, ``target``
+        or ``corpus``, ``topology``, ``tree_edges`` as ``"0-1,1-2"`` or
+        pairs, ``null``, ``empty``, ``align_out``, ``export_ttable``,
+        ``ttable_out``); see :class:`mpiml.em.settings.IBM1Settings`.
 
     Attributes
     ----------
@@ -90,51 +81,28 @@ class IBM1Model(Algorithm):
     name = "ibm1"
     schema = 1
     partition_what = "sentence pairs"
-    # Keys are only meaningful for the same corpus; restore() checks the
+    # Only --no-null is model-defining (IBM1Settings): restore() checks the
     # vocabularies and corpus sizes themselves, so moved files still resume.
-    resume_keys = ("null",)
+    Settings = IBM1Settings
     columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
                ("e_s", "E_s", "{:.3f}"), ("c_s", "C_s", "{:.3f}"), ("m_s", "M_s", "{:.3f}"),
                ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"))
 
-    def __init__(self, source=None, target=None, corpus=None, *, topology: str = "junction-tree",
-                 tree_edges=None, null: bool = True, empty: str = "skip", align_out=None,
-                 export_ttable: int = 0, ttable_out=None):
-        self.source, self.target, self.corpus = source, target, corpus
-        self.topology = topology
-        self.tree_edges = tree_edges
-        self.null = bool(null)
-        self.empty = empty
-        self.align_out = align_out
-        self.export_ttable = int(export_ttable or 0)
-        self.ttable_out = ttable_out
-
     # ------------------------------------------------------------------ setup
     def _check_options(self, size: int) -> None:
-        if self.topology not in TOPOLOGIES:
-            raise ConfigError(f"unknown topology {self.topology!r}; choose from {', '.join(TOPOLOGIES)}")
-        if (self.corpus is None) == (self.source is None and self.target is None):
-            raise ConfigError("give either --corpus FILE (source ||| target lines) or "
-                              "--source FILE --target FILE")
-        if self.corpus is None and (self.source is None or self.target is None):
-            raise ConfigError("the two-file layout needs both --source and --target")
-        if self.empty not in ("skip", "error"):
-            raise ConfigError(f"--empty must be 'skip' or 'error', got {self.empty!r}")
+        """What the settings cannot check alone: the tree against the rank
+        count, and that the output directories exist."""
         if self.topology == "tree":
-            if self.tree_edges is None:
-                raise ConfigError("--topology tree needs --tree-edges, e.g. a chain "
-                                  + ",".join(f"{r}-{r + 1}" for r in range(min(size, 4) - 1)))
-            validate_tree(self.tree_edges, size)
-        elif self.tree_edges is not None:
-            raise ConfigError("--tree-edges is only used with --topology tree")
-        if self.export_ttable < 0:
-            raise ConfigError(f"--export-ttable must be >= 0, got {self.export_ttable}")
-        if self.export_ttable and not self.ttable_out:
-            raise ConfigError("--export-ttable K needs --ttable-out FILE")
+            validate_tree(self.tree_edges_, size)
         for opt, path in (("--align-out", self.align_out), ("--ttable-out", self.ttable_out)):
             parent = os.path.dirname(os.path.abspath(path)) if path else None
             if parent and not os.path.isdir(parent):
                 raise ConfigError(f"{opt} {path}: directory {parent} does not exist")
+
+    @property
+    def tree_edges_(self):
+        """The --tree-edges as a list of rank pairs (None when not given)."""
+        return parse_tree_edges(self.tree_edges)
 
     def setup(self, comm) -> int:
         """Collective.  Read this rank's lines, build parameters and the C-step plan."""
@@ -152,7 +120,7 @@ class IBM1Model(Algorithm):
         self.read_seconds_ = max(t for _, t in n_pairs)
         self.n_pairs_ = sum(p for p, _ in n_pairs)
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
-                                      tree_edges=self.tree_edges, kind=KIND).setup(corpus)
+                                      tree_edges=self.tree_edges_, kind=KIND).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs

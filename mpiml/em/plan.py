@@ -47,8 +47,8 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from ..errors import ConfigError
 from ..arrays import union_sorted
 from ..partition import hash_owner
+from .settings import TOPOLOGIES   # declared with the options of train ibm1
 
-TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
 VALUE_BYTES = 8
 
 

@@ -34,13 +34,14 @@ import time
 
 import numpy as np
 
-from ..consistency import KINDS, STALE_BINS, make_table
+from ..consistency import STALE_BINS, make_table
 from ..errors import ConfigError, InputError
 from ..io.checkpoint import State
 from ..io.libsvm import read_labelled
 from ..partition import require_nonempty
 from ..runtime.algorithm import Algorithm
 from . import kernels
+from .settings import LinearSettings
 
 LOSSES = {"logistic": kernels.LOGISTIC, "hinge": kernels.HINGE}
 PENALTIES = {"none": kernels.NONE, "l2": kernels.L2, "l1": kernels.L1}
@@ -85,57 +86,31 @@ class LinearSGD(Algorithm):
 
     Parameters
     ----------
-    data : training examples (LIBSVM/SVMlight text, or .npy/.h5/.csv with ``labels``)
-    valid : optional validation examples (same kinds)
-    loss : "logistic" or "hinge"
-    penalty : "l2", "l1" or "none"; ``alpha`` its weight
-    lr : step size; each worker adds ``-(lr / size) x`` its minibatch gradient
-    batch : examples per rank per clock
-    clocks : clocks per iteration (0: one pass over the training data)
-    consistency : "bsp", "ssp", "essp", "async" or "average"
-    staleness : SSP/ESSP bound; every : averaging period (clocks)
-    debug_staleness : check the bound on every read
-    target_loss : stop once the training objective is at or below it
-    width : weights per table row
+    settings : LinearSettings, or its fields as keywords (``data``, ``loss``,
+        ``penalty``, ``alpha``, ``lr``, ``batch``, ``clocks``, ``consistency``,
+        ``staleness``, ``every``, ...); see
+        :class:`mpiml.linear.settings.LinearSettings`.  Each worker adds
+        ``-(lr / size) x`` its minibatch gradient; ``clocks`` 0 is one pass
+        over the training data per iteration.
     """
 
     name = "linear"
     schema = 1
     partition_what = "examples"
-    resume_keys = ("data", "loss", "penalty", "seed", "batch", "clocks")
+    Settings = LinearSettings
+    table_ = None
 
-    def __init__(self, data, valid=None, loss="logistic", penalty="l2", alpha=1e-4, lr=0.5, batch=64,
-                 clocks=0, consistency="bsp", staleness=0, every=1, debug_staleness=False, seed=0,
-                 labels=None, valid_labels=None, dataset=None, labels_dataset=None, fmt="auto",
-                 n_features=None, target_loss=None, width=32):
-        if loss not in LOSSES:
-            raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        if penalty not in PENALTIES:
-            raise ConfigError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
-        if consistency not in KINDS:
-            raise ConfigError(f"--consistency must be one of {', '.join(KINDS)}, got {consistency!r}")
-        for opt, v, low in (("--batch", batch, 1), ("--clocks", clocks, 0), ("--every", every, 1),
-                            ("--staleness", staleness, 0), ("--width", width, 1)):
-            if int(v) < low:
-                raise ConfigError(f"{opt} must be >= {low}, got {v}")
-        if not (lr > 0 and np.isfinite(lr)) or alpha < 0:
-            raise ConfigError(f"--lr must be > 0 and --alpha >= 0 (got {lr}, {alpha})")
-        self.data, self.valid, self.loss, self.penalty = data, valid, loss, penalty
-        self.alpha, self.lr, self.batch, self.clocks = float(alpha), float(lr), int(batch), int(clocks)
-        self.kind, self.staleness, self.every = consistency, int(staleness), int(every)
-        self.debug_staleness, self.seed = bool(debug_staleness), int(seed)
-        self.labels, self.valid_labels, self.dataset, self.labels_dataset = labels, valid_labels, dataset, \
-            labels_dataset
-        self.fmt, self.n_features, self.target_loss, self.width = fmt, n_features, target_loss, int(width)
-        self.consistency = {"ssp": f"ssp (staleness {staleness})", "essp": f"essp (staleness {staleness})",
-                            "async": "async (staleness unbounded)",
-                            "average": f"model averaging every {every} clocks"}.get(consistency, consistency)
-        va = "va_logloss" if loss == "logistic" else "va_hinge"
-        self.columns = (("tr_acc", "tr_acc", "{:.4f}"), ("va_acc", "va_acc", "{:.4f}"),
-                        ("va_loss", va, "{:.4f}"), ("clock", "clock", "{:d}"),
-                        ("stale_mean", "stale_mean", "{:.2f}"), ("stale_max", "stale_max", "{:d}"),
-                        ("stale_hist", "staleness histogram", "{}"))
-        self.table_ = None
+    @property
+    def consistency(self) -> str:
+        return self.settings.consistency_label()
+
+    @property
+    def columns(self) -> tuple:
+        va = "va_logloss" if self.loss == "logistic" else "va_hinge"
+        return (("tr_acc", "tr_acc", "{:.4f}"), ("va_acc", "va_acc", "{:.4f}"),
+                ("va_loss", va, "{:.4f}"), ("clock", "clock", "{:d}"),
+                ("stale_mean", "stale_mean", "{:.2f}"), ("stale_max", "stale_max", "{:d}"),
+                ("stale_hist", "staleness histogram", "{}"))
 
     # ------------------------------------------------------------------ setup
     def setup(self, comm) -> int:
@@ -151,9 +126,8 @@ class LinearSGD(Algorithm):
             if d < 1:
                 raise InputError("no features", self.data)
         self.n_rows_, self.width_ = table_shape(d, self.width)
-        if self.clocks == 0:
-            self.clocks = max(1, -(-self.train_.n_total // (comm.size * self.batch)))
-        self.table_ = make_table(comm, self.kind, self.n_rows_, self.width_, staleness=self.staleness,
+        self.clocks_ = self.clocks or max(1, -(-self.train_.n_total // (comm.size * self.batch)))
+        self.table_ = make_table(comm, self.settings.consistency, self.n_rows_, self.width_, staleness=self.staleness,
                                  every=self.every, debug=self.debug_staleness, name="weights")
         self.sampler_ = Sampler(self.train_.n_local, self.batch, self.seed, comm.rank)
         self.all_rows_ = np.arange(self.n_rows_)
@@ -209,7 +183,7 @@ class LinearSGD(Algorithm):
 
     def step(self, comm, iteration: int, straggler) -> dict:
         self._size = comm.size
-        K = self.clocks
+        K = self.clocks_
         per_clock = np.zeros((K, 2 + STALE_BINS))
         for k in range(K):
             # a transient straggler's draw is per clock, not per iteration

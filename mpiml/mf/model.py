@@ -32,16 +32,14 @@ import sys
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, InputError
+from ..errors import CheckpointError, InputError
 from ..io.checkpoint import State
-from ..io.ratings import DUPLICATES, FORMATS, lookup, read_ratings
+from ..io.ratings import lookup, read_ratings
 from ..partition import block_owner, block_range
 from ..runtime.algorithm import Algorithm
 from .blocks import split_by_owner
-from .common import StepSize, Triplets
-from .schedule import ORDERS
-
-SOLVERS = ("dsgd", "fugue", "als")
+from .common import Triplets
+from .settings import MFSettings
 _INT = re.compile(r"[+-]?\d+")
 
 _BASE_COLUMNS = (("train_rmse", "tr_rmse", "{:.4f}"), ("valid_rmse", "va_rmse", "{:.4f}"))
@@ -71,62 +69,21 @@ class MatrixFactorization(Algorithm):
 
     Parameters
     ----------
-    data : ratings file (formats of :func:`mpiml.io.ratings.read_ratings`)
-    fmt : one of ``mpiml.io.ratings.FORMATS``
-    valid : separate validation file, or None
-    valid_fraction : hash-split this fraction of ``data`` off for validation
-    duplicates : duplicate (user, item) policy, one of ``mpiml.io.ratings.DUPLICATES``
-    solver : ``"dsgd"``, ``"fugue"`` or ``"als"``
-    k : rank of the factorisation
-    lam : L2 weight λ (per rating)
-    lr, step, decay : SGD step size and its rule (:class:`mpiml.mf.common.StepSize`)
-    order : DSGD stratum order (:mod:`mpiml.mf.schedule`)
-    blocks_per_rank : DSGD blocks per rank (``(size·b)²`` blocks)
-    fugue_cap, fugue_chunk : Fugue extra-update cap (fraction of the sub-epoch's
-        ratings) and updates between polls
-    fugue_fixed : deterministic Fugue (exactly this fraction of extra updates per block)
-    target_rmse : stop once the validation RMSE is at most this (None: run ``--max-iter``)
-    seed : seeds the initial factors, shuffles, stratum order and validation split
+    settings : MFSettings, or its fields as keywords (``data``, ``fmt``,
+        ``solver``, ``k``, ``lam``, ``lr``, ``step_rule``, ``order``,
+        ``blocks_per_rank``, ``fugue_*``, ``seed``, ...); see
+        :class:`mpiml.mf.settings.MFSettings`.
     """
 
     name = "mf"
     schema = 1
     partition_what = "ratings"
-    # Everything that changes the data a model sees or its update sequence.
-    resume_keys = ("data", "format", "valid_fraction", "duplicates", "solver", "rank", "lam", "lr",
-                   "step", "decay", "order", "blocks_per_rank", "fugue_fixed", "seed")
+    Settings = MFSettings
 
-    def __init__(self, data, fmt: str = "auto", valid=None, valid_fraction: float = 0.0,
-                 duplicates: str = "last", solver: str = "dsgd", k: int = 16, lam: float = 0.05,
-                 lr: float = 0.01, step: str = "bold", decay: float = 0.1, order: str = "WOR",
-                 blocks_per_rank: int = 1, fugue_cap: float = 1.0, fugue_chunk: int = 4096,
-                 fugue_fixed: float | None = None, target_rmse: float | None = None, seed: int = 0):
-        self.data, self.fmt, self.valid, self.valid_fraction = data, fmt, valid, float(valid_fraction)
-        self.duplicates, self.solver, self.k, self.lam = duplicates, solver, int(k), float(lam)
-        self.lr, self.step_rule, self.decay, self.order = float(lr), step, float(decay), order
-        self.blocks_per_rank, self.fugue_cap, self.fugue_chunk = int(blocks_per_rank), fugue_cap, fugue_chunk
-        self.fugue_fixed, self.target_rmse, self.seed = fugue_fixed, target_rmse, int(seed)
-        self.columns = _BASE_COLUMNS + (() if solver == "als" else _SGD_COLUMNS) + \
-            (_FUGUE_COLUMNS if solver == "fugue" else ())
-
-    # ------------------------------------------------------------------ setup
-    def _check(self) -> None:
-        if self.solver not in SOLVERS:
-            raise ConfigError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
-        if self.fmt not in FORMATS or self.duplicates not in DUPLICATES or self.order not in ORDERS:
-            raise ConfigError(f"format must be one of {FORMATS}, duplicates one of {DUPLICATES}, "
-                              f"order one of {ORDERS}")
-        if self.k < 1:
-            raise ConfigError(f"--rank must be >= 1, got {self.k}")
-        if self.lam < 0 or (self.solver == "als" and self.lam == 0):
-            raise ConfigError(f"--lam must be >= 0 (> 0 for ALS), got {self.lam}")
-        if self.blocks_per_rank < 1 or self.fugue_chunk < 1 or self.fugue_cap < 0:
-            raise ConfigError("--blocks-per-rank and --fugue-chunk must be >= 1, --fugue-cap >= 0")
-        if self.fugue_fixed is not None and self.fugue_fixed < 0:
-            raise ConfigError(f"--fugue-fixed must be >= 0, got {self.fugue_fixed}")
-        if self.target_rmse is not None and not (self.valid or self.valid_fraction):
-            raise ConfigError("--target-rmse needs validation data (--valid or --valid-fraction)")
-        StepSize(self.lr, self.step_rule, self.decay)   # validates lr and the rule
+    @property
+    def columns(self) -> tuple:
+        return _BASE_COLUMNS + (() if self.solver == "als" else _SGD_COLUMNS) + \
+            (_FUGUE_COLUMNS if self.solver == "fugue" else ())
 
     def _make_solver(self):
         from .als import ALS
@@ -141,7 +98,6 @@ class MatrixFactorization(Algorithm):
     def setup(self, comm) -> int:
         """Collective.  Read and split the ratings, distribute them for the solver,
         initialise the factors; returns this rank's number of training ratings."""
-        self._check()
         data = read_ratings(comm, self.data, self.fmt, valid_fraction=self.valid_fraction,
                             valid_path=self.valid, seed=self.seed, duplicates=self.duplicates)
         self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids

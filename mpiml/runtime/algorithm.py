@@ -6,8 +6,9 @@ from ..io.checkpoint import State
 
 
 class Algorithm:
-    """Base class: scikit-learn style hyper-parameters in ``__init__``,
-    learned state in attributes ending in ``_``.
+    """Base class: hyper-parameters in ``self.settings`` (a frozen
+    :class:`mpiml.settings.Settings`, readable as attributes), learned state in
+    attributes ending in ``_``.
 
     The runtime calls, on every rank and each inside error agreement:
     ``setup`` (read and validate data) -> ``initialize`` or ``restore`` /
@@ -22,8 +23,6 @@ class Algorithm:
     Settings = None
     consistency = "bsp"
     partition_what = "rows"
-    # Hyper-parameters that must equal the checkpoint's to --resume.
-    resume_keys: tuple = ()
     # Extra progress-table columns: (record key, header, format).
     columns: tuple = ()
 
@@ -34,6 +33,9 @@ class Algorithm:
             raise TypeError(f"{type(self).__name__} must define Settings or its own __init__")
         if settings is None:
             settings = self.Settings(**options)
+        elif not isinstance(settings, self.Settings):
+            raise TypeError(f"{type(self).__name__}() takes a {self.Settings.__name__} or the options "
+                            f"as keywords (e.g. data=...), not {settings!r}")
         elif options:
             settings = settings.replace(**options)
         self.settings = settings
@@ -45,14 +47,12 @@ class Algorithm:
             return getattr(s, name)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
-    def resume_conflicts(self, stored: dict, config: dict) -> list[str]:
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
         """Why ``--resume`` must refuse a checkpoint whose stored configuration
-        is ``stored`` when this run's is ``config`` (empty: resume allowed)."""
-        s = self.__dict__.get("settings")
-        if s is not None:
-            return s.resume_conflicts(stored)
-        return [f"{k} was {stored.get(k)!r}, now {config.get(k)!r}"
-                for k in self.resume_keys if stored.get(k) != config.get(k)]
+        is ``stored`` (empty: resume allowed).  The model-defining options
+        (``option(..., model=True)``) must be unchanged; ``config``, this run's
+        resolved configuration, is for algorithms that override this."""
+        return self.settings.resume_conflicts(stored)
 
     def setup(self, comm) -> int:
         """Read this rank's data; return the local partition size."""

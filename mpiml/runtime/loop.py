@@ -12,7 +12,7 @@ import platform
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,14 @@ class RunOptions:
     straggler: str | None = None
     faults: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Validated by the declaration of the run-control options (the same
+        # checks and messages as the command line).
+        from .settings import RunSettings
+        RunSettings(max_iter=self.max_iter, seed=self.seed, checkpoint_dir=self.checkpoint_dir,
+                    checkpoint_every=self.checkpoint_every, keep=self.keep, resume=self.resume,
+                    init_from=self.init_from, log=self.log, quiet=self.quiet, straggler=self.straggler)
 
 
 class StopFlag:
@@ -73,13 +81,9 @@ def _provenance(comm, info) -> dict:
 
 
 def resolve_resume(opts: RunOptions):
-    """Which checkpoint to resume from (or None); validates the combination."""
-    if opts.resume and opts.init_from:
-        raise ConfigError("--resume and --init-from are exclusive: --resume continues the same run, "
-                          "--init-from starts a new run from a model")
+    """Which checkpoint to resume from (or None); the combination of options
+    was checked by :class:`mpiml.runtime.settings.RunSettings`."""
     if opts.resume == "auto":
-        if not opts.checkpoint_dir:
-            raise ConfigError("--resume auto needs --checkpoint-dir")
         return ckpt_write.latest(opts.checkpoint_dir) if Path(opts.checkpoint_dir).is_dir() else None
     return opts.resume
 
@@ -91,6 +95,11 @@ def train(algo, comm, opts: RunOptions, info: dict, stop=None) -> dict:
     before MPI starts, so an early SIGUSR1 is not lost); one is made here
     otherwise.
     """
+    settings = getattr(algo, "settings", None)
+    if settings is not None:
+        # The stored configuration always holds every option of the algorithm
+        # (the resume guard compares them), also when called as a library.
+        opts = replace(opts, config={**opts.config, **settings.to_config()})
     with comm.agree("opening the progress log"):
         progress = Progress(comm.rank, algo.columns, opts.log, opts.quiet)
     own_stop = stop is None
@@ -118,7 +127,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler):
     with comm.agree(f"setting up {algo.name}"):
         local_n = algo.setup(comm)
     sizes = comm.allgather_obj(int(local_n), "progress")
-    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes,
+    info.update(algorithm=algo.name, consistency=algo.consistency, partition=sizes, config=opts.config,
                 partition_what=algo.partition_what, hosts=comm.hosts(), size=comm.size)
 
     start = 0

@@ -88,6 +88,9 @@ def banner(info: dict) -> str:
         f"partition {info['partition_what']} per rank: {' '.join(str(s) for s in sizes)} "
         f"(min {min(sizes)}, max {max(sizes)}, total {sum(sizes)})",
     ]
+    if info.get("config"):
+        lines.append("config " + " ".join(f"{k}={v}" for k, v in sorted(info["config"].items())
+                                          if v is not None))
     if info.get("resumed_from"):
         lines.append(f"resumed from {info['resumed_from']} (iteration {info['start_iteration']})")
     return "\n".join(lines)

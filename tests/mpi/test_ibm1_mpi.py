@@ -13,6 +13,12 @@ from mpiml.runtime.faults import Straggler
 from tests.mpi.conftest import assert_all
 from tests.naive.ibm1 import ibm1_dense, viterbi_dense
 
+
+def pair(corpus):
+    """The two-file layout of a corpus fixture, as IBM1Model keywords."""
+    return {"source": corpus["paths"][0], "target": corpus["paths"][1]}
+
+
 N_ITER = 4
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,7 +43,7 @@ def corpus(comm, tmp_path_factory):
 
 
 def trained(comm, corpus, topology, n_iter=N_ITER, **kw):
-    algo = IBM1Model(*corpus["paths"], topology=topology, **kw)
+    algo = IBM1Model(**pair(corpus), topology=topology, **kw)
     algo.setup(comm)
     algo.initialize(comm)
     thetas, records = [], []
@@ -116,7 +122,7 @@ def test_alignments_in_corpus_order_and_checkpoint_round_trip(comm, corpus, shar
     root = shared_tmp / "ck"
     write(comm, root, algo.state(comm, 2), algorithm="ibm1", schema=1, config={}, provenance={})
     ck = load(comm, root, "ibm1", 1)
-    again = IBM1Model(*corpus["paths"], topology="allpairs")
+    again = IBM1Model(**pair(corpus), topology="allpairs")
     again.setup(comm)
     again.restore(comm, ck)
     ok = np.array_equal(again.model_.theta_, algo.model_.theta_) and again.model_.iteration_ == 2

@@ -22,7 +22,7 @@ def data(comm, tmp_path_factory):
 
 
 def run(comm, path, iters, **kw):
-    algo = LinearSGD(path, **kw)
+    algo = LinearSGD(data=path, **kw)
     with comm.agree("setup"):
         algo.setup(comm)
         algo.initialize(comm)
@@ -66,7 +66,7 @@ def test_checkpoint_resume_through_the_training_loop(comm, data, shared_tmp, con
     info = host_info(comm)
 
     def go(ckdir, max_iter, resume=None):
-        algo = LinearSGD(path, consistency=consistency, staleness=1, **KW)
+        algo = LinearSGD(data=path, consistency=consistency, staleness=1, **KW)
         opts = RunOptions(max_iter=max_iter, checkpoint_dir=str(ckdir), quiet=True, resume=resume,
                           config={"data": path, "consistency": consistency})
         return algo, train(algo, comm, opts, dict(info))

@@ -31,7 +31,7 @@ def path(comm, tmp_path_factory):
 
 
 def fit(comm, path, epochs, straggler=None, **kw):
-    algo = MatrixFactorization(path, **kw)
+    algo = MatrixFactorization(data=path, **kw)
     algo.setup(comm)
     algo.initialize(comm)
     slow = Straggler(straggler, comm.rank)
@@ -101,7 +101,7 @@ def test_checkpointed_run_resumes_bit_identical(comm, path, shared_tmp, solver):
     def run(root, max_iter, resume=None):
         opts = RunOptions(max_iter=max_iter, checkpoint_dir=str(root), resume=resume, quiet=True,
                           config={"solver": solver, **kw})
-        return train(MatrixFactorization(path, solver=solver, valid_fraction=0.2, **kw), comm, opts, dict(info))
+        return train(MatrixFactorization(data=path, solver=solver, valid_fraction=0.2, **kw), comm, opts, dict(info))
 
     ref = run(shared_tmp / "ref", 4)
     run(shared_tmp / "ck", 2)

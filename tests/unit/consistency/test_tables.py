@@ -221,7 +221,7 @@ def test_averaging_matches_the_mean_of_local_models():
 def test_make_table_rejects_bad_settings():
     world = RMAWorld()
     c = Serial(world, 0, 1)
-    with pytest.raises(ConfigError, match="unknown consistency"):
+    with pytest.raises(ConfigError, match="--consistency: expected one of bsp, ssp, essp, async, average"):
         make_table(c, "eventual", 2, 2)
     with pytest.raises(ConfigError, match="staleness"):
         make_table(c, "ssp", 2, 2, staleness=-1)

@@ -17,7 +17,7 @@ def train(n, path, iters, **kw):
     world = RMAWorld()
 
     def fn(comm):
-        algo = LinearSGD(path, **kw)
+        algo = LinearSGD(data=path, **kw)
         algo.setup(comm)
         algo.initialize(comm)
         hist = [algo.step(comm, it, Straggler(None, comm.rank)) for it in range(1, iters + 1)]
@@ -130,8 +130,8 @@ def test_sampler_is_a_pure_function_and_covers_each_epoch():
 def test_table_shape_and_options():
     assert table_shape(7, 32) == (1, 8) and table_shape(100, 32) == (4, 32)
     with pytest.raises(ConfigError, match="--loss"):
-        LinearSGD("x", loss="squared")
+        LinearSGD(data="x", loss="squared")
     with pytest.raises(ConfigError, match="--batch"):
-        LinearSGD("x", batch=0)
+        LinearSGD(data="x", batch=0)
     with pytest.raises(ConfigError, match="--consistency"):
-        LinearSGD("x", consistency="eventual")
+        LinearSGD(data="x", consistency="eventual")

@@ -49,7 +49,7 @@ def run_train(P, path, root, max_iter=3, every=0, resume=None, init_from=None, l
                       seed=kw.get("seed", 0), straggler=straggler, config=config)
 
     def fn(comm):
-        return train(MatrixFactorization(path, **kw), comm, opts, dict(INFO))
+        return train(MatrixFactorization(data=path, **kw), comm, opts, dict(INFO))
     return run_ranks(P, fn)[0]
 
 
@@ -79,7 +79,7 @@ def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
 def test_training_loop_equals_serial_als(P, ratings_file, tmp_path):
     run_train(P, ratings_file, tmp_path / "ck", solver="als", k=3, lam=0.05, seed=2)
     tr = (DATA.users, DATA.items, DATA.values)
-    scale = MatrixFactorization(ratings_file, solver="als", k=3, lam=0.05, seed=2)
+    scale = MatrixFactorization(data=ratings_file, solver="als", k=3, lam=0.05, seed=2)
     def fn(comm):
         scale.setup(comm)
         return scale.solver_.init_scale_
@@ -113,7 +113,7 @@ def test_resume_on_another_rank_count_reblocks(ratings_file, tmp_path):
     ck, W, H = model_of(tmp_path / "ck")
 
     def fn(comm):
-        algo = MatrixFactorization(ratings_file, **kw)
+        algo = MatrixFactorization(data=ratings_file, **kw)
         algo.setup(comm)
         algo.restore(comm, Checkpoint(tmp_path / "ck"))
         return algo.solver_.local_factors(), algo.solver_.epoch_
@@ -153,7 +153,7 @@ def test_restore_refuses_other_data(ratings_file, tmp_path):
     other.write_text(ratings_file.read_text().replace(f"\n{M} ", f"\n{M + 7} "))
 
     def fn(comm):
-        algo = MatrixFactorization(other, **SGD)
+        algo = MatrixFactorization(data=other, **SGD)
         algo.setup(comm)
         algo.restore(comm, Checkpoint(tmp_path / "ck"))
     with pytest.raises(CheckpointError, match="ids differ"):
@@ -172,21 +172,22 @@ def test_progress_metrics(ratings_file, tmp_path):
     run_train(2, ratings_file, None, max_iter=1, log=log2, solver="als", k=3)
     r = [json.loads(x) for x in log2.read_text().splitlines() if '"iter"' in x][0]
     assert r["valid_rmse"] is None and "lr" not in r and "extra_updates" not in r
-    assert [c[0] for c in MatrixFactorization("x", solver="fugue").columns] == \
+    assert [c[0] for c in MatrixFactorization(data="x", solver="fugue").columns] == \
         ["train_rmse", "valid_rmse", "lr", "extra_updates", "extra_min", "extra_max"]
 
 
 def test_target_rmse_stops_early(ratings_file):
     s = run_train(2, ratings_file, None, max_iter=50, valid_fraction=0.2, target_rmse=10.0, **SGD)
     assert s["epochs"] == 1 and s["converged"]
-    with pytest.raises(CollectiveError, match="needs validation data"):
+    with pytest.raises(ConfigError, match="needs validation data"):
         run_train(1, ratings_file, None, target_rmse=1.0, **SGD)
 
 
 @pytest.mark.parametrize("kw,msg", [(dict(solver="als", lam=0.0), "--lam"), (dict(k=0), "--rank"),
-                                    (dict(solver="sgd"), "unknown solver"), (dict(lr=-1.0), "learning rate")])
+                                    (dict(solver="sgd"), "--solver"), (dict(lr=-1.0), "--lr")])
 def test_bad_options(ratings_file, kw, msg):
-    with pytest.raises(CollectiveError, match=msg) as err:
+    # Checked when the settings are built, before any rank reads data.
+    with pytest.raises(ConfigError, match=msg) as err:
         run_train(2, ratings_file, None, max_iter=1, **kw)
     assert err.value.exit_code == 2
 

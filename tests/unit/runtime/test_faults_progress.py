@@ -77,6 +77,8 @@ def test_progress_only_rank0_prints_and_logs(tmp_path):
 def test_banner_and_bytes():
     text = banner({"version": "0", "algorithm": "kmeans", "consistency": "bsp", "hosts": ["a", "a", "b"],
                    "size": 3, "mpi_library": "MPICH", "mpi_standard": "4.1", "mpi4py": "4", "numpy": "2",
-                   "partition": [3, 3, 2], "partition_what": "rows"})
+                   "partition": [3, 3, 2], "partition_what": "rows",
+                   "config": {"k": 4, "seed": 0, "dataset": None}})
     assert "world size 3 on 2 host(s): a x2, b x1" in text and "min 2, max 3, total 8" in text
+    assert "\nconfig k=4 seed=0\n" in text + "\n"
     assert human_bytes(512) == "512 B" and human_bytes(3 * 1024**2) == "3.0 MB"

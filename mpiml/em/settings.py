@@ -1,0 +1,95 @@
+"""Options of ``mpiml train ibm1``, declared once (see :mod:`mpiml.settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..settings import Settings, option
+
+# How the C-step moves counts (mpiml.em.plan); declared here so that building
+# the command line does not import the planner (and scipy with it).
+TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
+
+TOPOLOGY_HELP = ("how counts travel: mapreduce (to reducers owning source words, theta back), "
+                 "allreduce (every rank reduces the whole table), allpairs (pairs of ranks exchange "
+                 "their shared counts directly, one round), junction-tree (maximum spanning tree over "
+                 "ranks weighted by shared counts; messages carry separators only), tree (the same on "
+                 "--tree-edges)")
+
+
+def edge_list(text) -> list[tuple[int, int]]:
+    """``"0-1,1-2,..."`` (or already a sequence of pairs) -> list of rank pairs;
+    ``ValueError`` naming the malformed part."""
+    if not isinstance(text, str):
+        try:
+            return [(int(a), int(b)) for a, b in text]
+        except (TypeError, ValueError):
+            raise ValueError(f"expected pairs of ranks, got {text!r}") from None
+    edges = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        a, sep, b = part.partition("-")
+        if not sep or not a.strip().isdigit() or not b.strip().isdigit():
+            raise ValueError(f"expected edges like '0-1,1-2', found {part!r}")
+        edges.append((int(a), int(b)))
+    return edges
+
+
+def tree_edges(value) -> str:
+    """The option's type: an edge list, as text or as pairs, in the canonical
+    text form ``"0-1,1-2"`` (what TOML files and checkpoints hold)."""
+    return ",".join(f"{a}-{b}" for a, b in edge_list(value))
+
+
+@dataclass(frozen=True)
+class IBM1Settings(Settings):
+    # The iteration count EM usually needs for IBM Model 1 (fast_align's default).
+    run_defaults = {"max_iter": 5}
+
+    source: str = option(None, group="data", metavar="FILE",
+                         help="source side, one sentence per line (e.g. corpus.e)")
+    target: str = option(None, group="data", metavar="FILE",
+                         help="target side, line-parallel (e.g. corpus.f)")
+    corpus: str = option(None, group="data", metavar="FILE",
+                         help="one file of 'source ||| target' lines (instead of --source/--target)")
+    empty: str = option("skip", choices=("skip", "error"), group="data",
+                        help="pairs with an empty side: skip them (counted, reported; their alignment "
+                             "line stays empty) or stop with an error naming the line")
+    topology: str = option("junction-tree", choices=TOPOLOGIES, group="consistency", help=TOPOLOGY_HELP)
+    tree_edges: str = option(None, type=tree_edges, group="consistency", metavar="A-B,...",
+                             help="spanning tree over ranks for --topology tree, e.g. a chain "
+                                  "0-1,1-2,2-3 or a star 0-1,0-2,0-3")
+    # A True default makes the flag --no-null; the key stays "null" (as stored before).
+    null: bool = option(True, model=True,
+                        help="no NULL source word (by default target words may align to NULL)")
+    align_out: str = option(None, group="output", metavar="FILE",
+                            help="write Viterbi alignments, one line per corpus line, Pharaoh 'i-j' "
+                                 "(0-based source-target)")
+    export_ttable: int = option(0, low=0, group="output", metavar="K",
+                                help="write the K most probable targets of every source word (needs "
+                                     "--ttable-out)")
+    ttable_out: str = option(None, group="output", metavar="FILE",
+                             help="TSV file: source, target, probability")
+
+    rule_examples = (
+        ({}, "give either --corpus FILE (source ||| target lines) or --source FILE --target FILE"),
+        ({"source": "c.e"}, "the two-file layout needs both --source and --target"),
+        ({"corpus": "c.txt", "topology": "tree"},
+         "--topology tree needs --tree-edges, e.g. a chain 0-1,1-2,2-3"),
+        ({"corpus": "c.txt", "tree_edges": "0-1"}, "--tree-edges is only used with --topology tree"),
+        ({"corpus": "c.txt", "export_ttable": 3}, "--export-ttable K needs --ttable-out FILE"),
+    )
+
+    def rules(self):
+        if (self.corpus is None) == (self.source is None and self.target is None):
+            yield "give either --corpus FILE (source ||| target lines) or --source FILE --target FILE"
+        elif self.corpus is None and (self.source is None or self.target is None):
+            yield "the two-file layout needs both --source and --target"
+        if self.topology == "tree" and self.tree_edges is None:
+            yield "--topology tree needs --tree-edges, e.g. a chain 0-1,1-2,2-3"
+        if self.topology != "tree" and self.tree_edges is not None:
+            # An error rather than a warning: it was refused before the settings existed.
+            yield "--tree-edges is only used with --topology tree"
+        if self.export_ttable and not self.ttable_out:
+            yield "--export-ttable K needs --ttable-out FILE"

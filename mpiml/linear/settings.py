@@ -1,0 +1,49 @@
+"""Options of ``mpiml train linear``, declared once (see :mod:`mpiml.settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..consistency.settings import ConsistencySettings
+from ..settings import GIVEN, option
+
+LOSSES = ("logistic", "hinge")
+PENALTIES = ("l2", "l1", "none")
+FORMATS = ("auto", "libsvm", "dense")
+
+
+@dataclass(frozen=True)
+class LinearSettings(ConsistencySettings):
+    data: str = option(None, required=True, group="data", metavar="FILE", model=True,
+                       help="training examples: LIBSVM/SVMlight text (label idx:val ..., 1-based "
+                            "indices, 0/1 or -1/+1 labels), or dense .npy/.h5/.csv/.tsv with --labels")
+    labels: str = option(None, group="data", metavar="FILE",
+                         help="labels of dense --data (.npy, .h5 or one per line); for .h5 data the "
+                              "default is its dataset 'y'")
+    dataset: str = option(None, group="data",
+                          help="HDF5 dataset of the features (default: 'X' or the only 2-D dataset)")
+    labels_dataset: str = option(None, group="data", help="HDF5 dataset of the labels (default 'y')")
+    # Stored as "fmt" in checkpoints and TOML files written before the settings existed.
+    fmt: str = option("auto", flag="--format", aliases=("fmt",), choices=FORMATS, group="data",
+                      help="input format (auto: dense for .npy/.h5/.hdf5/.csv/.tsv, LIBSVM otherwise)")
+    n_features: int = option(None, type=int, low=1, group="data", metavar="D",
+                             help="number of features (default: the largest index in the LIBSVM "
+                                  "training file)")
+    valid: str = option(None, group="data", metavar="FILE", help="validation examples (same formats)")
+    valid_labels: str = option(None, group="data", metavar="FILE", only_if=("valid", GIVEN),
+                               help="labels of dense --valid")
+    loss: str = option("logistic", choices=LOSSES, model=True,
+                       help="logistic regression or linear SVM")
+    penalty: str = option("l2", choices=PENALTIES, model=True,
+                          help="alpha/2 ||w||^2 (l2), alpha ||w||_1 (l1) or none")
+    alpha: float = option(1e-4, low=0.0, only_if=("penalty", ("l2", "l1")), help="penalty weight")
+    width: int = option(32, low=1, help="weights per table row")
+    lr: float = option(0.5, low=0.0, low_open=True, group="optimisation", help="step size")
+    batch: int = option(64, low=1, group="optimisation", model=True,
+                        help="examples per rank per clock")
+    clocks: int = option(0, low=0, group="optimisation", model=True,
+                         help="clocks per iteration (0: one pass over the training data)")
+    target_loss: float = option(None, type=float, group="optimisation", metavar="F",
+                                help="stop once the training objective is <= F")
+    seed: int = option(0, group="runtime", model=True,
+                       help="random seed of the minibatch order")
