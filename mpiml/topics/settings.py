@@ -27,9 +27,9 @@ class LDASettings(Settings):
     schedule: str = option("tables", choices=SCHEMES, group="consistency", model=True,
                            help="tables: data-parallel, n_kw and n_k in parameter tables under "
                                 "--consistency; rotate: model-parallel word blocks rotating among ranks")
+    # No only_if on schedule: a non-bsp model with --schedule rotate is an error (rules), not ignored.
     consistency: str = option("bsp", choices=CONSISTENCY, group="consistency",
-                              only_if=("schedule", ("tables",)),
-                              help="consistency model of the tables")
+                              help="consistency model of the tables (--schedule tables)")
     staleness: int = option(1, low=0, group="consistency", only_if=("consistency", ("ssp", "essp")),
                             help="SSP/ESSP staleness bound s (clocks)")
     clock_tokens: int = option(0, low=0, group="consistency", only_if=("schedule", ("tables",)),
@@ -50,6 +50,10 @@ class LDASettings(Settings):
     seed: int = option(0, group="runtime", model=True, help="random seed (initial topics, uniform streams)")
 
     run_defaults = {"max_iter": 50}
+    rule_examples = (
+        ({"schedule": "rotate", "consistency": "ssp"},
+         "--schedule rotate shares only n_k, synchronously: --consistency must stay bsp"),
+    )
 
     def rules(self):
         if self.schedule == "rotate" and self.consistency != "bsp":
