@@ -10,12 +10,13 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm bench bench-kmeans bench-ibm1 bench-mf bench-lda clean
+.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm test-multihost bench bench-kmeans bench-ibm1 bench-mf bench-lbfgs bench-lda clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
 	@echo "make test   - unit tests, MPI tests at 1/2/3/4 ranks, end-to-end CLI tests"
 	@echo "make test-slurm - start a private single-node Slurm (installs slurm-wlm/munge as root) and run the jobscripts"
+	@echo "make test-multihost - MPI across emulated hosts (network namespaces, as root)"
 	@echo "make bench  - benchmarks that print figures"
 
 $(VENV)/.installed: pyproject.toml
@@ -24,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); \
 	  else echo "python3 -m venv failed: install python3-venv (Debian) and retry" >&2; exit 1; fi; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[mpich,test,bench]'
+	$(PY) -m pip install -q -e '.[mpich,test,bench,plot]'
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -71,6 +72,13 @@ test-e2e: venv
 test-slurm: venv
 	timeout 2400 $(PYTEST) -v --timeout=1500 --timeout-method=thread --basetemp=/tmp/mpiml-slurm-tests tests/slurm
 
+# MPI jobs across 2 emulated hosts (network namespaces + veth + bridge; needs
+# root, skipped with the reason otherwise). iproute2 is installed when missing.
+test-multihost: venv
+	@command -v ip >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; } || true
+	timeout 600 $(PYTEST) -v --timeout=300 --timeout-method=thread tests/multihost
+
 bench: bench-kmeans bench-ibm1 bench-mf
 
 bench-kmeans: venv
@@ -86,6 +94,9 @@ bench-mf: venv
 
 bench-lda: venv
 	$(VENV)/bin/mpiml bench lda
+
+bench-lbfgs: venv
+	$(VENV)/bin/mpiml bench linear --solver lbfgs
 
 clean:
 	rm -rf runs build *.egg-info

@@ -114,6 +114,21 @@ class FakeComm:
             out = _OPS[op](out, p)
         return out
 
+    def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "reduce_scatter", out=None):
+        a = np.asarray(arr).reshape(-1)
+        counts = np.asarray(counts, dtype=np.int64)
+        lo = int(counts[:self.rank].sum())
+        hi = lo + int(counts[self.rank])
+        self.stats.add(kind, a.nbytes - (hi - lo) * a.itemsize)
+        parts = self._allgather(a.copy())
+        res = parts[0][lo:hi].copy()
+        for p in parts[1:]:
+            res = _OPS[op](res, p[lo:hi])
+        if out is not None:
+            out[...] = res
+            return out
+        return res
+
     def allreduce_scalar(self, x, op: str = "sum", kind: str = "allreduce"):
         return self.allreduce(np.asarray([x]), op, kind)[0].item()
 

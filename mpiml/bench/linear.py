@@ -1,5 +1,7 @@
 """``mpiml bench linear``: the straggler table (Ho et al. NIPS 2013, fig. 3 style).
 
+(``--solver lbfgs`` runs the L-BFGS benchmark of :mod:`mpiml.bench.lbfgs` instead.)
+
 On R ranks (default 4): clocks and seconds until logistic-regression SGD
 reaches a target training loss, for BSP, SSP (s = 1, 3, 10), ESSP (s = 3),
 async and model averaging, with no straggler, one persistently slower rank
@@ -55,6 +57,8 @@ def register(b) -> None:
     p.add_argument("--models", default="", help="comma-separated subset of the model names")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per cell; the median time is printed (default %(default)s)")
+    from .lbfgs import register_options
+    register_options(p)
     p.set_defaults(func=bench_linear)
 
 
@@ -82,6 +86,9 @@ def _to_target(its, target, clocks):
 
 
 def bench_linear(args) -> int:
+    if args.solver == "lbfgs":
+        from .lbfgs import bench_lbfgs
+        return bench_lbfgs(args)
     from ..datasets.linear import make_classification
     n = args.ranks
     models = list(MODELS) + [(f"average K={args.every}", ["--consistency", "average", "--every",

@@ -45,6 +45,7 @@ def build_parser() -> Parser:
     from . import recommend
     from . import eval_aer, plan
     from . import topics
+    from . import plot
     p = Parser(prog="mpiml", description="Machine learning with MPI on HPC clusters.",
                epilog="Launch training with: mpiexec -n N python -m mpi4py -m mpiml train ALGO ...")
     p.add_argument("--version", action="version", version=f"mpiml {__version__}")
@@ -58,6 +59,7 @@ def build_parser() -> Parser:
     plan.register(sub)
     eval_aer.register(sub)
     topics.register(sub)
+    plot.register(sub)
     return p
 
 

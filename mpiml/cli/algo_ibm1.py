@@ -27,6 +27,12 @@ def report(summary: dict) -> str:
              f"plan ({p['topology']}): {p['rounds']} rounds, {human_bytes(p['bytes_total'])} per "
              f"iteration (max {human_bytes(p['bytes_max_rank'])} per rank); "
              f"{p['shared_statistics']} of {p['statistics']} statistics shared by several ranks"]
+    if p.get("n_hosts", 1) > 1:
+        lines.append(f"across {p['n_hosts']} hosts: {human_bytes(p['cross_host_bytes'])} per iteration "
+                     f"cross-host, {human_bytes(p['intra_host_bytes'])} intra-host"
+                     + (f"; {p['cross_host_tree_edges']} tree edge(s) cross hosts"
+                        if p.get("cross_host_tree_edges") is not None else "")
+                     + (" (allreduce: ring model)" if p["topology"] == "allreduce" else ""))
     if p.get("tree_edges") is not None:
         edges = ",".join(f"{a}-{b}" for a, b in p["tree_edges"])
         lines.append(f"tree: {edges or '(single rank)'}, root {p['root']}")

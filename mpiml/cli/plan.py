@@ -41,6 +41,9 @@ def register(sub) -> None:
                    help="only these topologies (repeatable; default: all)")
     a.add_argument("--tree-edges", metavar="A-B,...",
                    help="tree for the 'tree' topology (default: a chain 0-1,1-2,...)")
+    a.add_argument("--ranks-per-host", type=int, default=0, metavar="K",
+                   help="place ranks K per host (ranks 0..K-1 on the first, ...): adds the bytes that "
+                        "cross hosts per iteration and a host-aware junction tree row")
     a.add_argument("--no-null", dest="null", action="store_false", help="no NULL source word")
     a.add_argument("--empty", choices=("skip", "error"), default="skip")
     a.add_argument("--json", action="store_true", help="one JSON object per row")
@@ -100,12 +103,17 @@ def _run_ibm1(args) -> int:
               f"{corpus.n_src - 1} source / {corpus.n_tgt} target words, read in "
               f"{time.perf_counter() - t0:.2f} s")
         print(f"{'ranks':>5}  {'topology':<14} {'bytes/iter':>12} {'max/rank':>10} {'rounds':>6} "
-              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7}")
+              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7}"
+              + (f" {'x-host/iter':>12}" if args.ranks_per_host else ""))
     for size in sizes:
         keys = simulated_stat_keys(corpus, size, args.null)
         per_rank = sum(k.size for k in keys) / size
-        for topo in topologies:
-            kw = {}
+        hosts = [f"host{r // args.ranks_per_host}" for r in range(size)] if args.ranks_per_host else None
+        rows = [(t, False) for t in topologies]
+        if hosts and "junction-tree" in topologies:
+            rows.append(("junction-tree", True))
+        for topo, aware in rows:
+            kw = {"rank_hosts": hosts} if aware else {}
             if topo == "tree":
                 kw["tree_edges"] = user_edges if user_edges is not None else \
                     [(r, r + 1) for r in range(size - 1)]
@@ -114,18 +122,35 @@ def _run_ibm1(args) -> int:
             dt = time.perf_counter() - t1
             s = plan.summary()
             n_shared = _n_shared(keys)
+            extra = {}
+            if hosts:
+                extra = {"host_aware": aware, "ranks_per_host": args.ranks_per_host,
+                         "cross_host_bytes": _cross_host(plan, hosts)}
             if args.json:
-                print(json.dumps({**s, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
+                print(json.dumps({**s, **extra, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
                                   "plan_s": dt}, sort_keys=True))
                 continue
             name = "tree (chain)" if topo == "tree" and user_edges is None else topo
+            name = "jt host-aware" if aware else name
             print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
                   f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
-                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f}")
+                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f}"
+                  + (f" {human_bytes(extra['cross_host_bytes']):>12}" if hosts else ""))
     if not args.json:
         print("bytes: float64 payload per EM iteration; allreduce is modelled as reduce-scatter + "
-              "allgather over the union of all statistics")
+              "allgather over the union of all statistics"
+              + ("; x-host: bytes between ranks of different hosts (allreduce: a ring r -> r+1)"
+                 if args.ranks_per_host else ""))
     return 0
+
+
+def _cross_host(plan, hosts) -> int:
+    from ..em.hosttree import edge_bytes_from_messages, ring_edge_bytes, split_bytes
+    if plan.topology == "allreduce":
+        edges = ring_edge_bytes(plan.size, int(plan.sent_bytes[0]))
+    else:
+        edges = edge_bytes_from_messages(plan.messages)
+    return split_bytes(edges, hosts)[0]
 
 
 def _n_shared(keys) -> int:

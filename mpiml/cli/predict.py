@@ -26,6 +26,9 @@ def register(sub) -> None:
                    help="k-means: rows to score (.npy, .h5, .csv, .tsv, .txt); mf: 'user item' pairs, "
                         "one per line (whitespace, comma or '::' separated; further columns ignored)")
     p.add_argument("--dataset", help="HDF5 dataset name (k-means)")
+    p.add_argument("--metrics", action="store_true",
+                   help="linear models: also print accuracy, log-loss and AUC (classification) or "
+                        "RMSE (squared loss) against the labels of --data, on standard error")
     p.add_argument("--out", metavar="FILE", help="write results here (.npy, or text with one row per line); "
                                                  "default: standard output")
     p.set_defaults(func=run)
@@ -129,16 +132,29 @@ def predict_mf(args, ck) -> None:
 # Checkpoint algorithm name -> predictor.
 def predict_linear(args, ck) -> None:
     """Linear model: label (in the training file's 0/1 or +-1 convention),
-    margin and, for the logistic loss, the probability of the positive class."""
+    margin and, for the logistic loss, the probability of the positive class;
+    for the squared loss the predicted value.  ``--metrics``: the metrics
+    against the file's labels on stderr."""
     from ..linear.sgd import predict_checkpoint
-    labels, z, proba = predict_checkpoint(ck, args.data, dataset=args.dataset)
+    loss = ck.meta.get("loss", ck.config.get("loss", "logistic"))
+    res = predict_checkpoint(ck, args.data, dataset=args.dataset, with_data=bool(args.metrics))
+    labels, z, proba = res[:3]
+    if args.metrics:
+        from ..linear.losses import metrics_serial
+        m = metrics_serial(z, res[3].y, loss)
+        names = {"acc": "accuracy", "logloss": "log-loss", "auc": "AUC", "rmse": "RMSE"}
+        sys.stderr.write(f"{z.size} examples: " + ", ".join(f"{names[k]} {v:.6f}" for k, v in m.items())
+                         + "\n")
     if args.out and args.out.endswith(".npy"):
-        np.save(args.out, labels)
+        np.save(args.out, z if loss == "squared" else labels)
         return
     f = _open_out(args.out)
     try:
         for i in range(labels.size):
-            f.write(f"{labels[i]}\t{z[i]:.9g}" + ("" if proba is None else f"\t{proba[i]:.9g}") + "\n")
+            if loss == "squared":
+                f.write(f"{z[i]:.9g}\n")
+            else:
+                f.write(f"{labels[i]}\t{z[i]:.9g}" + ("" if proba is None else f"\t{proba[i]:.9g}") + "\n")
     finally:
         if args.out:
             f.close()

@@ -229,6 +229,32 @@ class Comm:
         self._collective(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
         return out
 
+    def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "reduce_scatter",
+                       out=None) -> np.ndarray:
+        """Collective.  Element-wise reduction of a 1-D array whose block ``r``
+        (``counts[r]`` elements, in rank order) ends up on rank ``r`` only.
+
+        Every rank passes the full-length ``arr`` (``sum(counts)`` elements)
+        and receives its reduced block of ``counts[rank]`` elements (a new
+        array, or ``out``).  Bytes counted: the blocks destined for other
+        ranks, ``arr.nbytes - counts[rank] * itemsize``.
+        """
+        a = np.ascontiguousarray(arr).reshape(-1)
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.size != self.size or int(counts.sum()) != a.size:
+            raise ValueError(f"reduce_scatter: counts {counts.tolist()} do not split {a.size} elements "
+                             f"over {self.size} ranks")
+        n_mine = int(counts[self.rank])
+        if out is None:
+            out = np.empty(n_mine, dtype=a.dtype)
+        elif out.shape != (n_mine,) or out.dtype != a.dtype or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous 1-D array of this rank's block")
+        self.stats.add(kind, a.nbytes - n_mine * a.itemsize)
+        dt = _mpi.datatype(a.dtype)
+        self._collective(kind, lambda: self.mpi.Reduce_scatter([a, dt], [out, dt], counts.tolist(),
+                                                               op=_mpi.op(op)))
+        return out
+
     def allreduce_scalar(self, x, op: str = "sum", kind: str = "allreduce"):
         """Collective.  Reduce one Python/numpy scalar; returns the same type family."""
         arr = np.asarray([x])

@@ -39,6 +39,13 @@ class SerialComm:
     def allreduce(self, arr, op: str = "sum", kind: str = ""):
         return np.array(arr, copy=True)
 
+    def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "", out=None):
+        a = np.array(arr, copy=True).reshape(-1)
+        if out is not None:
+            out[...] = a
+            return out
+        return a
+
     def allreduce_scalar(self, x, op: str = "sum", kind: str = ""):
         return x
 

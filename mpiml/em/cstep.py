@@ -23,9 +23,10 @@ from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
 from .ibm1 import (KeySpace, build_local_params, estep, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
+from .hosttree import ring_edge_bytes, split_bytes
 from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
                    holders_from_pairs, intersection_matrix, rank_plan_from_messages, route,
-                   spanning_tree)
+                   junction_tree_edges)
 
 
 @dataclass
@@ -41,6 +42,12 @@ class PlanInfo:
     tree_edges: np.ndarray | None
     root: int | None
     seconds: float    # this rank's planning time (DistributedIBM1 reports the max)
+    # bytes per iteration between ranks of different hosts / of one host
+    # (allreduce: the ring model of mpiml.em.hosttree); 0, 0 without host names
+    cross_host_bytes: int = 0
+    intra_host_bytes: int = 0
+    # [(src, dst, bytes)] per iteration, on rank 0 only (up to size^2 entries)
+    edge_bytes: list | None = None
 
 
 def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
@@ -59,7 +66,7 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
 
 
 def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, root=None,
-                    kind: str = "ibm1.setup"):
+                    kind: str = "ibm1.setup", rank_hosts=None, host_aware: bool = False):
     """Collective.  This rank's C-step plan and the plan's global figures.
 
     Parameters
@@ -72,6 +79,11 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     tree_edges : (size - 1, 2) edge list, for ``topology="tree"``
     root : int, optional
         Root of the tree schedule (default: the tree's centre).
+    rank_hosts : list of str, optional
+        Host name of every rank, for the cross-/intra-host byte split.
+    host_aware : bool
+        Junction tree with a tree per host (:mod:`mpiml.em.hosttree`;
+        needs ``rank_hosts``).
 
     Returns
     -------
@@ -93,7 +105,7 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
             edges = tree_edges
         else:
             weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
-            edges = spanning_tree(weights)
+            edges = junction_tree_edges(weights, rank_hosts if host_aware else None)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
     msgs = route(h, topology, size, space=space, tree=tree)
@@ -110,8 +122,14 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     mine = Messages(*(np.ascontiguousarray(mine[:, c]) for c in range(4))).sorted()
     n_shared = int(np.count_nonzero(h.counts >= 2))
     sent_here = VALUE_BYTES * int(np.count_nonzero(mine.src == comm.rank))
+    dsts, n_to = np.unique(mine.dst[mine.src == comm.rank], return_counts=True)
+    to_peer = [(comm.rank, int(d), VALUE_BYTES * int(c)) for d, c in zip(dsts.tolist(), n_to.tolist())]
+    hosts = rank_hosts if rank_hosts is not None else [""] * size
+    split = split_bytes(to_peer, hosts)
     facts = comm.allgather_obj((sent_here, np.unique(mine.round).tolist(), int(h.keys.size),
-                                n_shared), kind=kind + ":summary")
+                                n_shared, split), kind=kind + ":summary")
+    # the per-edge list can have size^2 entries (allpairs): gathered on rank 0 only
+    edges_at_root = comm.gather_obj(to_peer, root=0, kind=kind + ":edges")
     rounds = sorted(set().union(*(f[1] for f in facts)))
     plan = rank_plan_from_messages(comm.rank, size, topology, own, mine, rounds=rounds,
                                    n_collect=n_collect, space=space, union_keys=union)
@@ -119,13 +137,18 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
         per = int(round(2 * (size - 1) / size * VALUE_BYTES * union.size)) if size > 1 else 0
         sent = [per] * size
         n_rounds = 2 * int(np.ceil(np.log2(size))) if size > 1 else 0
+        edge_bytes = ring_edge_bytes(size, per)
+        cross, intra = split_bytes(edge_bytes, hosts)
     else:
         sent = [f[0] for f in facts]
         n_rounds = len(rounds)
+        edge_bytes = None if edges_at_root is None else sorted(e for part in edges_at_root for e in part)
+        cross, intra = sum(f[4][0] for f in facts), sum(f[4][1] for f in facts)
     info = PlanInfo(topology, int(sum(sent)), int(max(sent)), n_rounds,
                     sum(f[2] for f in facts), sum(f[3] for f in facts),
                     None if tree is None else tree.edges, None if tree is None else tree.root,
-                    time.perf_counter() - t0)
+                    time.perf_counter() - t0, int(cross), int(intra),
+                    edge_bytes if comm.rank == 0 else None)
     return plan, info
 
 
@@ -146,6 +169,8 @@ class CStep:
         self.plan = plan
         self.kind = kind
         self.n_own_params = int(np.count_nonzero(~space.is_total(plan.own_keys)))
+        # payload bytes handed to MPI per destination rank, over all runs
+        self.sent_to: dict[int, int] = {}
 
     @property
     def returns_theta(self) -> bool:
@@ -175,6 +200,8 @@ class CStep:
                 self._reduce(work, theta)
                 reduced = True
             source = theta if step.op == "theta" else work
+            for q, ix in step.sends.items():
+                self.sent_to[q] = self.sent_to.get(q, 0) + VALUE_BYTES * int(ix.size)
             got = self.comm.exchange({q: source[ix] for q, ix in step.sends.items()},
                                      {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
                                      kind=self.kind)
@@ -268,8 +295,10 @@ class DistributedIBM1:
     """
 
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
-                 tree_edges=None, root: int | None = None, kind: str = "ibm1"):
+                 tree_edges=None, root: int | None = None, kind: str = "ibm1",
+                 host_aware: bool = False):
         self.comm = comm
+        self.host_aware = bool(host_aware)
         self.topology = topology
         self.null = null
         self.tree_edges = tree_edges
@@ -282,9 +311,11 @@ class DistributedIBM1:
         self.corpus_ = corpus
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null)
-        plan, self.plan_info_ = build_rank_plan(self.comm, self.params_.stat_keys, self.topology,
-                                                self.space_, tree_edges=self.tree_edges,
-                                                root=self.root, kind=self.kind + ".setup")
+        self.rank_hosts_ = list(self.comm.hosts())
+        plan, self.plan_info_ = build_rank_plan(
+            self.comm, self.params_.stat_keys, self.topology, self.space_,
+            tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
+            rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
         self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep")
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0

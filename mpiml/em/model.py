@@ -35,6 +35,7 @@ from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
 from .ibm1 import estep, mstep
+from .hosttree import cross_host_edges
 from .plan import validate_tree
 from .settings import IBM1Settings, edge_list
 
@@ -86,7 +87,8 @@ class IBM1Model(Algorithm):
     Settings = IBM1Settings
     columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
                ("e_s", "E_s", "{:.3f}"), ("c_s", "C_s", "{:.3f}"), ("m_s", "M_s", "{:.3f}"),
-               ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"))
+               ("cstep_bytes", "C_bytes", "{:,d}"), ("cstep_bytes_max", "C_max/rank", "{:,d}"),
+               ("cstep_cross_host", "C_xhost", "{:,d}"), ("cstep_intra_host", "C_intra", "{:,d}"))
 
     # ------------------------------------------------------------------ setup
     def _check_options(self, size: int) -> None:
@@ -120,7 +122,8 @@ class IBM1Model(Algorithm):
         self.read_seconds_ = max(t for _, t in n_pairs)
         self.n_pairs_ = sum(p for p, _ in n_pairs)
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
-                                      tree_edges=self.tree_edges_, kind=KIND).setup(corpus)
+                                      tree_edges=self.tree_edges_, kind=KIND,
+                                      host_aware=self.host_aware).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs
@@ -135,6 +138,7 @@ class IBM1Model(Algorithm):
         m = self.model_
         kind = m.cstep_.kind
         b0 = comm.stats.bytes_sent.get(kind, 0)
+        to0 = dict(m.cstep_.sent_to)
         t0 = time.perf_counter()
         eta_st, eta_s, ll = estep(m.params_, m.corpus_, m.theta_)
         straggler.delay(time.perf_counter() - t0)
@@ -148,8 +152,15 @@ class IBM1Model(Algorithm):
         t3 = time.perf_counter()
         sent = comm.stats.bytes_sent.get(kind, 0) - b0
         ok = bool(np.all(np.isfinite(theta)))
-        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok),
-                                   kind=KIND + ".progress")
+        hosts = m.rank_hosts_
+        if m.cstep_.plan.topology == "allreduce":   # no per-peer figures: the ring model
+            info = m.plan_info_
+            cross, intra = (info.cross_host_bytes, info.intra_host_bytes) if comm.rank == 0 else (0, 0)
+        else:
+            cross = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] != hosts[comm.rank])
+            intra = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] == hosts[comm.rank])
+        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok,
+                                    cross, intra), kind=KIND + ".progress")
         bad = [r for r, f in enumerate(facts) if not f[6]]
         if bad:
             raise NumericalError(f"non-finite theta after iteration {iteration} on ranks {bad}")
@@ -162,16 +173,26 @@ class IBM1Model(Algorithm):
         return {"objective": -total_ll, "loglik": total_ll, "perplexity": self.perplexity_,
                 "e_s": max(f[2] for f in facts), "c_s": max(f[3] for f in facts),
                 "m_s": max(f[4] for f in facts), "cstep_bytes": int(sum(f[5] for f in facts)),
-                "cstep_bytes_max": int(max(f[5] for f in facts))}
+                "cstep_bytes_max": int(max(f[5] for f in facts)),
+                "cstep_cross_host": int(sum(f[7] for f in facts)),
+                "cstep_intra_host": int(sum(f[8] for f in facts))}
 
     # ---------------------------------------------------------------- outputs
     def plan_summary(self) -> dict:
         info = self.model_.plan_info_
+        hosts = self.model_.rank_hosts_
         return {"topology": info.topology, "rounds": info.n_rounds,
                 "bytes_total": info.bytes_total, "bytes_max_rank": info.bytes_max_rank,
                 "statistics": info.n_keys, "shared_statistics": info.n_shared_keys,
                 "tree_edges": None if info.tree_edges is None else info.tree_edges.tolist(),
-                "root": info.root}
+                "root": info.root, "host_aware": self.host_aware, "rank_hosts": hosts,
+                "n_hosts": len(set(hosts)), "cross_host_bytes": info.cross_host_bytes,
+                "intra_host_bytes": info.intra_host_bytes,
+                "cross_host_tree_edges": None if info.tree_edges is None
+                else cross_host_edges(info.tree_edges, hosts),
+                # rank 0 only (the finish record is written there)
+                "edge_bytes": None if info.edge_bytes is None else [list(e) for e in info.edge_bytes],
+                "edge_bytes_model": "ring" if info.topology == "allreduce" else "plan"}
 
     def finish(self, comm) -> dict:
         """Collective.  Write alignments and the translation table; summary."""

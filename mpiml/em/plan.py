@@ -207,6 +207,16 @@ def spanning_tree(weights: np.ndarray) -> np.ndarray:
     return validate_tree(np.column_stack([mst.row, mst.col]), size)
 
 
+def junction_tree_edges(weights: np.ndarray, rank_hosts=None) -> np.ndarray:
+    """The junction tree's spanning tree: maximum over ``weights``, or, given
+    each rank's host name, :func:`mpiml.em.hosttree.host_aware_tree` (a tree
+    per host plus one over host leaders)."""
+    if rank_hosts is None:
+        return spanning_tree(weights)
+    from .hosttree import host_aware_tree
+    return host_aware_tree(weights, rank_hosts)
+
+
 @dataclass
 class RootedTree:
     """A spanning tree rooted at ``root`` with preorder intervals.
@@ -525,13 +535,15 @@ def route(h: Holders, topology: str, size: int, *, space=None, tree: RootedTree 
     raise ConfigError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
 
 
-def make_plan(key_sets, topology: str, *, space=None, tree_edges=None, root: int | None = None) -> Plan:
+def make_plan(key_sets, topology: str, *, space=None, tree_edges=None, root: int | None = None,
+              rank_hosts=None) -> Plan:
     """Plan of ``topology`` for ranks holding ``key_sets`` (sorted int64 arrays; pure).
 
     ``space`` (a :class:`~mpiml.em.ibm1.KeySpace`) is needed for
     ``mapreduce``; ``tree_edges`` for ``tree`` (an edge list over ranks);
     ``root`` optionally fixes the root of a tree schedule (default: its
-    centre, which minimises the number of rounds).
+    centre, which minimises the number of rounds); ``rank_hosts`` (a host
+    name per rank) makes the junction tree host-aware.
     """
     if topology not in TOPOLOGIES:
         raise ConfigError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
@@ -548,7 +560,7 @@ def make_plan(key_sets, topology: str, *, space=None, tree_edges=None, root: int
                 raise ConfigError("topology 'tree' needs an edge list")
             edges = tree_edges
         else:
-            edges = spanning_tree(intersection_matrix(h, size))
+            edges = junction_tree_edges(intersection_matrix(h, size), rank_hosts)
         plan.tree = RootedTree.build(edges, size, root)
         plan.n_collect = plan.tree.n_collect
     plan.messages = route(h, topology, size, space=space, tree=plan.tree).sorted()

@@ -60,6 +60,11 @@ class IBM1Settings(Settings):
     tree_edges: str = option(None, type=tree_edges, group="consistency", metavar="A-B,...",
                              help="spanning tree over ranks for --topology tree, e.g. a chain "
                                   "0-1,1-2,2-3 or a star 0-1,0-2,0-3")
+    host_aware: bool = option(False, group="consistency",
+                              help="junction tree that prefers edges between ranks of one host: a tree "
+                                   "inside each host plus a tree over one leader per host (hosts - 1 "
+                                   "cross-host edges); fewer bytes over the network, possibly more in "
+                                   "total")
     # A True default makes the flag --no-null; the key stays "null" (as stored before).
     null: bool = option(True, model=True,
                         help="no NULL source word (by default target words may align to NULL)")
@@ -79,6 +84,8 @@ class IBM1Settings(Settings):
          "--topology tree needs --tree-edges, e.g. a chain 0-1,1-2,2-3"),
         ({"corpus": "c.txt", "tree_edges": "0-1"}, "--tree-edges is only used with --topology tree"),
         ({"corpus": "c.txt", "export_ttable": 3}, "--export-ttable K needs --ttable-out FILE"),
+        ({"corpus": "c.txt", "topology": "allpairs", "host_aware": True},
+         "--host-aware applies to --topology junction-tree, not allpairs"),
     )
 
     def rules(self):
@@ -93,3 +100,5 @@ class IBM1Settings(Settings):
             yield "--tree-edges is only used with --topology tree"
         if self.export_ttable and not self.ttable_out:
             yield "--export-ttable K needs --ttable-out FILE"
+        if self.host_aware and self.topology != "junction-tree":
+            yield f"--host-aware applies to --topology junction-tree, not {self.topology}"

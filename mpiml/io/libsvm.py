@@ -73,19 +73,20 @@ def is_dense_path(path, fmt: str = "auto") -> bool:
 
 def read_labelled(comm, path, fmt: str = "auto", labels=None, dataset: str | None = None,
                   labels_dataset: str | None = None, n_features: int | None = None,
-                  need_labels: bool = True) -> LabelledData:
+                  need_labels: bool = True, real_labels: bool = False) -> LabelledData:
     """Collective.  This rank's examples of ``path``.
 
     ``fmt``: ``auto`` (dense for .npy/.h5/.hdf5/.csv/.tsv, LIBSVM otherwise),
     ``libsvm`` or ``dense``.  ``n_features``: expected width (a model's);
     LIBSVM indices beyond it are errors, dense data must match it.  With
     ``need_labels=False`` (prediction) labels are not read for dense data
-    and not validated for LIBSVM.
+    and not validated for LIBSVM.  With ``real_labels=True`` (regression)
+    labels may be any finite numbers (``label_kind`` "real").
     """
     if fmt not in ("auto", "libsvm", "dense"):
         raise InputError(f"unknown format {fmt!r} (auto, libsvm or dense)", path)
     if not is_dense_path(path, fmt):
-        return read_libsvm(comm, path, n_features, need_labels)
+        return read_libsvm(comm, path, n_features, need_labels, real_labels)
     block = read_dense(comm, path, dataset)
     with comm.agree(f"checking {path}"):
         if n_features is not None and block.n_features != n_features:
@@ -95,7 +96,7 @@ def read_labelled(comm, path, fmt: str = "auto", labels=None, dataset: str | Non
             raw, where = _read_dense_labels(comm, path, labels, labels_dataset, block.offset,
                                             block.X.shape[0], block.n_total)
     if need_labels:
-        y, kind = check_labels(comm, raw, where)
+        y, kind = check_real_labels(comm, raw, where) if real_labels else check_labels(comm, raw, where)
     return LabelledData(y=y, offset=block.offset, n_total=block.n_total, n_features=block.n_features,
                         path=str(path), label_kind=kind, X=block.X, lines=block.lines)
 
@@ -194,8 +195,23 @@ def check_labels(comm, raw: np.ndarray, where) -> tuple[np.ndarray, str]:
     return y, kind
 
 
+def check_real_labels(comm, raw: np.ndarray, where) -> tuple[np.ndarray, str]:
+    """Collective.  Regression targets: any finite numbers (``where`` as in
+    :func:`check_labels`); returns them as float64 and ``"real"``."""
+    kind_of, path, loc = where
+    with comm.agree(f"checking the labels of {path}"):
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if bad.size:
+            i = int(bad[0])
+            if kind_of == "line":
+                raise InputError(f"non-finite label {raw[i]!r}", path, int(loc[i]))
+            raise InputError(f"row {int(loc) + i}: non-finite label {raw[i]!r}", path)
+    return np.asarray(raw, dtype=np.float64), "real"
+
+
 # -------------------------------------------------------------------- LIBSVM
-def read_libsvm(comm, path, n_features: int | None = None, need_labels: bool = True) -> LabelledData:
+def read_libsvm(comm, path, n_features: int | None = None, need_labels: bool = True,
+                real_labels: bool = False) -> LabelledData:
     """Collective.  This rank's lines of a LIBSVM/SVMlight file."""
     p = Path(path)
     with comm.agree(f"reading {p}"):
@@ -211,7 +227,12 @@ def read_libsvm(comm, path, n_features: int | None = None, need_labels: bool = T
             raise InputError("no examples", p)
     d = int(n_features) if n_features is not None else int(width)
     raw_y = np.asarray(labels, dtype=np.float64)
-    y, kind = check_labels(comm, raw_y, ("line", p, lines)) if need_labels else (raw_y, "pm1")
+    if not need_labels:
+        y, kind = raw_y, "pm1"
+    elif real_labels:
+        y, kind = check_real_labels(comm, raw_y, ("line", p, lines))
+    else:
+        y, kind = check_labels(comm, raw_y, ("line", p, lines))
     offset = int(sum(counts[:comm.rank]))
     return LabelledData(y=y, offset=offset, n_total=int(sum(counts)), n_features=d, path=str(p),
                         label_kind=kind, indptr=np.asarray(indptr, dtype=np.int64),
@@ -272,4 +293,5 @@ def _parse(raw: bytes, p: Path, first_line: int, n_features: int | None):
     return labels, indptr, indices, values, lines, max_index
 
 
-__all__ = ["LabelledData", "read_labelled", "read_libsvm", "check_labels", "is_dense_path"]
+__all__ = ["LabelledData", "read_labelled", "read_libsvm", "check_labels", "check_real_labels",
+           "is_dense_path"]

@@ -296,17 +296,31 @@ def predict(coef, intercept, data, loss: str = "logistic", label_kind: str = "pm
     return labels, z, proba
 
 
-def predict_checkpoint(ck, path, labels=None, dataset=None, fmt="auto"):
+def checkpoint_weights(ck) -> tuple[np.ndarray, float]:
+    """Serial.  ``(coef, intercept)`` of a linear checkpoint: SGD's replicated
+    arrays, or L-BFGS's feature-sharded ``w`` (read whole: prediction is
+    serial)."""
+    if "w" in ck.array_names["distributed"]:
+        w = np.asarray(ck.read_rows("w"), dtype=np.float64)
+        if ck.meta.get("fit_intercept", False):
+            return w[:-1], float(w[-1])
+        return w, 0.0
+    return ck.replicated("coef"), float(np.asarray(ck.replicated("intercept")).reshape(-1)[0])
+
+
+def predict_checkpoint(ck, path, labels=None, dataset=None, fmt="auto", with_data=False):
     """Serial.  Score the examples of ``path`` with the linear model in the
     opened checkpoint ``ck`` (:class:`mpiml.io.ckpt_read.Checkpoint`).
 
     Returns ``(labels, decision values, probabilities or None)``; LIBSVM
-    labels in the file are ignored, indices beyond the model's features are
-    errors (file:line).
+    labels in the file are ignored (``with_data=True`` reads and checks them,
+    and returns the data as a fourth element), indices beyond the model's
+    features are errors (file:line).
     """
     from ..comm.serial import SerialComm
-    coef = ck.replicated("coef")
-    b = float(np.asarray(ck.replicated("intercept")).reshape(-1)[0])
-    data = read_labelled(SerialComm(), path, fmt, labels, dataset, None, int(coef.size), need_labels=False)
-    return predict(coef, b, data, ck.meta.get("loss", ck.config.get("loss", "logistic")),
-                   ck.meta.get("label_kind", "pm1"))
+    coef, b = checkpoint_weights(ck)
+    loss = ck.meta.get("loss", ck.config.get("loss", "logistic"))
+    data = read_labelled(SerialComm(), path, fmt, labels, dataset, None, int(coef.size),
+                         need_labels=with_data, real_labels=loss == "squared")
+    out = predict(coef, b, data, loss, ck.meta.get("label_kind", "pm1"))
+    return (*out, data) if with_data else out

@@ -129,3 +129,26 @@ def test_alignments_in_corpus_order_and_checkpoint_round_trip(comm, corpus, shar
     joined = lookup_theta(comm, ck, algo.model_.params_.keys, algo.model_.space_)
     ok &= np.array_equal(joined, algo.model_.theta_)
     assert_all(comm, ok, "theta after restore differs")
+
+
+@pytest.mark.mpi(min_size=1)
+def test_host_aware_junction_tree_equals_serial_and_accounts_cross_host_bytes(comm, corpus):
+    """On one host the tree is the plain one; across hosts (tests/multihost) it
+    has hosts - 1 cross-host edges. Either way theta is the serial one and the
+    measured cross-/intra-host bytes are the plan's."""
+    si, ti, thetas, _ = corpus["ref"]
+    algo, got, records = trained(comm, corpus, "junction-tree", host_aware=True)
+    errs = [rel_err(got[it], reference_values(algo, si, ti, thetas[it])) for it in range(N_ITER)]
+    plan = algo.plan_summary()
+    ok = max(errs) <= 1e-12
+    ok &= plan["host_aware"] and plan["cross_host_tree_edges"] <= plan["n_hosts"] - 1
+    ok &= plan["rank_hosts"] == comm.hosts()
+    ok &= all(r["cstep_cross_host"] == plan["cross_host_bytes"] and
+              r["cstep_intra_host"] == plan["intra_host_bytes"] and
+              r["cstep_cross_host"] + r["cstep_intra_host"] == r["cstep_bytes"] for r in records)
+    if comm.rank == 0:
+        ok &= sum(b for _, _, b in plan["edge_bytes"]) == plan["bytes_total"]
+    else:
+        ok &= plan["edge_bytes"] is None
+    assert_all(comm, ok, f"errors {errs}, plan {plan['cross_host_bytes']}/{plan['intra_host_bytes']}, "
+                         f"records {[(r['cstep_cross_host'], r['cstep_intra_host']) for r in records]}")

@@ -1,0 +1,161 @@
+"""Emulated hosts on one machine, for the multi-host tests and benchmarks:
+network namespaces made by ``scripts/multihost/up.sh`` (removed by
+``down.sh``), MPI jobs started across them by ``scripts/multihost/mpiexec``,
+and the byte counters of their links. Needs root; the scripts live in the
+source tree (``MPIML_MULTIHOST_SCRIPTS`` points elsewhere)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(os.environ.get("MPIML_MULTIHOST_SCRIPTS", REPO / "scripts" / "multihost"))
+
+
+def namespaces_permitted() -> str | None:
+    """None if this process may create network namespaces, else the reason."""
+    if not (SCRIPTS / "up.sh").exists():
+        return f"{SCRIPTS}/up.sh not found (run from a source checkout or set MPIML_MULTIHOST_SCRIPTS)"
+    if os.geteuid() != 0:
+        return "creating network namespaces needs root"
+    for tool in ("ip", "unshare"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            return f"no '{tool}' command (apt-get install iproute2 util-linux)"
+    probe = f"mpimlprobe{os.getpid()}"
+    p = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if p.returncode:
+        return f"'ip netns add' is not permitted here: {p.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+class Cluster:
+    """``n_hosts`` emulated hosts named ``PREFIX-h1..`` (up/down by the scripts).
+
+    Parameters
+    ----------
+    prefix : str
+        Names of the namespaces (and host names); unique per test session.
+    n_hosts : int
+    rate, delay : str, optional
+        Link shaping passed to up.sh (``--rate 1gbit``, ``--delay 50us``).
+    """
+
+    def __init__(self, prefix: str, n_hosts: int, rate: str | None = None, delay: str | None = None,
+                 state_dir: str | None = None):
+        self.prefix, self.n_hosts = prefix, n_hosts
+        self.rate, self.delay = rate, delay
+        self.env = dict(os.environ, MPIML_MH_PREFIX=prefix, MPIML_MH_PYTHON=sys.executable)
+        if state_dir:
+            self.env["MPIML_MH_STATE"] = state_dir
+        self.hosts = [f"{prefix}-h{i}" for i in range(1, n_hosts + 1)]
+        self.up_message = ""
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def up(self) -> None:
+        cmd = ["bash", str(SCRIPTS / "up.sh"), str(self.n_hosts)]
+        if self.rate:
+            cmd += ["--rate", self.rate]
+        if self.delay:
+            cmd += ["--delay", self.delay]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=self.env)
+        self.up_message = p.stderr.strip()
+        if p.returncode or p.stdout.strip() != ",".join(self.hosts):
+            raise RuntimeError(f"up.sh failed ({p.returncode}): {p.stderr.strip()} {p.stdout.strip()}")
+
+    def down(self) -> None:
+        subprocess.run(["bash", str(SCRIPTS / "down.sh")], capture_output=True, text=True,
+                       timeout=120, env=self.env)
+
+    def leftovers(self) -> list[str]:
+        """Namespaces and hosts files of this prefix that still exist."""
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        left = [n for n in ns if n.startswith(self.prefix + "-")]
+        left += [str(p) for p in Path("/etc/netns").glob(self.prefix + "-*")]
+        return left
+
+    def counters(self) -> dict:
+        """{host: (rx_bytes, tx_bytes)} of each host's link to the switch."""
+        out = {}
+        for h in self.hosts:
+            p = subprocess.run(["ip", "netns", "exec", h, "cat",
+                                "/sys/class/net/mh0/statistics/rx_bytes",
+                                "/sys/class/net/mh0/statistics/tx_bytes"],
+                               capture_output=True, text=True, check=True)
+            rx, tx = map(int, p.stdout.split())
+            out[h] = (rx, tx)
+        return out
+
+    def mpiexec(self, args, ppn: int = 2, env=None, timeout: float = 240,
+                hosts=None) -> subprocess.CompletedProcess:
+        """Run ``args`` (argv after the program) with ``ppn`` ranks per host.
+
+        The result has ``.seconds`` and ``.traffic`` ({host: (rx, tx)} byte
+        deltas of the host links during the job)."""
+        full = dict(self.env, MPIEXEC_TIMEOUT=str(int(timeout)), **(env or {}))
+        cmd = ["bash", str(SCRIPTS / "mpiexec"), "-ppn", str(ppn)]
+        if hosts:
+            cmd += ["-hosts", ",".join(hosts)]
+        before = self.counters()
+        t0 = time.monotonic()
+        res = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
+                             timeout=timeout + 30, env=full, cwd=REPO)
+        res.seconds = time.monotonic() - t0
+        after = self.counters()
+        res.traffic = {h: (after[h][0] - before[h][0], after[h][1] - before[h][1]) for h in after}
+        return res
+
+    def address(self, i: int) -> str:
+        """Address of host ``i`` (0-based) on the links (as up.sh assigns them)."""
+        return f"{self.env.get('MPIML_MH_SUBNET', '10.213.77')}.{i + 1}"
+
+    def throughput(self, mib: int = 64) -> float:
+        """Measured TCP throughput (bit/s) from the first host to the second."""
+        port = 5000 + os.getpid() % 1000
+        srv = subprocess.Popen(["ip", "netns", "exec", self.hosts[1], sys.executable, "-c",
+                                _SINK, self.address(1), str(port), str(mib)],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            p = subprocess.run(["ip", "netns", "exec", self.hosts[0], sys.executable, "-c", _SOURCE,
+                                self.address(1), str(port), str(mib)],
+                               capture_output=True, text=True, timeout=120, check=True)
+            return float(p.stdout)
+        finally:
+            srv.wait(timeout=60)
+
+
+# a receiver and a sender of MIB MiB over TCP; the sender prints bit/s
+_SINK = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); need = int(sys.argv[3]) << 20
+while need > 0:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    need -= len(b)
+c.sendall(b"k"); c.close()
+"""
+_SOURCE = """
+import socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.create_connection((sys.argv[1], int(sys.argv[2]))); break
+    except ConnectionRefusedError:
+        time.sleep(0.05)
+buf = b"x" * (1 << 20); n = int(sys.argv[3]); t = time.perf_counter()
+for _ in range(n):
+    s.sendall(buf)
+s.recv(1); print(n * 8 * 2 ** 20 / (time.perf_counter() - t))
+"""
