@@ -33,6 +33,10 @@ def register(b) -> None:
     p.add_argument("--topologies", default="mapreduce,allreduce,allpairs,junction-tree,tree",
                    help="comma-separated; 'tree' is a chain 0-1-2-... (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus", nargs="+", metavar="FILE",
+                   help="benchmark this corpus instead (a 'source ||| target' file, or source and "
+                        "target files): setup per phase, s/iter and peak RSS per rank at --ranks "
+                        "(default 1,2) with the junction tree, beside eflomal's IBM1 mode (-m 1)")
     p.set_defaults(func=bench_ibm1)
 
 
@@ -58,6 +62,9 @@ def _train(n, corpus_args, topology, tmp: Path, iters: int):
 
 
 def bench_ibm1(args) -> int:
+    if args.corpus:
+        from .ibm1_corpus import bench_corpus
+        return bench_corpus(args)
     from ..datasets.corpus import synthetic_parallel
     from ..cli.plan import _rank_counts
     from ..runtime.progress import human_bytes

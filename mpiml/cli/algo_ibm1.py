@@ -22,8 +22,8 @@ def report(summary: dict) -> str:
              f"({summary['src_vocab']} source / {summary['tgt_vocab']} target words), "
              f"log-likelihood {summary['loglik']:.6e}, perplexity {summary['perplexity']:.4g} "
              f"(under the theta of the last E-step)",
-             f"setup: reading {summary['read_s']:.3f} s, parameters + C-step plan "
-             f"{summary['setup_s']:.3f} s",
+             f"setup: reading {summary['read_s']:.3f} s, parameters {summary['params_s']:.3f} s, "
+             f"C-step plan {summary['plan_s']:.3f} s",
              f"plan ({p['topology']}): {p['rounds']} rounds, {human_bytes(p['bytes_total'])} per "
              f"iteration (max {human_bytes(p['bytes_max_rank'])} per rank); "
              f"{p['shared_statistics']} of {p['statistics']} statistics shared by several ranks"]
@@ -36,6 +36,10 @@ def report(summary: dict) -> str:
     if p.get("tree_edges") is not None:
         edges = ",".join(f"{a}-{b}" for a, b in p["tree_edges"])
         lines.append(f"tree: {edges or '(single rank)'}, root {p['root']}")
+    if summary.get("peak_rss_mb"):
+        rss = summary["peak_rss_mb"]
+        lines.append(f"peak RSS per rank: {', '.join(f'{x:.0f}' for x in rss)} MB "
+                     f"(max {max(rss):.0f} MB)")
     if summary["n_empty"]:
         shown = ", ".join(map(str, summary["empty_lines"]))
         more = ", ..." if summary["n_empty"] > len(summary["empty_lines"]) else ""

@@ -2,7 +2,10 @@
 
 Serial (no MPI): the corpus is read once in this process, split into the
 line blocks that ``--ranks`` ranks would read, and the pure planner
-(:func:`mpiml.em.plan.make_plan`) computes each topology's messages
+(:func:`mpiml.em.plan_cost.plan_cost`) counts each topology's figures (the
+same as :func:`mpiml.em.plan.make_plan`'s, without listing messages, so 1,024
+simulated ranks fit on one machine; with ``--ranks-per-host`` the listing
+planner runs, since cross-host bytes need the messages)
 (Wolfe, Haghighi & Klein, ICML 2008).
 """
 
@@ -86,9 +89,9 @@ def run_ibm1(args) -> int:
 
 def _run_ibm1(args) -> int:
     from ..comm.serial import SerialComm
-    from ..em.ibm1 import KeySpace, simulated_stat_keys
+    from ..em.ibm1 import KeySpace
     from ..em.model import parse_tree_edges
-    from ..em.plan import TOPOLOGIES, make_plan
+    from ..em.plan import TOPOLOGIES
     from ..io.corpus import read_parallel
     from ..runtime.progress import human_bytes
     paths = _paths(args)
@@ -103,45 +106,92 @@ def _run_ibm1(args) -> int:
               f"{corpus.n_src - 1} source / {corpus.n_tgt} target words, read in "
               f"{time.perf_counter() - t0:.2f} s")
         print(f"{'ranks':>5}  {'topology':<14} {'bytes/iter':>12} {'max/rank':>10} {'rounds':>6} "
-              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7}"
+              f"{'messages':>8} {'stats/rank':>10} {'shared':>8} {'plan s':>7} {'peak MB':>8}"
               + (f" {'x-host/iter':>12}" if args.ranks_per_host else ""))
     for size in sizes:
-        keys = simulated_stat_keys(corpus, size, args.null)
-        per_rank = sum(k.size for k in keys) / size
         hosts = [f"host{r // args.ranks_per_host}" for r in range(size)] if args.ranks_per_host else None
-        rows = [(t, False) for t in topologies]
-        if hosts and "junction-tree" in topologies:
-            rows.append(("junction-tree", True))
-        for topo, aware in rows:
-            kw = {"rank_hosts": hosts} if aware else {}
-            if topo == "tree":
-                kw["tree_edges"] = user_edges if user_edges is not None else \
-                    [(r, r + 1) for r in range(size - 1)]
-            t1 = time.perf_counter()
-            plan = make_plan(keys, topo, space=space, **kw)
-            dt = time.perf_counter() - t1
-            s = plan.summary()
-            n_shared = _n_shared(keys)
-            extra = {}
-            if hosts:
-                extra = {"host_aware": aware, "ranks_per_host": args.ranks_per_host,
-                         "cross_host_bytes": _cross_host(plan, hosts)}
-            if args.json:
-                print(json.dumps({**s, **extra, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
-                                  "plan_s": dt}, sort_keys=True))
-                continue
-            name = "tree (chain)" if topo == "tree" and user_edges is None else topo
-            name = "jt host-aware" if aware else name
-            print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
-                  f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
-                  f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f}"
-                  + (f" {human_bytes(extra['cross_host_bytes']):>12}" if hosts else ""))
+        if hosts:      # cross-host bytes need the message lists: the listing planner
+            _listed_rows(args, corpus, space, size, topologies, user_edges, hosts)
+        else:
+            _counted_rows(args, corpus, space, size, topologies, user_edges)
     if not args.json:
         print("bytes: float64 payload per EM iteration; allreduce is modelled as reduce-scatter + "
-              "allgather over the union of all statistics"
+              "allgather over the union of all statistics; plan s: seconds for this row (the first "
+              "row of a rank count includes building the simulated ranks' key sets); peak MB: "
+              "this process's peak RSS so far"
               + ("; x-host: bytes between ranks of different hosts (allreduce: a ring r -> r+1)"
                  if args.ranks_per_host else ""))
     return 0
+
+
+def _counted_rows(args, corpus, space, size, topologies, user_edges):
+    """Rows from :func:`mpiml.em.plan_cost.plan_cost` (no message lists: scales to 1,024 ranks)."""
+    from ..em.ibm1 import simulated_stat_keys
+    from ..em.plan_cost import intersection_weights, plan_cost
+    from ..runtime.progress import human_bytes
+    t1 = time.perf_counter()
+    keys = simulated_stat_keys(corpus, size, args.null)
+    t_keys = time.perf_counter() - t1
+    per_rank = sum(k.size for k in keys) / size
+    weights = None
+    for topo in topologies:
+        kw = {}
+        if topo == "tree":
+            kw["tree_edges"] = user_edges if user_edges is not None else \
+                [(r, r + 1) for r in range(size - 1)]
+        t1 = time.perf_counter()
+        if topo in ("allpairs", "junction-tree") and weights is None and size > 1:
+            weights = intersection_weights(keys)
+        s = plan_cost(keys, topo, space=space, weights=weights, **kw)
+        dt = time.perf_counter() - t1 + (t_keys if topo == topologies[0] else 0.0)
+        n_shared = s.pop("shared_keys")
+        if args.json:
+            print(json.dumps({**s, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
+                              "plan_s": dt, "peak_rss_mb": _peak_rss_mb()}, sort_keys=True), flush=True)
+            continue
+        name = "tree (chain)" if topo == "tree" and user_edges is None else topo
+        print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
+              f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
+              f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f} {_peak_rss_mb():>8.0f}", flush=True)
+
+
+def _listed_rows(args, corpus, space, size, topologies, user_edges, hosts):
+    """Rows from :func:`mpiml.em.plan.make_plan`, with the bytes that cross hosts."""
+    from ..em.ibm1 import simulated_stat_keys
+    from ..em.plan import make_plan
+    from ..runtime.progress import human_bytes
+    keys = simulated_stat_keys(corpus, size, args.null)
+    per_rank = sum(k.size for k in keys) / size
+    rows = [(t, False) for t in topologies]
+    if "junction-tree" in topologies:
+        rows.append(("junction-tree", True))
+    for topo, aware in rows:
+        kw = {"rank_hosts": hosts} if aware else {}
+        if topo == "tree":
+            kw["tree_edges"] = user_edges if user_edges is not None else \
+                [(r, r + 1) for r in range(size - 1)]
+        t1 = time.perf_counter()
+        plan = make_plan(keys, topo, space=space, **kw)
+        dt = time.perf_counter() - t1
+        s = plan.summary()
+        n_shared = _n_shared(keys)
+        extra = {"host_aware": aware, "ranks_per_host": args.ranks_per_host,
+                 "cross_host_bytes": _cross_host(plan, hosts)}
+        if args.json:
+            print(json.dumps({**s, **extra, "stat_keys_per_rank": per_rank, "shared_keys": n_shared,
+                              "plan_s": dt, "peak_rss_mb": _peak_rss_mb()}, sort_keys=True))
+            continue
+        name = "tree (chain)" if topo == "tree" and user_edges is None else topo
+        name = "jt host-aware" if aware else name
+        print(f"{size:>5}  {name:<14} {human_bytes(s['bytes_total']):>12} "
+              f"{human_bytes(s['bytes_max_rank']):>10} {s['rounds']:>6} {s['messages']:>8} "
+              f"{per_rank:>10.0f} {n_shared:>8} {dt:>7.2f} {_peak_rss_mb():>8.0f} "
+              f"{human_bytes(extra['cross_host_bytes']):>12}")
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _cross_host(plan, hosts) -> int:

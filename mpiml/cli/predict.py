@@ -160,8 +160,33 @@ def predict_linear(args, ck) -> None:
             f.close()
 
 
+def predict_lasso(args, ck) -> None:
+    """Lasso / elastic net: X @ coef + intercept per row (dense rows or LIBSVM,
+    whose labels are ignored), in the units of the training data."""
+    from ..comm.serial import SerialComm
+    from ..io.libsvm import read_labelled
+    from ..lasso.solver import predict
+    coef = ck.replicated("coef")
+    b0 = float(np.asarray(ck.replicated("intercept")).reshape(-1)[0])
+    data = read_labelled(SerialComm(), args.data, "auto", None, args.dataset, None, int(coef.size),
+                         need_labels=False)
+    pred = (predict(coef, b0, X=data.X) if not data.sparse
+            else predict(coef, b0, csr=(data.indptr, data.indices, data.values)))
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, pred)
+        return
+    f = _open_out(args.out)
+    try:
+        for v in pred:
+            f.write(f"{v:.17g}\n")
+    finally:
+        if args.out:
+            f.close()
+
+
 PREDICTORS = {
     "kmeans": predict_kmeans,
+    "lasso": predict_lasso,
     "mf": predict_mf,
     "linear": predict_linear,
 }

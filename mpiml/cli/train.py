@@ -20,6 +20,7 @@ ALGORITHMS = {
     "ibm1": "mpiml.cli.algo_ibm1",
     "mf": "mpiml.cli.algo_mf",
     "lda": "mpiml.cli.algo_lda",
+    "lasso": "mpiml.cli.algo_lasso",
 }
 
 

@@ -21,11 +21,11 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
-from .ibm1 import (KeySpace, build_local_params, estep, format_ttable, mstep, pharaoh_lines,
+from .ibm1 import (KeySpace, build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
 from .hosttree import ring_edge_bytes, split_bytes
 from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
-                   holders_from_pairs, intersection_matrix, rank_plan_from_messages, route,
+                   holders_from_key_sets, intersection_matrix, rank_plan_from_messages, route,
                    junction_tree_edges)
 
 
@@ -50,19 +50,35 @@ class PlanInfo:
     edge_bytes: list | None = None
 
 
+def _key_owner(own_keys: np.ndarray, space, size: int) -> np.ndarray:
+    """``hash_owner(space.source_of(own_keys), size)`` for sorted keys, hashing
+    only the vocabulary: parameters come sorted in runs of one source word,
+    then the totals."""
+    words = hash_owner(np.arange(space.n_src, dtype=np.int64), size)
+    n_par = int(np.searchsorted(own_keys, space.n_param))
+    bounds = np.searchsorted(own_keys[:n_par], np.arange(space.n_src + 1, dtype=np.int64) * space.n_tgt)
+    dest = np.empty(own_keys.size, dtype=np.int64)
+    dest[:n_par] = np.repeat(words, np.diff(bounds))
+    dest[n_par:] = words[own_keys[n_par:] - space.n_param]
+    return dest
+
+
 def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
     """Holders of the keys whose source word hashes to this rank.
 
     Sharding by source word makes this rank the mapreduce reducer of every
     key in its shard, and keeps a word's parameters and total together.
     """
-    dest = hash_owner(space.source_of(own_keys), comm.size)
+    if comm.size == 1:
+        return holders_from_key_sets([own_keys])
+    dest = _key_owner(own_keys, space, comm.size)
     order = np.argsort(dest, kind="stable")
     cuts = np.searchsorted(dest[order], np.arange(comm.size + 1))
     keys = own_keys[order]
+    del order, dest
     got = comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in range(comm.size)], kind=kind)
-    ranks = np.concatenate([np.full(g.size, r, np.int64) for r, g in enumerate(got)])
-    return holders_from_pairs(np.concatenate(got), ranks)
+    # each part is a sorted subset of one rank's distinct keys, in rank order
+    return holders_from_key_sets(got)
 
 
 def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, root=None,
@@ -94,6 +110,8 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     t0 = time.perf_counter()
     size = comm.size
     own = np.asarray(own_keys, dtype=np.int64)
+    if size == 1:     # nothing is shared: every topology is "no messages"
+        return _single_rank_plan(comm, own, topology, space, tree_edges, t0)
     h = _shard_holders(comm, own, space, kind + ":keys")
     tree, union, n_collect = None, None, 0
     if topology == "allreduce":
@@ -104,8 +122,11 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
                 raise ConfigError("topology 'tree' needs an edge list")
             edges = tree_edges
         else:
-            weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
-            edges = junction_tree_edges(weights, rank_hosts if host_aware else None)
+            if size <= 2:     # the only spanning tree; no weights needed
+                edges = [(0, 1)] if size == 2 else []
+            else:
+                weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
+                edges = junction_tree_edges(weights, rank_hosts if host_aware else None)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
     msgs = route(h, topology, size, space=space, tree=tree)
@@ -152,6 +173,18 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     return plan, info
 
 
+def _single_rank_plan(comm, own, topology, space, tree_edges, t0):
+    """The plan of a one-rank run: no rounds; allreduce's union is the own keys."""
+    if topology == "tree" and tree_edges is None:
+        raise ConfigError("topology 'tree' needs an edge list")
+    tree = RootedTree.build([], 1) if topology in ("junction-tree", "tree") else None
+    plan = rank_plan_from_messages(0, 1, topology, own, Messages.empty(), rounds=[],
+                                   space=space, union_keys=own if topology == "allreduce" else None)
+    info = PlanInfo(topology, 0, 0, 0, int(own.size), 0, None if tree is None else tree.edges,
+                    None if tree is None else tree.root, time.perf_counter() - t0, 0, 0, [])
+    return plan, info
+
+
 class CStep:
     """Executes a :class:`RankPlan` every iteration.
 
@@ -168,7 +201,7 @@ class CStep:
         self.comm = comm
         self.plan = plan
         self.kind = kind
-        self.n_own_params = int(np.count_nonzero(~space.is_total(plan.own_keys)))
+        self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
         # payload bytes handed to MPI per destination rank, over all runs
         self.sent_to: dict[int, int] = {}
 
@@ -181,7 +214,7 @@ class CStep:
         """Collective.  Complete the statistics of this rank's own keys.
 
         ``local`` holds this rank's E-step statistics aligned with
-        ``plan.own_keys`` (eta_st then eta_s).  Returns the global values of
+        ``plan.own_keys`` (eta_st then eta_s); it may be overwritten.  Returns the global values of
         the same keys, or, for mapreduce (:attr:`returns_theta`), theta of
         the rank's own parameters (the first ``n_own_params`` own keys).
         """
@@ -191,8 +224,11 @@ class CStep:
             table = np.zeros(p.union_size)
             table[p.union_pos] = local
             return self.comm.allreduce(table, op="sum", kind=self.kind)[p.union_pos]
-        work = np.zeros(p.work_keys.size)
-        work[p.own_pos] = local
+        if p.own_pos is None:       # own keys are the working keys: work in place
+            work = local
+        else:
+            work = np.zeros(p.work_keys.size)
+            work[p.own_pos] = local
         theta = np.zeros(p.work_keys.size) if self.returns_theta else None
         reduced = False
         for step in p.steps:
@@ -209,8 +245,10 @@ class CStep:
         if self.returns_theta:
             if not reduced:
                 self._reduce(work, theta)
+            if p.own_pos is None:
+                return theta[:self.n_own_params]
             return theta[p.own_pos[:self.n_own_params]]
-        return work[p.own_pos]
+        return work if p.own_pos is None else work[p.own_pos]
 
     def _reduce(self, work, theta):
         # mapreduce M-step on the parameters this rank reduces
@@ -285,7 +323,8 @@ class DistributedIBM1:
     theta_ : ndarray aligned with ``params_.keys``
     iteration_ : int, completed iterations
     plan_info_ : PlanInfo
-    setup_seconds_ : float, max over ranks (includes planning)
+    setup_seconds_ : float, max over ranks (parameters + planning)
+    params_seconds_, plan_seconds_ : float, its two phases (each a max over ranks)
 
     Notes
     -----
@@ -311,6 +350,7 @@ class DistributedIBM1:
         self.corpus_ = corpus
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null)
+        t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())
         plan, self.plan_info_ = build_rank_plan(
             self.comm, self.params_.stat_keys, self.topology, self.space_,
@@ -320,8 +360,11 @@ class DistributedIBM1:
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
-        took = self.comm.allgather_obj(time.perf_counter() - t0, kind=self.kind + ".setup:time")
-        self.setup_seconds_ = max(took)
+        took = self.comm.allgather_obj((time.perf_counter() - t0, t_params, self.plan_info_.seconds),
+                                       kind=self.kind + ".setup:time")
+        self.setup_seconds_ = max(t[0] for t in took)
+        self.params_seconds_ = max(t[1] for t in took)
+        self.plan_seconds_ = max(t[2] for t in took)
         return self
 
     def iterate(self) -> IterationRecord:
@@ -333,14 +376,16 @@ class DistributedIBM1:
         stats = self.comm.stats.bytes_sent
         b0 = stats.get(self.cstep_.kind, 0)
         t0 = time.perf_counter()
-        eta_st, eta_s, ll = estep(self.params_, self.corpus_, self.theta_)
+        local, ll = estep_stats(self.params_, self.corpus_, self.theta_)
         t1 = time.perf_counter()
-        out = self.cstep_.run(np.concatenate([eta_st, eta_s]))
+        out = self.cstep_.run(local)
+        del local
         t2 = time.perf_counter()
         if self.cstep_.returns_theta:
             theta = out
         else:
-            theta = mstep(out[:self.params_.n_params], out[self.params_.n_params:], self.params_)
+            n = self.params_.n_params   # out is ours (CStep.run returns a fresh array)
+            theta = mstep(out[:n], out[n:], self.params_, out=out[:n])
         t3 = time.perf_counter()
         ok = bool(np.all(np.isfinite(theta)))
         sent = stats.get(self.cstep_.kind, 0) - b0

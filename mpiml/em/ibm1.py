@@ -76,8 +76,6 @@ class LocalParams:
         Position in ``keys`` of every token pair (kernel layout).
     src_words : int64 array, sorted
         Source words among ``keys``; ``seg_ptr`` delimits their key runs.
-    param_src : int64 array
-        Position in ``src_words`` of each parameter's source word.
     """
 
     space: KeySpace
@@ -86,15 +84,22 @@ class LocalParams:
     idx: np.ndarray
     src_words: np.ndarray
     seg_ptr: np.ndarray
-    param_src: np.ndarray
+    stat: np.ndarray | None = None    # stat_keys, when keys is a view of its front
 
     @property
     def n_params(self) -> int:
         return int(self.keys.size)
 
     @property
+    def param_src(self) -> np.ndarray:
+        """Position in ``src_words`` of each parameter's source word (built on demand)."""
+        return np.repeat(np.arange(self.src_words.size, dtype=np.int64), np.diff(self.seg_ptr))
+
+    @property
     def stat_keys(self) -> np.ndarray:
         """Sorted keys of every statistic this rank holds: eta_st then eta_s."""
+        if self.stat is not None:
+            return self.stat
         return np.concatenate([self.keys, self.space.total_key(self.src_words)])
 
     def split_stats(self, stats: np.ndarray):
@@ -106,22 +111,24 @@ def build_local_params(corpus, null: bool = True) -> LocalParams:
     """Local parameter set and kernel indices for ``corpus`` (one rank's pairs).
 
     ``corpus`` needs ``src, src_ptr, tgt, tgt_ptr`` (CSR, ids) and the global
-    vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.
+    vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.  Linear in the
+    token pairs (:func:`mpiml.em.kernels.local_params`); no key array per
+    token pair is ever built.
     """
     space = KeySpace(corpus.n_src, corpus.n_tgt)
     nul = 1 if null else 0
     tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
-    tp_keys = kernels.pair_keys(corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr,
-                                space.n_tgt, nul, tp_ptr)
-    keys, inverse = np.unique(tp_keys, return_inverse=True)
-    if keys.size >= 2 ** 31:
+    src_words, seg_ptr, tgt_of, idx = kernels.local_params(
+        corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_src, space.n_tgt, nul,
+        tp_ptr)
+    if tgt_of.size >= 2 ** 31:
         raise ValueError("more than 2**31 local parameters on one rank; use more ranks")
-    src_of = keys // space.n_tgt
-    src_words, starts = np.unique(src_of, return_index=True)
-    seg_ptr = np.append(starts, keys.size).astype(np.int64)
-    param_src = np.repeat(np.arange(src_words.size, dtype=np.int64), np.diff(seg_ptr))
-    return LocalParams(space, bool(null), keys.astype(np.int64), inverse.astype(np.int32).ravel(),
-                       src_words.astype(np.int64), seg_ptr, param_src)
+    stat = np.empty(tgt_of.size + src_words.size, dtype=np.int64)
+    kernels.segment_keys(src_words, seg_ptr, tgt_of, space.n_tgt, stat[:tgt_of.size])
+    del tgt_of
+    stat[stat.size - src_words.size:] = space.total_key(src_words)
+    return LocalParams(space, bool(null), stat[:stat.size - src_words.size], idx, src_words,
+                       seg_ptr, stat)
 
 
 def slice_lines(corpus, lo: int, hi: int):
@@ -164,9 +171,25 @@ def estep(params: LocalParams, corpus, theta: np.ndarray):
     return counts, kernels.segment_sums(counts, params.seg_ptr), float(ll)
 
 
-def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams) -> np.ndarray:
-    """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys."""
-    return eta_st / eta_s[params.param_src]
+def estep_stats(params: LocalParams, corpus, theta: np.ndarray):
+    """Local E-step into one array aligned with :attr:`LocalParams.stat_keys`
+    (eta_st then eta_s, no concatenation copy); returns ``(stats, loglik)``."""
+    stats = np.zeros(params.n_params + params.src_words.size)
+    counts = stats[:params.n_params]
+    ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
+                       1 if params.null else 0, counts)
+    kernels.segment_sums_into(counts, params.seg_ptr, stats[params.n_params:])
+    return stats, float(ll)
+
+
+def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) -> np.ndarray:
+    """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys.
+
+    ``out`` may be ``eta_st`` itself (each entry is read once, then written)."""
+    if out is None:
+        out = np.empty(params.n_params)
+    kernels.mstep_segments(eta_st, eta_s, params.seg_ptr, out)
+    return out
 
 
 def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:

@@ -130,3 +130,271 @@ def viterbi(theta, idx, src_ptr, tgt_ptr, null):
             out[j] = arg - null
             pos += width
     return out
+
+
+@njit(cache=True)
+def _source_occurrences(src, src_ptr, n_src):
+    """Counting sort of the source tokens by word: CSR ``occ_ptr`` over word
+    ids, with each occurrence's pair and 0-based source position (pair order)."""
+    n = src_ptr.shape[0] - 1
+    occ_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    for x in range(src.shape[0]):
+        occ_ptr[src[x] + 1] += 1
+    for s in range(n_src):
+        occ_ptr[s + 1] += occ_ptr[s]
+    fill = occ_ptr[:-1].copy()
+    occ_pair = np.empty(src.shape[0], dtype=np.int32)
+    occ_pos = np.empty(src.shape[0], dtype=np.int32)
+    for p in range(n):
+        for x in range(src_ptr[p], src_ptr[p + 1]):
+            s = src[x]
+            occ_pair[fill[s]] = p
+            occ_pos[fill[s]] = x - src_ptr[p]
+            fill[s] += 1
+    return occ_ptr, occ_pair, occ_pos
+
+
+@njit(cache=True)
+def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
+    """A rank's parameter set and the token-pair index, without sorting keys.
+
+    Returns ``(src_words, seg_ptr, tgt_of, idx)``: the source words present
+    (sorted, NULL = 0 first when ``null``), the runs ``seg_ptr`` of their
+    parameters, the target word of every parameter (sorted within a run, so
+    the parameters are in key order ``s * n_tgt + t``), and for every token
+    pair (layout of :func:`token_pair_ptr`) the position of its parameter.
+
+    Word by word, the pairs containing it are visited through a counting
+    sort of the source tokens; a stamp array over the target vocabulary marks
+    the targets seen, so the work is linear in the token pairs: one pass
+    lists a word's distinct targets (sorted by a scan of the stamps when they
+    are dense in the vocabulary, else by ``np.sort``), one writes ``idx``.
+    ``tgt_of`` grows by doubling.
+    """
+    n = src_ptr.shape[0] - 1
+    occ_ptr, occ_pair, occ_pos = _source_occurrences(src, src_ptr, n_src)
+    all_pairs = np.arange(n).astype(np.int32)
+    zeros = np.zeros(n, dtype=np.int32)
+    stamp = np.full(n_tgt, -1, dtype=np.int64)
+    scratch = np.empty(n_tgt, dtype=np.int32)
+    pos_of = np.empty(n_tgt, dtype=np.int32)
+    src_words = np.empty(n_src, dtype=np.int64)
+    seg_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    tgt_of = np.empty(max(1024, src.shape[0]), dtype=np.int32)
+    idx = np.empty(tp_ptr[n], dtype=np.int32)
+    g = 0
+    for s in range(n_src):
+        if s == 0:
+            if not null:
+                continue
+            pairs, pos, lo, hi = all_pairs, zeros, 0, n
+        else:
+            pairs, pos, lo, hi = occ_pair, occ_pos, occ_ptr[s], occ_ptr[s + 1]
+        c = 0
+        for o in range(lo, hi):
+            p = pairs[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                t = tgt[j]
+                if stamp[t] != s:
+                    stamp[t] = s
+                    scratch[c] = t
+                    c += 1
+        if c == 0:
+            continue
+        a = seg_ptr[g]
+        b = a + c
+        if b > tgt_of.shape[0]:
+            grown = np.empty(max(b, 2 * tgt_of.shape[0]), dtype=np.int32)
+            grown[:a] = tgt_of[:a]
+            tgt_of = grown
+        if c * 16 >= n_tgt:
+            w = a
+            for t in range(n_tgt):
+                if stamp[t] == s:
+                    tgt_of[w] = t
+                    w += 1
+        else:
+            tgt_of[a:b] = np.sort(scratch[:c])
+        src_words[g] = s
+        seg_ptr[g + 1] = b
+        g += 1
+        for x in range(a, b):
+            pos_of[tgt_of[x]] = x
+        slot_shift = 0 if s == 0 else null
+        for o in range(lo, hi):
+            p = pairs[o]
+            width = src_ptr[p + 1] - src_ptr[p] + null
+            out = tp_ptr[p] + pos[o] + slot_shift
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                idx[out] = pos_of[tgt[j]]
+                out += width
+    return src_words[:g].copy(), seg_ptr[:g + 1].copy(), tgt_of[:seg_ptr[g]].copy(), idx
+
+
+@njit(cache=True)
+def mstep_segments(eta_st, eta_s, seg_ptr, out):
+    """``out[k] = eta_st[k] / eta_s[g]`` for the parameters k of segment g."""
+    for g in range(seg_ptr.shape[0] - 1):
+        d = eta_s[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            out[k] = eta_st[k] / d
+
+
+# ---------------------------------------------------------------- tree routing
+# Holders of a key are given in CSR form (``ptr``, ``ranks``).  A key's
+# Steiner subtree (the ranks that carry it in a junction tree) is the union
+# of the tree paths between its holders taken in DFS (``tin``) order; edges
+# are named by their lower endpoint v (the edge v - parent[v]).
+
+@njit(cache=True)
+def _tin_sorted(ranks, lo, hi, tin, buf):
+    """Holders ranks[lo:hi] sorted by DFS entry time, into buf[:hi-lo]."""
+    c = hi - lo
+    if c <= 32:
+        for x in range(c):
+            v = ranks[lo + x]
+            y = x
+            while y > 0 and tin[buf[y - 1]] > tin[v]:
+                buf[y] = buf[y - 1]
+                y -= 1
+            buf[y] = v
+    else:
+        keys = np.empty(c, dtype=np.int64)
+        for x in range(c):
+            keys[x] = tin[ranks[lo + x]]
+        order = np.argsort(keys)
+        for x in range(c):
+            buf[x] = ranks[lo + order[x]]
+    return c
+
+
+@njit(cache=True)
+def steiner_edges(ptr, ranks, keep, parent, depth, tin, count_only):
+    """Edges of every kept key's Steiner subtree.
+
+    Walks the path between DFS-consecutive holders (cost: at most twice the
+    subtree's size), stamping each edge once per key.  Returns
+    ``(n_edges_per_key, key_of_entry, edge_of_entry)``; with ``count_only``
+    the last two are empty.
+    """
+    size = parent.shape[0]
+    stamp = np.full(size, -1, dtype=np.int64)
+    buf = np.empty(size, dtype=np.int64)
+    n_keys = ptr.shape[0] - 1
+    per_key = np.zeros(n_keys, dtype=np.int64)
+    for g in range(n_keys):
+        if not keep[g]:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        n = 0
+        for x in range(c - 1):
+            a = buf[x]
+            b = buf[x + 1]
+            while a != b:
+                if depth[a] < depth[b]:
+                    a, b = b, a
+                if stamp[a] != g:
+                    stamp[a] = g
+                    n += 1
+                a = parent[a]
+        per_key[g] = n
+    if count_only:
+        return per_key, np.empty(0, np.int64), np.empty(0, np.int64)
+    total = 0
+    for g in range(n_keys):
+        total += per_key[g]
+    key_of = np.empty(total, dtype=np.int64)
+    edge_of = np.empty(total, dtype=np.int64)
+    stamp[:] = -1
+    w = 0
+    for g in range(n_keys):
+        if per_key[g] == 0:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        for x in range(c - 1):
+            a = buf[x]
+            b = buf[x + 1]
+            while a != b:
+                if depth[a] < depth[b]:
+                    a, b = b, a
+                if stamp[a] != g:
+                    stamp[a] = g
+                    key_of[w] = g
+                    edge_of[w] = a
+                    w += 1
+                a = parent[a]
+    return per_key, key_of, edge_of
+
+
+@njit(cache=True)
+def _lca(a, b, up, depth):
+    if depth[a] < depth[b]:
+        a, b = b, a
+    diff = depth[a] - depth[b]
+    j = 0
+    while diff:
+        if diff & 1:
+            a = up[j, a]
+        diff >>= 1
+        j += 1
+    if a == b:
+        return a
+    for j in range(up.shape[0] - 1, -1, -1):
+        if up[j, a] != up[j, b]:
+            a = up[j, a]
+            b = up[j, b]
+    return up[0, a]
+
+
+@njit(cache=True)
+def edge_key_tags(ptr, ranks, keep, up, depth, tin, tags):
+    """Add to ``tags`` (per rank) +1 per holder and -1 at the LCA of each pair
+    of DFS-consecutive holders and at the LCA of all holders, for every kept
+    key.  The subtree sum of ``tags`` below v is then the number of keys whose
+    Steiner subtree contains edge v - parent[v] (1 iff v's subtree holds some
+    but not all of a key's holders), in time independent of the paths' length.
+    """
+    buf = np.empty(depth.shape[0], dtype=np.int64)
+    for g in range(ptr.shape[0] - 1):
+        if not keep[g]:
+            continue
+        c = _tin_sorted(ranks, ptr[g], ptr[g + 1], tin, buf)
+        for x in range(c):
+            tags[buf[x]] += 1
+        for x in range(c - 1):
+            tags[_lca(buf[x], buf[x + 1], up, depth)] -= 1
+        tags[_lca(buf[0], buf[c - 1], up, depth)] -= 1
+
+
+@njit(cache=True)
+def pair_counts(ptr, ranks, keep, size):
+    """m[a, b] += 1 for every ordered pair a != b of holders of each kept key."""
+    m = np.zeros((size, size), dtype=np.int64)
+    for g in range(ptr.shape[0] - 1):
+        if not keep[g]:
+            continue
+        for x in range(ptr[g], ptr[g + 1]):
+            a = ranks[x]
+            for y in range(ptr[g], ptr[g + 1]):
+                if y != x:
+                    m[a, ranks[y]] += 1
+    return m
+
+
+@njit(cache=True)
+def segment_sums_into(values, seg_ptr, out):
+    """:func:`segment_sums` written into ``out`` (same summation order)."""
+    for g in range(seg_ptr.shape[0] - 1):
+        acc = 0.0
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            acc += values[k]
+        out[g] = acc
+
+
+@njit(cache=True)
+def segment_keys(src_words, seg_ptr, tgt_of, n_tgt, out):
+    """Parameter keys ``s * n_tgt + t`` from the per-word runs of targets."""
+    for g in range(seg_ptr.shape[0] - 1):
+        base = src_words[g] * n_tgt
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            out[k] = base + tgt_of[k]

@@ -24,6 +24,7 @@ read without the corpus; ``rank_state``: each rank's row offset and count.
 from __future__ import annotations
 
 import os
+import resource
 import time
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..io.corpus import read_parallel
 from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
 from .cstep import DistributedIBM1
-from .ibm1 import estep, mstep
+from .ibm1 import estep_stats, mstep
 from .hosttree import cross_host_edges
 from .plan import validate_tree
 from .settings import IBM1Settings, edge_list
@@ -50,6 +51,11 @@ def parse_tree_edges(text):
         return edge_list(text)
     except ValueError as exc:
         raise ConfigError(f"--tree-edges: {exc}") from None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``ru_maxrss`` is in kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def vocab_bytes(words) -> np.ndarray:
@@ -140,15 +146,17 @@ class IBM1Model(Algorithm):
         b0 = comm.stats.bytes_sent.get(kind, 0)
         to0 = dict(m.cstep_.sent_to)
         t0 = time.perf_counter()
-        eta_st, eta_s, ll = estep(m.params_, m.corpus_, m.theta_)
+        local, ll = estep_stats(m.params_, m.corpus_, m.theta_)
         straggler.delay(time.perf_counter() - t0)
         t1 = time.perf_counter()
-        out = m.cstep_.run(np.concatenate([eta_st, eta_s]))
+        out = m.cstep_.run(local)
+        del local
         t2 = time.perf_counter()
         if m.cstep_.returns_theta:   # mapreduce: the reducers did the M-step
             theta = out
         else:
-            theta = mstep(out[:m.params_.n_params], out[m.params_.n_params:], m.params_)
+            n = m.params_.n_params      # out is ours (CStep.run returns a fresh array)
+            theta = mstep(out[:n], out[n:], m.params_, out=out[:n])
         t3 = time.perf_counter()
         sent = comm.stats.bytes_sent.get(kind, 0) - b0
         ok = bool(np.all(np.isfinite(theta)))
@@ -200,6 +208,8 @@ class IBM1Model(Algorithm):
         c = m.corpus_
         out = {"topology": self.topology, "plan": self.plan_summary(),
                "read_s": self.read_seconds_, "setup_s": m.setup_seconds_,
+               "params_s": m.params_seconds_, "plan_s": m.plan_seconds_,
+               "peak_rss_mb": comm.allgather_obj(peak_rss_mb(), kind=KIND + ".finish"),
                "n_pairs": self.n_pairs_, "n_lines": c.n_lines, "n_empty": c.n_empty,
                "empty_lines": list(c.empty_lines), "src_vocab": c.n_src - 1, "tgt_vocab": c.n_tgt,
                "loglik": self.loglik_, "perplexity": self.perplexity_}

@@ -40,13 +40,15 @@ sent is one float64.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from ..errors import ConfigError
-from ..arrays import union_sorted
+from ..arrays import union_sorted, unique_sorted
 from ..partition import hash_owner
+from . import kernels
 from .settings import TOPOLOGIES   # declared with the options of train ibm1
 
 VALUE_BYTES = 8
@@ -61,7 +63,7 @@ class Holders:
     ptr: np.ndarray
     ranks: np.ndarray
 
-    @property
+    @cached_property
     def counts(self) -> np.ndarray:
         return np.diff(self.ptr)
 
@@ -80,10 +82,29 @@ def holders_from_pairs(keys, ranks) -> Holders:
 
 
 def holders_from_key_sets(key_sets) -> Holders:
-    """Holders from one sorted key array per rank."""
-    ranks = [np.full(len(ks), r, dtype=np.int64) for r, ks in enumerate(key_sets)]
-    return holders_from_pairs(np.concatenate([np.asarray(k, np.int64) for k in key_sets] or [[]]),
-                              np.concatenate(ranks or [[]]))
+    """Holders from one sorted array of distinct keys per rank.
+
+    A stable sort of the concatenation (rank order) keeps each key's
+    holders in rank order, so no lexsort over (key, rank) is needed.
+    """
+    key_sets = [np.asarray(k, np.int64) for k in key_sets]
+    if not all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in key_sets):
+        ranks = [np.full(len(ks), r, dtype=np.int64) for r, ks in enumerate(key_sets)]
+        return holders_from_pairs(np.concatenate(key_sets or [np.empty(0, np.int64)]),
+                                  np.concatenate(ranks or [np.empty(0, np.int64)]))
+    allk = np.concatenate(key_sets or [np.empty(0, np.int64)])
+    ranks = np.repeat(np.arange(len(key_sets), dtype=np.int64), [k.size for k in key_sets])
+    if len(key_sets) > 1:
+        order = np.argsort(allk, kind="stable")
+        allk, ranks = allk[order], ranks[order]
+        del order
+    if allk.size == 0:
+        return Holders(allk, np.zeros(1, np.int64), ranks)
+    starts = np.flatnonzero(np.r_[True, allk[1:] != allk[:-1]])
+    return Holders(allk[starts], np.append(starts, allk.size).astype(np.int64), ranks)
+
+
+_HEAVY_ROWS = 1 << 14     # keys per dense product chunk (counts stay exact in float32)
 
 
 def _shared_pairs(h: Holders):
@@ -104,11 +125,29 @@ def _shared_pairs(h: Holders):
 
 
 def intersection_matrix(h: Holders, size: int) -> np.ndarray:
-    """|K_i & K_j| for every pair of ranks (int64, size x size; diagonal |K_i|)."""
-    _, a, b = _shared_pairs(h)
-    m = np.bincount(a * size + b, minlength=size * size).reshape(size, size)
-    np.fill_diagonal(m, np.bincount(h.ranks, minlength=size))
-    return m.astype(np.int64)
+    """|K_i & K_j| for every pair of ranks (int64, size x size; diagonal |K_i|).
+
+    This is the Gram matrix B^T B of the key x rank incidence matrix B.  Keys
+    held by few ranks add their holder pairs in a numba loop (cost: the sum
+    over keys of holders squared); keys held by many go through dense
+    float32 products (BLAS) in chunks of at most 2**14 keys, where a pair
+    loop would approach size**2 per key; chunk sums stay below 2**24, so
+    they are exact in float32.
+    """
+    cnt = h.counts
+    heavy = cnt > max(32, size // 16)
+    m = kernels.pair_counts(h.ptr, h.ranks, (cnt >= 2) & ~heavy, size)
+    m[np.diag_indices(size)] = np.bincount(h.ranks, minlength=size)
+    rows = np.flatnonzero(heavy)
+    for a in range(0, rows.size, _HEAVY_ROWS):
+        sel = rows[a:a + _HEAVY_ROWS]
+        d = np.zeros((sel.size, size), np.float32)
+        ent = _segment_indices(h.ptr[sel], cnt[sel])
+        d[np.repeat(np.arange(sel.size), cnt[sel]), h.ranks[ent]] = 1.0
+        g = (d.T @ d).astype(np.int64)
+        g[np.diag_indices(size)] = 0
+        m += g
+    return m
 
 
 # ------------------------------------------------------------------ messages
@@ -296,28 +335,20 @@ def route_tree(h: Holders, tree: RootedTree) -> Messages:
     """Collect-then-distribute messages over each shared key's Steiner subtree.
 
     Edge (v, parent v) lies on the subtree of a key iff v's subtree holds
-    some but not all of the key's holders (running-intersection property).
+    some but not all of the key's holders (running-intersection property);
+    :func:`mpiml.em.kernels.steiner_edges` lists those edges per key by
+    walking the paths between DFS-consecutive holders.
     """
     cnt = h.counts
-    shared = np.flatnonzero(cnt >= 2)
-    if shared.size == 0:
+    keep = cnt >= 2
+    if not keep.any():
         return Messages.empty()
-    seg_len = cnt[shared]
-    ent = _segment_indices(h.ptr[shared], seg_len)
-    tin_e = tree.tin[h.ranks[ent]]
-    starts = np.r_[0, np.cumsum(seg_len)[:-1]]
-    parts = []
-    for v in np.flatnonzero(tree.parent >= 0).tolist():
-        inside = ((tin_e >= tree.tin[v]) & (tin_e < tree.tout[v])).astype(np.int64)
-        c = np.add.reduceat(inside, starts)
-        keys = h.keys[shared[(c > 0) & (c < seg_len)]]
-        if keys.size == 0:
-            continue
-        p = int(tree.parent[v])
-        one = np.ones(keys.size, np.int64)
-        parts.append(Messages(one * tree.height[v], one * v, one * p, keys))
-        parts.append(Messages(one * (tree.n_collect + tree.depth[p]), one * p, one * v, keys))
-    return Messages.concat(parts)
+    _, key_of, v = kernels.steiner_edges(h.ptr, h.ranks, keep, tree.parent, tree.depth, tree.tin,
+                                         False)
+    keys = h.keys[key_of]
+    p = tree.parent[v]
+    return Messages.concat([Messages(tree.height[v], v, p, keys),
+                            Messages(tree.n_collect + tree.depth[p], p, v, keys)])
 
 
 def _segment_indices(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -394,7 +425,7 @@ class RankPlan:
 
     ``work_keys`` are the rank's own statistic keys plus the keys it only
     carries (tree) or reduces (mapreduce); ``own_pos`` locates its own keys
-    in them.  For ``allreduce``, ``union_pos`` locates them in the union of
+    in them (``None`` when they are all of them).  For ``allreduce``, ``union_pos`` locates them in the union of
     all keys (``union_size``).  For ``mapreduce``, ``reduce_pos`` are the
     parameter positions this rank reduces and ``reduce_total_pos`` their
     source totals.
@@ -405,7 +436,7 @@ class RankPlan:
     topology: str
     own_keys: np.ndarray
     work_keys: np.ndarray
-    own_pos: np.ndarray
+    own_pos: np.ndarray | None
     steps: list = field(default_factory=list)
     union_size: int = 0
     union_pos: np.ndarray | None = None
@@ -437,8 +468,16 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
     (every rank must call it the same number of times).
     """
     own = np.asarray(own_keys, dtype=np.int64)
-    work = union_sorted(own, msgs.key).astype(np.int64)
-    plan = RankPlan(rank, size, topology, own, work, np.searchsorted(work, own))
+    extra = unique_sorted(msgs.key)
+    if extra.size:
+        at = np.minimum(np.searchsorted(own, extra), max(own.size - 1, 0))
+        extra = extra[own[at] != extra] if own.size else extra
+    if extra.size:      # keys this rank only carries or reduces
+        work = union_sorted(own, extra).astype(np.int64)
+        own_pos = np.searchsorted(work, own)
+    else:
+        work, own_pos = own, None      # the identity: no index array
+    plan = RankPlan(rank, size, topology, own, work, own_pos)
     out = msgs.src == rank
     sends = _groups(msgs.round[out], msgs.dst[out], msgs.key[out])
     inn = msgs.dst == rank

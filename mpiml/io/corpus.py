@@ -6,7 +6,8 @@ Layouts
   the source file pairs with line n of the target file;
 * one file of ``source ||| target`` lines (the fast_align input format).
 
-Tokens are separated by whitespace (``str.split()``).
+Tokens are separated by whitespace (exactly ``str.split()``'s tokens; the
+vectorised tokeniser is :mod:`mpiml.io.tokens`).
 
 How a rank finds its lines without reading the whole file
 ----------------------------------------------------------
@@ -51,6 +52,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
+from .tokens import Tokenizer, merge_vocab
 
 NULL_TOKEN = "<NULL>"
 _SCAN_BLOCK = 1 << 24
@@ -173,20 +175,33 @@ def _scan_chunk(path, rank: int, size: int):
     return n_bytes, ends_nl, pos.astype(np.int64)
 
 
-def _read_lines(path, lo: int, hi: int, first_line: int, n_lines: int) -> list[str]:
-    """Decode bytes [lo, hi) of ``path`` into exactly ``n_lines`` lines."""
+def _read_block(path, lo: int, hi: int, first_line: int) -> bytes:
+    """Bytes [lo, hi) of ``path``, checked to be UTF-8 (InputError naming the line)."""
     with open(path, "rb") as fh:
         fh.seek(lo)
         data = fh.read(hi - lo)
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = first_line + data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise InputError(f"invalid UTF-8 byte 0x{data[exc.start]:02x} at byte {col} of the line",
                          path, line) from None
-    lines = text.split("\n")
-    return lines[:n_lines]
+    return data
+
+
+def _split_separator(data: bytes, n_lines: int):
+    """Source and target blocks of ``source ||| target`` lines, and the first
+    line (0-based in the block) without exactly one separator, with its count."""
+    src, tgt, bad = [], [], None
+    for k, line in enumerate(data.split(b"\n")[:n_lines]):
+        parts = line.split(b"|||")
+        if len(parts) != 2:
+            bad = (k, len(parts) - 1)
+            break
+        src.append(parts[0])
+        tgt.append(parts[1])
+    return b"\n".join(src), b"\n".join(tgt), bad
 
 
 def _encode(sents: list, vocab_index: dict, offset: int):
@@ -221,31 +236,43 @@ def encode_pairs(src_sents, tgt_sents, src_vocab=None, tgt_vocab=None, *, line_i
                           [NULL_TOKEN] + list(src_vocab), list(tgt_vocab))
 
 
-def _tokenize(path_src, path_tgt, src_lines, tgt_lines, first_line: int, empty: str):
-    """Token lists of the non-empty pairs, their line numbers, the empty ones."""
-    src_sents, tgt_sents, keep, empties = [], [], [], []
-    one_file = tgt_lines is None
-    for n, raw in enumerate(src_lines):
-        line = first_line + n
-        if one_file:
-            parts = raw.split("|||")
-            if len(parts) != 2:
-                raise InputError(f"expected 'source ||| target', found {len(parts) - 1} '|||' "
-                                 "separators", path_src, line + 1)
-            s, t = parts[0].split(), parts[1].split()
-        else:
-            s, t = raw.split(), tgt_lines[n].split()
-        if not s or not t:
-            if empty == "error":
-                side = path_src if not s else (path_src if one_file else path_tgt)
-                raise InputError("empty sentence (pairs need tokens on both sides; "
-                                 "use the skip policy to drop such pairs)", side, line + 1)
-            empties.append(line + 1)
-            continue
-        src_sents.append(s)
-        tgt_sents.append(t)
-        keep.append(line)
-    return src_sents, tgt_sents, np.asarray(keep, dtype=np.int64), empties
+def _tokenize(paths, blocks, first_line: int, n_lines: int, empty: str):
+    """Tokenise one rank's lines: per side (Tokenizer, ids, tokens per line),
+    the kept pairs' block positions and the 1-based lines of empty pairs."""
+    one_file = len(blocks) == 1
+    bad = None
+    if one_file:
+        src_data, tgt_data, bad = _split_separator(blocks[0], n_lines)
+        n_tok = n_lines if bad is None else bad[0]
+    else:
+        src_data, tgt_data = blocks
+        n_tok = n_lines
+    sides = []
+    for data in (src_data, tgt_data):
+        tok = Tokenizer()
+        ids, counts = tok.block(data, n_tok)
+        sides.append((tok, ids, counts))
+    empty_pos = np.flatnonzero((sides[0][2] == 0) | (sides[1][2] == 0))
+    if empty == "error" and empty_pos.size:
+        k = int(empty_pos[0])
+        if bad is None or k < bad[0]:
+            side = paths[0] if one_file or sides[0][2][k] == 0 else paths[1]
+            raise InputError("empty sentence (pairs need tokens on both sides; "
+                             "use the skip policy to drop such pairs)", side, first_line + k + 1)
+    if bad is not None:
+        raise InputError(f"expected 'source ||| target', found {bad[1]} '|||' separators",
+                         paths[0], first_line + bad[0] + 1)
+    keep = np.ones(n_lines, dtype=bool)
+    keep[empty_pos] = False
+    if empty_pos.size:
+        sides = [(tok, ids[np.repeat(keep, counts)], counts) for tok, ids, counts in sides]
+    return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
+
+
+def _csr_ptr(counts: np.ndarray) -> np.ndarray:
+    ptr = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr
 
 
 def read_parallel(comm, source, target=None, *, empty: str = "skip") -> ParallelCorpus:
@@ -289,24 +316,25 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
     everyone = comm.allgather_obj(mine, kind="corpus:bounds")
     line_lo, line_hi = (int(x) for x in plans[0].line_bounds[comm.rank:comm.rank + 2])
     with comm.agree("reading and tokenising corpus"):
-        texts = []
+        blocks = []
         for f, (path, plan) in enumerate(zip(paths, plans)):
             resolved = {}
             for r in everyone:
                 resolved.update(r[f])
             bb = byte_bounds(plan, resolved)
-            texts.append(_read_lines(path, int(bb[comm.rank]), int(bb[comm.rank + 1]),
-                                     line_lo, line_hi - line_lo))
-        src_sents, tgt_sents, keep, empties = _tokenize(
-            paths[0], paths[-1], texts[0], texts[1] if len(texts) == 2 else None, line_lo, empty)
-        local_vocab = (sorted({w for s in src_sents for w in s}),
-                       sorted({w for s in tgt_sents for w in s}))
+            blocks.append(_read_block(path, int(bb[comm.rank]), int(bb[comm.rank + 1]), line_lo))
+        sides, keep, empties = _tokenize(paths, blocks, line_lo, line_hi - line_lo, empty)
+        del blocks
+        local_vocab = tuple(tok.sorted_words(ix) for tok, ix, _ in sides)
     gathered = comm.allgather_obj((local_vocab, len(empties), empties[:_MAX_LISTED_EMPTY]),
                                   kind="corpus:vocab")
-    src_vocab = sorted(set().union(*(g[0][0] for g in gathered)))
-    tgt_vocab = sorted(set().union(*(g[0][1] for g in gathered)))
-    corpus = encode_pairs(src_sents, tgt_sents, src_vocab, tgt_vocab, line_index=keep,
-                          line_lo=line_lo, line_hi=line_hi, n_lines=plans[0].n_lines)
+    vocabs = [merge_vocab(g[0][f] for g in gathered) for f in (0, 1)]
+    ids = [tok.remap(ix, v, off) for (tok, ix, _), v, off in zip(sides, vocabs, (1, 0))]
+    ptrs = [_csr_ptr(counts[keep]) for _, _, counts in sides]
+    corpus = ParallelCorpus(ids[0], ptrs[0], ids[1], ptrs[1], (line_lo + keep).astype(np.int64),
+                            int(line_lo), int(line_hi), int(plans[0].n_lines),
+                            [NULL_TOKEN] + [w.decode("utf-8") for w in vocabs[0]],
+                            [w.decode("utf-8") for w in vocabs[1]])
     corpus.n_empty = sum(g[1] for g in gathered)
     corpus.empty_lines = sorted(x for g in gathered for x in g[2])[:_MAX_LISTED_EMPTY]
     corpus.paths = tuple(paths)

@@ -228,7 +228,7 @@ def test_cli_defaults_and_report():
     assert a.max_iter == 7 and not a.null
     assert p.parse_args(["train", "kmeans", "--data", "x", "--k", "2"]).max_iter == 100
     text = report({"iterations": 5, "n_pairs": 10, "src_vocab": 3, "tgt_vocab": 4, "loglik": -1.5,
-                   "perplexity": 2.0, "read_s": 0.1, "setup_s": 0.2, "n_empty": 1, "empty_lines": [7],
+                   "perplexity": 2.0, "read_s": 0.1, "setup_s": 0.2, "params_s": 0.15, "plan_s": 0.05, "n_empty": 1, "empty_lines": [7],
                    "plan": {"topology": "tree", "rounds": 3, "bytes_total": 2048, "bytes_max_rank": 1024,
                             "statistics": 9, "shared_statistics": 4, "tree_edges": [[0, 1], [1, 2]],
                             "root": 1},

@@ -1,0 +1,42 @@
+"""The corpus tokeniser gives exactly str.split()'s tokens, on both of its paths."""
+
+import numpy as np
+import pytest
+
+from mpiml.io.tokens import Tokenizer
+
+
+def reference(text: str, n_lines: int):
+    lines = text.split("\n")[:n_lines]
+    toks = [line.split() for line in lines]
+    return [w for t in toks for w in t], [len(t) for t in toks]
+
+
+@pytest.mark.parametrize("text", [
+    "a b  c\n\n d\te\x0bf\x0cg\rh\n",               # ASCII whitespace only: the numba path
+    "x y\nx\n\ny z x",                              # last line without newline
+    "na\u00efve caf\u00e9\ncaf\u00e9 na\u00efve\n",  # UTF-8, no Unicode spaces: numba path
+    "a\u00a0b c\u2003d\n e\u3000f\n",               # Unicode spaces: the str path
+    "a\x1cb\x1dc d\n\x1fe\n",                       # separators str.split() knows: the str path
+    "\n\n\n",
+])
+@pytest.mark.parametrize("small", [0, 1 << 20])
+def test_tokens_equal_str_split(text, small, monkeypatch):
+    monkeypatch.setattr("mpiml.io.tokens._SMALL", small)
+    data = text.encode("utf-8")
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    tok = Tokenizer()
+    ids, counts = tok.block(data, n_lines)
+    words, want_counts = reference(text, n_lines)
+    assert counts.tolist() == want_counts
+    assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == words
+
+
+def test_ids_shared_across_blocks_and_remapped_in_sorted_order():
+    tok = Tokenizer()
+    a, _ = tok.block(b"b a\nc b\n", 2)
+    b, _ = tok.block(b"a d\n", 1)
+    assert [tok.words[i] for i in np.r_[a, b].tolist()] == [b"b", b"a", b"c", b"b", b"a", b"d"]
+    vocab = tok.sorted_words(np.r_[a, b])
+    assert vocab == [b"a", b"b", b"c", b"d"]
+    assert tok.remap(b, vocab, 1).tolist() == [1, 4]
