@@ -10,7 +10,7 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm test-multihost bench bench-kmeans bench-ibm1 bench-mf bench-lbfgs bench-lasso bench-ckpt clean
+.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm test-multihost bench bench-kmeans bench-ibm1 bench-mf bench-lbfgs bench-lasso bench-ckpt bench-lda clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
@@ -97,6 +97,9 @@ bench-mf: venv
 
 bench-ckpt: venv
 	$(VENV)/bin/mpiml bench ckpt --gib 1 --ranks 1,2
+
+bench-lda: venv
+	$(VENV)/bin/mpiml bench lda
 
 bench-lbfgs: venv
 	$(VENV)/bin/mpiml bench linear --solver lbfgs

@@ -19,6 +19,7 @@ ALGORITHMS = {
     "linear": "mpiml.cli.algo_linear",
     "ibm1": "mpiml.cli.algo_ibm1",
     "mf": "mpiml.cli.algo_mf",
+    "lda": "mpiml.cli.algo_lda",
     "lasso": "mpiml.cli.algo_lasso",
 }
 

@@ -148,8 +148,14 @@ class SSPTable(Table):
     def inc(self, row_ids, deltas) -> None:
         ids = self._rows(row_ids)
         d = self._deltas(ids, deltas)
-        np.add.at(self._cur, ids, d)
-        np.add.at(self._cache, ids, d)      # read-my-writes for cached rows
+        if ids.size and ids[-1] - ids[0] + 1 == ids.size and np.all(np.diff(ids) == 1):
+            ids = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of rows: a slice, no copies
+        if isinstance(ids, slice) or (ids.size and np.all(np.diff(ids) > 0)):  # distinct: no np.add.at
+            self._cur[ids] += d
+            self._cache[ids] += d                   # read-my-writes for cached rows
+        else:
+            np.add.at(self._cur, ids, d)
+            np.add.at(self._cache, ids, d)
         self._cur_rows[ids] = True
 
     def clock(self) -> None:
