@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import cyclic_indices
-from .dense import TEXT_SUFFIXES, read_dense
+from .dense import TEXT_SUFFIXES, open_matrix, read_dense
 from .libsvm import _read_dense_labels, read_libsvm
 from .lines import require_file
 
@@ -98,29 +98,8 @@ def read_columns(comm, path, fmt: str = "auto", labels=None, dataset: str | None
 
 
 def _read_array_columns(comm, p, dataset, labels, labels_dataset) -> ColumnBlock:
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"not a readable .npy file: {exc}", p) from None
+    with open_matrix(p, dataset) as arr:
         XT, d = _columns_of(comm, arr, p)
-    else:
-        import h5py
-        try:
-            f = h5py.File(p, "r")
-        except OSError as exc:
-            raise InputError(f"not a readable HDF5 file: {exc}", p) from None
-        with f:
-            if dataset is None:
-                cands = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and v.ndim == 2]
-                dataset = "X" if "X" in f else (cands[0] if len(cands) == 1 else None)
-                if dataset is None:
-                    raise InputError(f"cannot choose a dataset (2-D datasets: {cands or 'none'}); "
-                                     f"name one with --dataset", p)
-            if dataset not in f:
-                raise InputError(f"no dataset {dataset!r}", p)
-            XT, d = _columns_of(comm, f[dataset], p)
     n = XT.shape[1]
     y, _ = _read_dense_labels(comm, p, labels, labels_dataset, 0, n, n)
     return ColumnBlock(cyclic_indices(d, comm.size, comm.rank), n, d, np.asarray(y, np.float64),
@@ -130,10 +109,6 @@ def _read_array_columns(comm, p, dataset, labels, labels_dataset) -> ColumnBlock
 def _columns_of(comm, arr, p) -> tuple[np.ndarray, int]:
     """Columns ``rank::size`` of a 2-D array-like (memmap or HDF5 dataset),
     transposed to (local columns, rows) float64, and the number of columns."""
-    if arr.ndim != 2:
-        raise InputError(f"expected a 2-D array (rows x features), found shape {arr.shape}", p)
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"expected a numeric array, found dtype {arr.dtype}", p)
     n, d = arr.shape
     if comm.rank >= d or n == 0:   # more ranks than columns: this rank holds none
         return np.empty((len(range(comm.rank, d, comm.size)), n)), d
