@@ -10,7 +10,7 @@ export MPIEXEC_TIMEOUT ?= 900
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 MPI_PYTEST := $(PY) -m mpi4py -m pytest -p no:cacheprovider --with-mpi --timeout=300 --timeout-method=thread -q
 
-.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm test-multihost bench bench-kmeans bench-ibm1 bench-mf bench-lbfgs clean
+.PHONY: help venv deps run run-ibm1 test test-unit test-mpi test-e2e test-slurm test-multihost bench bench-kmeans bench-ibm1 bench-mf bench-lbfgs bench-lasso bench-ckpt bench-lda clean
 
 help:
 	@echo "make run    - install into $(VENV), train K-means on $(NP) ranks on data/blobs.csv, inspect the checkpoint"
@@ -88,9 +88,18 @@ bench-ibm1: venv
 	$(PY) benchmarks/ibm1_kernel.py --plan 2 4 8 64
 	$(VENV)/bin/mpiml bench ibm1
 
+bench-lasso: venv
+	$(VENV)/bin/mpiml bench lasso
+
 bench-mf: venv
 	$(PY) benchmarks/mf_kernel.py
 	$(VENV)/bin/mpiml bench mf
+
+bench-ckpt: venv
+	$(VENV)/bin/mpiml bench ckpt --gib 1 --ranks 1,2
+
+bench-lda: venv
+	$(VENV)/bin/mpiml bench lda
 
 bench-lbfgs: venv
 	$(VENV)/bin/mpiml bench linear --solver lbfgs

@@ -99,3 +99,16 @@ def grid_shape(size: int) -> tuple[int, int]:
     while size % r:
         r -= 1
     return r, size // r
+
+
+def cyclic_indices(n: int, size: int, rank: int) -> np.ndarray:
+    """Indices ``rank, rank + size, ...`` below ``n``: rank's share when item
+    j belongs to rank ``j % size`` (empty when ``rank >= n``)."""
+    _check(n, size, rank)
+    return np.arange(rank, n, size, dtype=np.int64)
+
+
+def cyclic_owner(index, size: int):
+    """Rank owning item ``index`` under :func:`cyclic_indices`."""
+    _check(0, size)
+    return np.asarray(index, dtype=np.int64) % size

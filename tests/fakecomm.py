@@ -1,13 +1,23 @@
 """In-process simulation of N ranks with threads, for unit tests without MPI.
 
 ``run_ranks(n, fn)`` calls ``fn(comm)`` on ``n`` threads, each with a
-:class:`FakeComm` implementing the subset of :class:`mpiml.comm.Comm` that
-algorithms use.  Collectives are built on one shared barrier; point-to-point
-messages go through one queue per (source, dest) pair.  A rank that raises
-breaks the barrier so the others fail instead of hanging.
+:class:`FakeComm` implementing :class:`mpiml.comm.contract.Communicator`
+with the real blocking semantics:
 
-Reductions are done in rank order, so results are deterministic but may differ
-in the last bit from a real MPI reduction.
+* collectives block until every rank has called the same (n-th) collective;
+  ``ibarrier``/``iallreduce`` requests complete only once every rank has
+  called them;
+* point-to-point involves only its peers (one queue per (source, dest));
+* ``agree`` blocks are numbered; a rank that raises in block ``b`` posts a
+  notice, and every wait of another rank inside block ``b`` is released by it
+  (as the real failure channel does), then all ranks exchange verdicts on a
+  separate barrier and raise the same CollectiveError; abandoned collectives
+  and messages belong to an "epoch" that recovery closes.
+
+A rank that raises outside every block (a bug in the test) marks the world
+dead, so the others fail instead of hanging.  Reductions are done in rank
+order, so results are deterministic but may differ in the last bit from a
+real MPI reduction.
 """
 
 from __future__ import annotations
@@ -23,43 +33,61 @@ import numpy as np
 from mpiml.errors import CollectiveError
 
 _OPS = {"sum": np.add, "max": np.maximum, "min": np.minimum}
+_POLL = 2e-3
+
+
+class _PeerFailed(Exception):
+    """A notice for an agreed block open on this rank arrived."""
+
+
+class _PeerDied(Exception):
+    """Another simulated rank raised outside any agreed block."""
 
 
 class _World:
     def __init__(self, n: int, timeout: float):
         self.n = n
         self.timeout = timeout
-        self.barrier = threading.Barrier(n, timeout=timeout)
-        self.slots: list = [None] * n
+        self.cond = threading.Condition()
+        self.slots: dict = defaultdict(dict)       # (epoch, seq) -> {rank: obj}
         self.queues: dict = defaultdict(queue.Queue)
-        self.lock = threading.Lock()
-        self.ibarrier_arrived: dict = {}
+        self.notices: list = []                    # (origin, block)
+        self.recovery = threading.Barrier(n, timeout=timeout)
+        self.verdicts: list = [None] * n
+        self.dead = False
+        self.counters: dict = defaultdict(int)
 
-    def q(self, src: int, dst: int) -> queue.Queue:
-        with self.lock:
-            return self.queues[(src, dst)]
+    def q(self, epoch: int, src: int, dst: int, tag: int = -1) -> queue.Queue:
+        with self.cond:
+            return self.queues[(epoch, src, dst, tag)]
 
 
-class _IbarrierRequest:
-    def __init__(self, world: _World, gen: int):
-        self._w, self._gen = world, gen
+class _Request:
+    def __init__(self, comm: "FakeComm", key, result=None):
+        self._c, self._key, self.result = comm, key, result
+
+    def _ready(self) -> bool:
+        return len(self._c._w.slots[self._key]) >= self._c.size
 
     def test(self) -> bool:
-        with self._w.lock:
-            return self._w.ibarrier_arrived.get(self._gen, 0) >= self._w.n
+        with self._c._w.cond:
+            if self._ready():
+                return True
+        self._c.check_failure()
+        return False
 
     def wait(self) -> None:
-        t0 = time.monotonic()
-        while not self.test():
-            if time.monotonic() - t0 > self._w.timeout:
-                raise TimeoutError("ibarrier wait timed out")
-            time.sleep(1e-4)
+        self._c._wait_for(self._ready, "ibarrier")
 
 
 class FakeStats:
     def __init__(self):
         self.bytes_sent = defaultdict(int)
         self.messages = defaultdict(int)
+        self.collectives = defaultdict(int)
+        self.p2p = defaultdict(int)
+        self.comm_seconds = 0.0
+        self.wait_seconds = 0.0
 
     def add(self, kind: str, nbytes: int, messages: int = 1):
         self.bytes_sent[kind] += int(nbytes)
@@ -69,50 +97,172 @@ class FakeStats:
     def total_bytes(self) -> int:
         return sum(self.bytes_sent.values())
 
+    @property
+    def n_collectives(self) -> int:
+        return int(sum(self.collectives.values()))
+
     def snapshot(self) -> dict:
-        return {"bytes": self.total_bytes, "comm": 0.0, "wait": 0.0, "by_kind": dict(self.bytes_sent)}
+        return {"bytes": self.total_bytes, "comm": self.comm_seconds, "wait": self.wait_seconds,
+                "by_kind": dict(self.bytes_sent)}
 
 
 class FakeComm:
-    """Thread-backed stand-in for :class:`mpiml.comm.Comm` (same method names)."""
+    """Thread-backed stand-in for :class:`mpiml.comm.Comm` (same contract)."""
 
     def __init__(self, world: _World, rank: int):
         self._w = world
         self.rank = rank
         self.size = world.n
         self.stats = FakeStats()
-        self._ibarrier_gen = 0
+        self._epoch = 0
+        self._seq = 0
+        self._blocks = 0
+        self._open: list = []
+        self._seen = 0
+        self._hooks: list = []
+        self._windows: list = []
 
-    # -- building block -------------------------------------------------
-    def _allgather(self, obj):
+    # -- waiting --------------------------------------------------------
+    def check_failure(self) -> None:
         w = self._w
-        w.barrier.wait()            # previous round's readers are done
-        w.slots[self.rank] = obj
-        w.barrier.wait()            # everyone has written
-        return list(w.slots)
+        if w.dead:
+            raise _PeerDied("another simulated rank raised outside an agreed block")
+        if self._open and any(b in self._open for _, b in w.notices[self._seen:]):
+            raise _PeerFailed()
+
+    def _wait_for(self, ready, what: str) -> None:
+        t0 = time.monotonic()
+        w = self._w
+        with w.cond:
+            while not ready():
+                self.check_failure()
+                if time.monotonic() - t0 > w.timeout:
+                    raise TimeoutError(f"rank {self.rank}: {what} timed out (deadlock?)")
+                w.cond.wait(_POLL)
+
+    def _collective(self, obj, kind: str):
+        """Every rank's ``obj`` for this rank's next collective, once all called it."""
+        key = (self._epoch, self._seq)
+        self._seq += 1
+        self.stats.collectives[kind] += 1
+        w = self._w
+        with w.cond:
+            w.slots[key][self.rank] = obj
+            w.cond.notify_all()
+        self._wait_for(lambda: len(w.slots[key]) >= self.size, kind)
+        return [w.slots[key][r] for r in range(self.size)]
+
+    # -- life and bookkeeping ----------------------------------------------
+    def close(self) -> None:
+        for win in list(reversed(self._windows)):
+            win.free()
+        self.barrier("close")
+
+    def phase(self, name: str, iteration: int = -1):
+        return contextlib.nullcontext()
+
+    def timed(self, kind: str, wait: bool = False):
+        return contextlib.nullcontext()
+
+    def poll(self) -> None:
+        pass
+
+    def on_failure(self, fn) -> None:
+        self._hooks.append(fn)
+
+    def remove_failure_hook(self, fn) -> None:
+        if fn in self._hooks:
+            self._hooks.remove(fn)
+
+    def register_window(self, win) -> None:
+        self._windows.append(win)
+
+    def unregister_window(self, win) -> None:
+        if win in self._windows:
+            self._windows.remove(win)
+
+    def counter(self, name: str = "counter"):
+        key = ("counter", self._epoch, self._seq)
+        self.barrier(name)                   # collective, like the real one
+        w = self._w
+
+        class _Counter:
+            def fetch_add(self, value: int = 1) -> int:
+                with w.cond:
+                    old = w.counters[key]
+                    w.counters[key] = old + int(value)
+                    return old
+
+            def free(self) -> None:
+                pass
+        return _Counter()
 
     # -- collectives ----------------------------------------------------
     def barrier(self, kind: str = "barrier"):
-        self._w.barrier.wait()
+        self._collective(None, kind)
+
+    def ibarrier(self, kind: str = "ibarrier"):
+        key = (self._epoch, self._seq)
+        self._seq += 1
+        self.stats.collectives[kind] += 1
+        with self._w.cond:
+            self._w.slots[key][self.rank] = None
+            self._w.cond.notify_all()
+        return _Request(self, key)
+
+    def iallreduce(self, arr, op: str = "sum", kind: str = "iallreduce"):
+        a = np.array(arr, copy=True)
+        out = np.empty_like(a)
+        key = (self._epoch, self._seq)
+        self._seq += 1
+        self.stats.collectives[kind] += 1
+        w = self._w
+        with w.cond:
+            w.slots[key][self.rank] = a
+            w.cond.notify_all()
+        req = _Request(self, key)
+        orig_test, orig_wait = req.test, req.wait
+
+        def fill():
+            parts = [w.slots[key][r] for r in range(self.size)]
+            acc = parts[0].copy()
+            for p in parts[1:]:
+                acc = _OPS[op](acc, p)
+            out[...] = acc
+
+        def test():
+            if orig_test():
+                fill()
+                return True
+            return False
+
+        def wait():
+            orig_wait()
+            fill()
+        req.test, req.wait = test, wait
+        return req, out
 
     def allgather_obj(self, obj, kind: str = "allgather"):
-        return self._allgather(obj)
+        return self._collective(obj, kind)
 
     def gather_obj(self, obj, root: int = 0, kind: str = "gather"):
-        out = self._allgather(obj)
+        out = self._collective(obj, kind)
         return out if self.rank == root else None
 
     def bcast_obj(self, obj, root: int = 0, kind: str = "bcast"):
-        return self._allgather(obj if self.rank == root else None)[root]
+        return self._collective(obj if self.rank == root else None, kind)[root]
 
-    def allreduce(self, arr, op: str = "sum", kind: str = "allreduce"):
+    def allreduce(self, arr, op: str = "sum", kind: str = "allreduce", out=None):
         a = np.asarray(arr)
         self.stats.add(kind, a.nbytes)
-        parts = self._allgather(a.copy())
-        out = parts[0].copy()
+        parts = self._collective(a.copy(), kind)
+        acc = parts[0].copy()
         for p in parts[1:]:
-            out = _OPS[op](out, p)
-        return out
+            acc = _OPS[op](acc, p)
+        if out is not None:
+            out[...] = acc
+            return out
+        return acc
 
     def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "reduce_scatter", out=None):
         a = np.asarray(arr).reshape(-1)
@@ -120,7 +270,7 @@ class FakeComm:
         lo = int(counts[:self.rank].sum())
         hi = lo + int(counts[self.rank])
         self.stats.add(kind, a.nbytes - (hi - lo) * a.itemsize)
-        parts = self._allgather(a.copy())
+        parts = self._collective(a.copy(), kind)
         res = parts[0][lo:hi].copy()
         for p in parts[1:]:
             res = _OPS[op](res, p[lo:hi])
@@ -133,68 +283,81 @@ class FakeComm:
         return self.allreduce(np.asarray([x]), op, kind)[0].item()
 
     def exscan_sum(self, x, kind: str = "exscan"):
-        return int(sum(self._allgather(int(x))[:self.rank]))
+        return int(sum(self._collective(int(x), kind)[:self.rank]))
 
     def bcast_array(self, arr, root: int = 0, kind: str = "bcast"):
         return np.array(self.bcast_obj(arr, root, kind), copy=True)
 
     def hosts(self):
+        self._collective(None, "hosts")
         return ["fakehost"] * self.size
 
     def check_same(self, value, what: str):
         from mpiml.errors import ConfigError
-        values = self._allgather(value)
+        values = self._collective(value, "check_same")
         if any(v != values[0] for v in values):
             raise ConfigError(f"{what} differs between ranks")
-
-    def phase(self, name: str, iteration: int = -1):
-        return contextlib.nullcontext()
 
     def allgather_array(self, arr, kind: str = "allgather"):
         a = np.asarray(arr)
         self.stats.add(kind, a.nbytes)
-        return [p.copy() for p in self._allgather(a.copy())]
+        return [p.copy() for p in self._collective(a.copy(), kind)]
 
     def alltoallv(self, arrays, kind: str = "alltoallv"):
         assert len(arrays) == self.size
         self.stats.add(kind, sum(np.asarray(a).nbytes for a in arrays))
-        table = self._allgather([np.array(a, copy=True) for a in arrays])
+        table = self._collective([np.array(a, copy=True) for a in arrays], kind)
         return [table[src][self.rank] for src in range(self.size)]
 
-    def ibarrier(self, kind: str = "ibarrier"):
-        """Non-blocking barrier: a request with ``test()`` and ``wait()``."""
-        w = self._w
-        gen = self._ibarrier_gen
-        self._ibarrier_gen += 1
-        with w.lock:
-            w.ibarrier_arrived[gen] = w.ibarrier_arrived.get(gen, 0) + 1
-        return _IbarrierRequest(w, gen)
-
-    # -- point to point -------------------------------------------------
-    # Like the real Comm (whose every operation starts with an entry sync),
-    # exchange and sendrecv_replace must be called by every rank: a rank that
-    # skips one makes the others fail here instead of passing silently.
-    def exchange(self, sends, recv, kind: str = "exchange"):
-        self._w.barrier.wait()
+    # -- point to point (peers only, like the real Comm) ----------------------
+    def iexchange(self, sends, recv, kind: str = "exchange", tag: int = 0):
+        if sends or recv:
+            self.stats.p2p[kind] += 1
         for dst, arr in sends.items():
             a = np.ascontiguousarray(arr)
             self.stats.add(kind, a.nbytes)
-            self._w.q(self.rank, dst).put(a.copy())
-        out = {}
-        for src, (count, dtype) in recv.items():
-            got = self._w.q(src, self.rank).get(timeout=self._w.timeout)
-            if got.size != count or got.dtype != np.dtype(dtype):
-                raise RuntimeError(f"rank {self.rank}: expected {count} {dtype} from {src}, "
-                                   f"got {got.size} {got.dtype}")
-            out[src] = got
+            self._w.q(self._epoch, self.rank, dst, tag).put(a.copy())
+            with self._w.cond:
+                self._w.cond.notify_all()
+        out: dict = {}
+        queues = {src: self._w.q(self._epoch, src, self.rank, tag) for src in recv}
+        comm = self
+
+        def ready():
+            for src, (count, dtype) in recv.items():
+                if src in out:
+                    continue
+                try:
+                    got = queues[src].get_nowait()
+                except queue.Empty:
+                    return False
+                if got.size != count or got.dtype != np.dtype(dtype):
+                    raise RuntimeError(f"rank {comm.rank}: expected {count} {dtype} from {src}, "
+                                       f"got {got.size} {got.dtype}")
+                out[src] = got
+            return True
+
+        class _Req:
+            def test(self):
+                with comm._w.cond:
+                    if ready():
+                        return True
+                comm.check_failure()
+                return False
+
+            def wait(self):
+                comm._wait_for(ready, kind)
+        return _Req(), out
+
+    def exchange(self, sends, recv, kind: str = "exchange"):
+        req, out = self.iexchange(sends, recv, kind, tag=-1)
+        req.wait()
         return out
 
     def sendrecv_replace(self, arr, dest: int, source: int, kind: str = "sendrecv"):
-        self._w.barrier.wait()
-        self.stats.add(kind, arr.nbytes)
-        self._w.q(self.rank, dest).put(np.array(arr, copy=True))
-        got = self._w.q(source, self.rank).get(timeout=self._w.timeout)
-        arr[...] = got.reshape(arr.shape)
+        got = self.exchange({dest: np.array(arr, copy=True).reshape(-1)},
+                            {source: (arr.size, arr.dtype)}, kind)
+        arr[...] = got[source].reshape(arr.shape)
         return arr
 
     # -- error agreement ------------------------------------------------
@@ -202,21 +365,54 @@ class FakeComm:
     def agree(self, what: str = ""):
         """Same contract as Comm.agree: CollectiveError on every rank (the
         origin included); an inner block's CollectiveError passes through."""
-        err = None
+        self._blocks += 1
+        block = self._blocks
+        self._open.append(block)
         try:
-            yield
-        except CollectiveError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
-            err = exc
-        verdicts = self._allgather(None if err is None else (type(err).__name__, str(err),
-                                                             getattr(err, "exit_code", 1)))
-        failed = [r for r, v in enumerate(verdicts) if v is not None]
-        if failed:
-            kind, msg, code = verdicts[failed[0]]
-            if what:
-                msg = f"{msg} (while {what})"
-            raise CollectiveError(msg, origin_rank=failed[0], kind=kind, exit_code=code) from err
+            err = None
+            try:
+                yield
+            except CollectiveError:
+                raise
+            except _PeerDied:
+                raise
+            except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
+                err = exc
+            if err is None:
+                try:
+                    self.barrier("agree")
+                    return
+                except _PeerFailed as exc:
+                    err = exc
+            self._recover(err, block, what)
+        finally:
+            self._open.remove(block)
+
+    def _recover(self, err, block, what):
+        w = self._w
+        mine = None
+        if not isinstance(err, _PeerFailed):
+            for hook in list(self._hooks):
+                hook()
+            mine = (type(err).__name__, str(err), getattr(err, "exit_code", 1), what)
+            with w.cond:
+                w.notices.append((self.rank, block))
+                w.cond.notify_all()
+        w.recovery.wait()
+        w.verdicts[self.rank] = (mine, self._blocks)
+        w.recovery.wait()
+        got = list(w.verdicts)
+        self._epoch += 1
+        self._seq = 0
+        self._blocks = max(g[1] for g in got)
+        w.recovery.wait()
+        self._seen = len(w.notices)
+        w.recovery.wait()
+        failed = [r for r, g in enumerate(got) if g[0] is not None]
+        kind, msg, code, where = got[failed[0]][0]
+        if where:
+            msg = f"{msg} (while {where})"
+        raise CollectiveError(msg, origin_rank=failed[0], kind=kind, exit_code=code) from err
 
 
 def run_ranks(n: int, fn, timeout: float = 60.0):
@@ -234,7 +430,9 @@ def run_ranks(n: int, fn, timeout: float = 60.0):
             results[r] = fn(FakeComm(world, r))
         except BaseException as exc:  # noqa: BLE001
             errors[r] = exc
-            world.barrier.abort()
+            if not isinstance(exc, CollectiveError):
+                world.dead = True
+                world.recovery.abort()
 
     threads = [threading.Thread(target=target, args=(r,), daemon=True) for r in range(n)]
     for t in threads:
@@ -243,7 +441,8 @@ def run_ranks(n: int, fn, timeout: float = 60.0):
         t.join(timeout + 5)
     if any(t.is_alive() for t in threads):
         raise TimeoutError(f"simulated ranks still running after {timeout}s (deadlock?)")
-    first = next((e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)),
+    secondary = (_PeerDied, threading.BrokenBarrierError)
+    first = next((e for e in errors if e is not None and not isinstance(e, secondary)),
                  next((e for e in errors if e is not None), None))
     if first is not None:
         raise first

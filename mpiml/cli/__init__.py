@@ -44,6 +44,7 @@ def build_parser() -> Parser:
     from . import inspect_cmd, predict, train
     from . import recommend
     from . import eval_aer, plan
+    from . import topics
     from . import plot
     p = Parser(prog="mpiml", description="Machine learning with MPI on HPC clusters.",
                epilog="Launch training with: mpiexec -n N python -m mpi4py -m mpiml train ALGO ...")
@@ -57,6 +58,7 @@ def build_parser() -> Parser:
     bench.register(sub)
     plan.register(sub)
     eval_aer.register(sub)
+    topics.register(sub)
     plot.register(sub)
     return p
 

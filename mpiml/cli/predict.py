@@ -37,6 +37,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..io.ckpt_read import Checkpoint
     try:
+        _check_out(args)
         ck = Checkpoint(args.model)
         fn = PREDICTORS.get(ck.algorithm)
         if fn is None:
@@ -47,6 +48,27 @@ def run(args) -> int:
         sys.stderr.write(f"mpiml: error: {exc}\n")
         return exc.exit_code
     return 0
+
+
+def _check_out(args) -> None:
+    """--out must never be an input (the data, or a file of the model)."""
+    import os
+    from pathlib import Path
+    from ..errors import ConfigError
+    if not args.out or not os.path.exists(args.out):
+        return
+    model = Path(args.model)
+    inputs = [("--data", args.data), ("--model", args.model)]
+    if model.is_dir():
+        inputs += [("--model", str(p)) for p in model.rglob("*") if p.is_file()]
+    for opt, path in inputs:
+        try:
+            same = os.path.samefile(args.out, path)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"--out {args.out} is the input file given as {opt} {path}; it would be "
+                              f"overwritten (choose another output path)")
 
 
 def _open_out(out):
@@ -160,8 +182,33 @@ def predict_linear(args, ck) -> None:
             f.close()
 
 
+def predict_lasso(args, ck) -> None:
+    """Lasso / elastic net: X @ coef + intercept per row (dense rows or LIBSVM,
+    whose labels are ignored), in the units of the training data."""
+    from ..comm.serial import SerialComm
+    from ..io.libsvm import read_labelled
+    from ..lasso.solver import predict
+    coef = ck.replicated("coef")
+    b0 = float(np.asarray(ck.replicated("intercept")).reshape(-1)[0])
+    data = read_labelled(SerialComm(), args.data, "auto", None, args.dataset, None, int(coef.size),
+                         need_labels=False)
+    pred = (predict(coef, b0, X=data.X) if not data.sparse
+            else predict(coef, b0, csr=(data.indptr, data.indices, data.values)))
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, pred)
+        return
+    f = _open_out(args.out)
+    try:
+        for v in pred:
+            f.write(f"{v:.17g}\n")
+    finally:
+        if args.out:
+            f.close()
+
+
 PREDICTORS = {
     "kmeans": predict_kmeans,
+    "lasso": predict_lasso,
     "mf": predict_mf,
     "linear": predict_linear,
 }

@@ -19,6 +19,8 @@ ALGORITHMS = {
     "linear": "mpiml.cli.algo_linear",
     "ibm1": "mpiml.cli.algo_ibm1",
     "mf": "mpiml.cli.algo_mf",
+    "lda": "mpiml.cli.algo_lda",
+    "lasso": "mpiml.cli.algo_lasso",
 }
 
 
@@ -131,9 +133,11 @@ def run_training(args, mod) -> int:
     opts = RunOptions(max_iter=run.max_iter, checkpoint_dir=run.checkpoint_dir,
                       checkpoint_every=run.checkpoint_every, keep=run.keep, resume=run.resume,
                       init_from=run.init_from, log=run.log, quiet=run.quiet, seed=seed,
-                      straggler=run.straggler, faults=faults, config=config)
+                      straggler=run.straggler, faults=faults, config=config,
+                      allow_changed_data=run.allow_changed_data, job_id=_job_id())
     from ..comm import Comm
     comm = Comm(watchdog_timeout=run.watchdog_timeout or None)
+    _note_abrupt_exit(comm.rank)
     code = 0
     try:
         info = host_info(comm)
@@ -166,6 +170,34 @@ def run_training(args, mod) -> int:
         from ..comm import finalize
         finalize()
     return code
+
+
+def _note_abrupt_exit(rank: int) -> None:
+    """Make ``os._exit`` from Python code on this rank (a library, a fault
+    injection) print one line naming the rank and where it was: neither
+    atexit nor exception handlers run then, and the launcher kills the other
+    ranks without a word.  A C-level ``_exit`` cannot be noticed this way."""
+    import socket
+    from ..runtime import loop
+    real, pid, host = os._exit, os.getpid(), socket.gethostname()
+
+    def noted_exit(status):
+        if os.getpid() == pid and status != 0:      # not a forked child's normal exit
+            try:
+                os.write(2, f"mpiml: error: rank {rank} (PID {pid} on {host}) ended abruptly with "
+                            f"os._exit({status}) {loop.WHERE['what']}; it could not report an error, "
+                            f"the job stops without a checkpoint of this iteration\n".encode())
+            except OSError:
+                pass
+        real(status)
+    os._exit = noted_exit
+
+
+def _job_id():
+    for var in ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
 
 
 def _user_error_kinds():

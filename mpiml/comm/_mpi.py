@@ -16,34 +16,49 @@ def MPI():  # noqa: N802 - reads like the module it returns
     return _MPI
 
 
+_TYPES: dict = {}
+_OPS: dict = {}
+
+
 def datatype(dtype):
-    """Explicit MPI datatype for a numpy dtype.
+    """Explicit MPI datatype for a numpy dtype (tables built once).
 
     mpi4py maps int64 to MPI_LONG; pairing that with a peer that says
     INT64_T fails with MPI_ERR_TYPE, so every buffer names its type.
     """
-    m = MPI()
-    dt = np.dtype(dtype)
-    table = {
-        np.dtype(np.float64): m.DOUBLE, np.dtype(np.float32): m.FLOAT,
-        np.dtype(np.int64): m.INT64_T, np.dtype(np.int32): m.INT32_T,
-        np.dtype(np.uint64): m.UINT64_T, np.dtype(np.uint32): m.UINT32_T,
-        np.dtype(np.uint8): m.UINT8_T, np.dtype(np.int8): m.INT8_T,
-        np.dtype(np.bool_): m.C_BOOL,
-    }
     try:
-        return table[dt]
+        return _TYPES[dtype]
+    except (KeyError, TypeError):
+        pass
+    m = MPI()
+    if not _TYPES:
+        for t, mt in ((np.float64, m.DOUBLE), (np.float32, m.FLOAT), (np.int64, m.INT64_T),
+                      (np.int32, m.INT32_T), (np.uint64, m.UINT64_T), (np.uint32, m.UINT32_T),
+                      (np.uint8, m.UINT8_T), (np.int8, m.INT8_T), (np.bool_, m.C_BOOL)):
+            _TYPES[np.dtype(t)] = mt
+    dt = np.dtype(dtype)
+    try:
+        found = _TYPES[dt]
     except KeyError:
         raise TypeError(f"no MPI datatype for numpy dtype {dt}") from None
+    try:
+        _TYPES[dtype] = found      # also cache the spelling used (np.float64, "f8", ...)
+    except TypeError:
+        pass
+    return found
 
 
 def op(name: str):
-    m = MPI()
     try:
-        return {"sum": m.SUM, "max": m.MAX, "min": m.MIN, "prod": m.PROD,
-                "lor": m.LOR, "land": m.LAND}[name]
+        return _OPS[name]
     except KeyError:
-        raise ValueError(f"unknown reduction op {name!r}") from None
+        pass
+    m = MPI()
+    table = {"sum": m.SUM, "max": m.MAX, "min": m.MIN, "prod": m.PROD, "lor": m.LOR, "land": m.LAND}
+    if name not in table:
+        raise ValueError(f"unknown reduction op {name!r}")
+    _OPS.update(table)
+    return _OPS[name]
 
 
 def finalize() -> None:

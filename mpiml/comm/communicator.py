@@ -1,4 +1,11 @@
-"""Communicator wrapper with accounting, error agreement and watchdog hooks."""
+"""Communicator wrapper: accounting, waits that watch the failure channel,
+error agreement and watchdog hooks.
+
+How a failure reaches every rank, and why no interleaving hangs, is in
+:mod:`mpiml.comm.failure`.  The operations themselves (collectives started
+as their MPI-3 non-blocking forms, point-to-point exchanges) are in
+:mod:`mpiml.comm.operations`; this module has what they share: :meth:`Comm._wait`.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +16,44 @@ import time
 import traceback
 from collections import defaultdict
 
-import numpy as np
-
 from ..errors import CollectiveError, MpimlError
 from . import _mpi
+from .failure import FailureChannel, Notice
+from .operations import Operations
 from .watchdog import Watchdog
 
-_TAG_EXCHANGE = 17
-_TAG_SENDRECV = 18
+
+# Waits poll (Testany/Testsome over the operation and the failure channel's
+# receive) and yield the core every 256 polls that found nothing.  Measured
+# here with 2 ranks on loaded cores: MPI_Waitany (which never yields) made an
+# 8 MiB Iallreduce take 1.7x as long as MPI_Wait (which does) because the
+# polling rank took the CPU from its peer; this loop matched MPI_Wait.
+_YIELD_MASK = 255
 
 
 class _PeerFailed(Exception):
-    """Internal: another rank failed inside an agreed block (see Comm.agree)."""
+    """Internal: a notice for an open agreed block arrived (see :mod:`.failure`)."""
 
 
 class PeerAborted(Exception):
-    """Raise inside an agreed block when you learn out of band (e.g. from a
-    flag in an RMA window set by an ``on_failure`` hook) that another rank
-    failed.  :meth:`Comm.agree` then joins the failure protocol and raises the
-    other rank's error here too."""
+    """Raise inside an agreed block when you learn out of band that another
+    rank failed.  :meth:`Comm.agree` then joins recovery and raises the other
+    rank's error here too.  (Waits inside ``Comm`` and
+    :func:`mpiml.comm.rma.wait_until` learn it from the failure channel and
+    need no such help.)"""
 
 
 class CommStats:
-    """Per-rank counters: payload bytes and messages per kind, seconds in
-    communication and in waiting for other ranks (load imbalance)."""
+    """Per-rank counters: payload bytes and messages per kind (``bytes_sent``,
+    ``messages``), operations per kind (``calls``, collectives and
+    point-to-point alike, for tests that check who talks to whom), seconds in
+    communication and in waiting for other ranks."""
 
     def __init__(self):
         self.bytes_sent: dict[str, int] = defaultdict(int)
         self.messages: dict[str, int] = defaultdict(int)
+        self.collectives: dict[str, int] = defaultdict(int)
+        self.p2p: dict[str, int] = defaultdict(int)
         self.comm_seconds = 0.0
         self.wait_seconds = 0.0
 
@@ -47,6 +64,11 @@ class CommStats:
     @property
     def total_bytes(self) -> int:
         return int(sum(self.bytes_sent.values()))
+
+    @property
+    def n_collectives(self) -> int:
+        """Collective operations started so far (agreement barriers included)."""
+        return int(sum(self.collectives.values()))
 
     def snapshot(self) -> dict:
         return {"bytes": self.total_bytes, "comm": self.comm_seconds,
@@ -62,21 +84,67 @@ def mpi_info() -> dict:
             "mpi4py": mpi4py.__version__, "thread_level": int(m.Query_thread())}
 
 
-class _Request:
-    """Minimal non-blocking request handle (``test()``/``wait()``)."""
+class Request:
+    """A started non-blocking operation: ``test()`` polls, ``wait()`` blocks.
 
-    def __init__(self, req, comm: "Comm", kind: str):
-        self._req, self._comm, self._kind = req, comm, kind
+    Both watch the failure channel like every wait in :class:`Comm`: inside
+    an agreed block whose failure notice arrives they raise (and the block's
+    ``agree`` turns that into the same CollectiveError everywhere)."""
+
+    def __init__(self, req, comm: "Comm", kind: str, keep=None):
+        self._req, self._comm, self._kind, self._keep = req, comm, kind, keep
+        self.done = False
+        comm._inflight[id(self)] = self
 
     def test(self) -> bool:
-        return bool(self._req.Test())
+        if self.done:
+            return True
+        if self._req.Test():
+            self.done = True
+            self._comm._inflight.pop(id(self), None)
+            return True
+        self._comm.check_failure()
+        return False
 
     def wait(self) -> None:
-        with self._comm._blocking(self._kind, wait=True):
-            self._req.Wait()
+        if not self.done:
+            self._comm._wait([self._req], self._kind, wait=True)
+            self.done = True
+            self._comm._inflight.pop(id(self), None)
 
 
-class Comm:
+class MultiRequest:
+    """Several point-to-point requests completed together (``test``/``wait``
+    watch the failure channel like :class:`Request`)."""
+
+    def __init__(self, reqs, comm: "Comm", kind: str, keep=None):
+        self._reqs, self._comm, self._kind, self._keep = reqs, comm, kind, keep
+        self.done = not reqs
+        if not self.done:
+            comm._inflight[id(self)] = self
+
+    def test(self) -> bool:
+        if self.done:
+            return True
+        if self._comm._MPI.Request.Testall(self._reqs):
+            self.done = True
+            self._comm._inflight.pop(id(self), None)
+            return True
+        self._comm.check_failure()
+        return False
+
+    def wait(self) -> None:
+        if not self.done:
+            if self._comm._open:
+                self._comm._wait(self._reqs, self._kind, cancel=True)
+            else:
+                self._comm._MPI.Request.Waitall(self._reqs)
+            self.done = True
+            self._keep = None
+            self._comm._inflight.pop(id(self), None)
+
+
+class Comm(Operations):
     """Wrapper around a *duplicate* of an MPI communicator.
 
     Collective (the constructor duplicates the communicator).
@@ -89,22 +157,20 @@ class Comm:
     watchdog_timeout : float or None
         Seconds a single wait may last before the job is aborted with a report
         of which ranks are lagging and where.  ``None`` disables it.
-    measure_wait : bool
-        Count the time spent in each collective's entry synchronisation as
-        waiting (load imbalance) rather than communication.
 
     Notes
     -----
-    Every collective and point-to-point operation starts with a one-integer
-    Allreduce (MAX) of a failure flag.  It is what makes :meth:`agree` safe:
-    a rank that raised meets the others' next entry sync with flag 1, so they
-    leave the operation they were entering instead of waiting forever.  The
-    same sync measures how long each rank waited for the slowest.
+    No operation synchronises more ranks than it involves: point-to-point
+    exchanges talk to their peers only, collectives are the MPI collective
+    and nothing more.  A failure on one rank reaches the others through the
+    failure channel (:mod:`mpiml.comm.failure`), which every wait watches.
+    The only added global step is the barrier that closes each agreed block.
     """
 
     def __init__(self, mpi_comm=None, *, watchdog_timeout: float | None = None,
                  measure_wait: bool = True):
         MPI = _mpi.MPI()
+        self._MPI = MPI
         base = MPI.COMM_WORLD if mpi_comm is None else mpi_comm
         self.mpi = base.Dup()
         self.rank = self.mpi.Get_rank()
@@ -112,19 +178,35 @@ class Comm:
         self.stats = CommStats()
         self.measure_wait = measure_wait
         self._closed = False
-        self._failure_hooks = []
+        self._failure_hooks: list = []
+        self._windows: list = []
+        # Started operations not yet completed (Request/MultiRequest), and, after a
+        # failure, every operation left unfinished: their requests hold the buffers
+        # MPI may still write into (mpi4py keeps them on the request), so they must
+        # outlive the failure (freeing them made a late write corrupt the heap).
+        self._inflight: dict = {}
+        self._abandoned: list = []
+        self._channel = FailureChannel(self.mpi)
+        self._status = MPI.Status()
+        self._statuses: list = []
+        self._blocks = 0          # agreed blocks opened so far (same count on every rank)
+        self._open: list = []     # numbers of the agreed blocks open now, innermost last
         self._watchdog = None
         if watchdog_timeout:
             self._watchdog = Watchdog(self, float(watchdog_timeout))
 
     # ----------------------------------------------------------------- life
     def close(self) -> None:
-        """Free the duplicate and the watchdog's window.  Collective."""
+        """Collective.  Free the registered RMA windows (newest first), the
+        watchdog's window, the failure channel and the duplicate."""
         if self._closed:
             return
+        for win in list(reversed(self._windows)):
+            win.free()
         self._closed = True
         if self._watchdog is not None:
             self._watchdog.close()
+        self._channel.close()
         self.mpi.Free()
 
     def __enter__(self):
@@ -135,7 +217,36 @@ class Comm:
 
     def abort(self, code: int = 1) -> None:
         """Abort the whole job (every rank of COMM_WORLD)."""
-        _mpi.MPI().COMM_WORLD.Abort(code)
+        self._MPI.COMM_WORLD.Abort(code)
+
+    def register_window(self, win) -> None:
+        """Remember an RMA window so that :meth:`close` frees it.
+
+        After an agreed error no algorithm code runs again, but every rank
+        still closes its communicator, in the same order: that is where
+        leftover windows are freed (every rank created the same ones).
+        ``win`` needs a collective ``free()`` that calls
+        :meth:`unregister_window`.  Windows left open at MPI_Finalize make UCX
+        print warnings at exit."""
+        if self._closed:
+            raise RuntimeError("register_window on a closed Comm")
+        self._windows.append(win)
+
+    def unregister_window(self, win) -> None:
+        if win in self._windows:
+            self._windows.remove(win)
+
+    def counter(self, name: str = "counter"):
+        """Collective.  A shared integer (on rank 0) with an atomic
+        ``fetch_add(value)`` that completes without rank 0's help, and a
+        collective ``free()`` (:class:`mpiml.comm.rma.Counter`)."""
+        from .rma import Counter
+        return Counter(self, name)
+
+    @property
+    def open_windows(self) -> int:
+        """Number of registered windows not yet freed."""
+        return len(self._windows)
 
     # ------------------------------------------------------------ bookkeeping
     @contextlib.contextmanager
@@ -151,232 +262,145 @@ class Comm:
             self._watchdog.set_phase(*prev)
 
     @contextlib.contextmanager
-    def _blocking(self, kind: str, wait: bool = False):
+    def timed(self, kind: str, wait: bool = False):
+        """Account a stretch of time as communication (or waiting) and show it
+        to the watchdog (used by RMA operations)."""
         t0 = time.perf_counter()
-        if self._watchdog is not None:
-            self._watchdog.enter_wait(kind)
+        wd = self._watchdog
+        if wd is not None:
+            wd.enter_wait(kind)
         try:
             yield
         finally:
-            if self._watchdog is not None:
-                self._watchdog.leave_wait()
-            dt = time.perf_counter() - t0
+            if wd is not None:
+                wd.leave_wait()
             if wait:
-                self.stats.wait_seconds += dt
+                self.stats.wait_seconds += time.perf_counter() - t0
             else:
-                self.stats.comm_seconds += dt
-
-    def _sync(self, flag: int) -> int:
-        """One-integer MAX Allreduce: the failure-flag round of the protocol."""
-        mine = np.array([flag], dtype=np.int64)
-        out = np.zeros(1, dtype=np.int64)
-        dt = _mpi.datatype(np.int64)
-        self.mpi.Allreduce([mine, dt], [out, dt], op=_mpi.op("max"))
-        return int(out[0])
-
-    def _enter(self, kind: str) -> None:
-        """Entry sync of every blocking operation (see the class notes)."""
-        if self.size == 1:
-            return
-        with self._blocking(kind + ":wait", wait=self.measure_wait):
-            failed = self._sync(0)
-        if failed:
-            raise _PeerFailed(kind)
-
-    def _collective(self, kind: str, fn):
-        self._enter(kind)
-        with self._blocking(kind):
-            return fn()
+                self.stats.comm_seconds += time.perf_counter() - t0
 
     def on_failure(self, fn) -> None:
-        """Call ``fn()`` on this rank when an exception is caught by
-        :meth:`agree`, before the failure protocol's sync.  For waits that are
-        not MPI operations (an SSP clock spin on an RMA window): the hook sets
-        a flag the waiters watch, and they raise :class:`PeerAborted`."""
+        """Call ``fn()`` on this rank when :meth:`agree` catches an exception
+        raised here, before the failure notice is sent."""
         self._failure_hooks.append(fn)
+
+    def remove_failure_hook(self, fn) -> None:
+        if fn in self._failure_hooks:
+            self._failure_hooks.remove(fn)
 
     def poll(self) -> None:
         """Give MPI a chance to progress (one-sided traffic targeting us)."""
         self.mpi.Iprobe()
 
-    # ------------------------------------------------------------ collectives
-    def barrier(self, kind: str = "barrier") -> None:
-        """Collective."""
-        self._enter(kind)
+    # ----------------------------------------------------------------- waits
+    def _notice_concerns_us(self, notice: Notice) -> bool:
+        # The failing block is open here: abandon.  A block not opened yet
+        # (or no block open): the failing rank got past what we wait for.
+        return notice.block in self._open
 
-    def ibarrier(self, kind: str = "ibarrier") -> _Request:
-        """Collective, non-blocking: returns a request with ``test``/``wait``.
+    def check_failure(self) -> None:
+        """Raise if a failure notice for an agreed block open on this rank has
+        arrived (cheap: one ``MPI_Test``).  For waits that are not MPI
+        operations (spinning on window contents) and polling loops."""
+        ch = self._channel
+        if self._open and ch.request is not None:
+            notice = ch.test()
+            if notice is not None and self._notice_concerns_us(notice):
+                raise _PeerFailed(notice.message)
 
-        Starts with the (blocking) failure-flag entry sync like every other
-        operation, so a rank that failed before it cannot leave the others
-        polling an Ibarrier that never completes."""
-        self._enter(kind)
-        return _Request(self.mpi.Ibarrier(), self, kind)
+    def _wait(self, reqs: list, kind: str, wait: bool = False, cancel: bool = False) -> None:
+        """Complete ``reqs`` or raise ``_PeerFailed`` when a notice for an open
+        agreed block arrives first.  ``cancel``: the requests are point-to-point
+        and may be cancelled when abandoned."""
+        MPI = self._MPI
+        t0 = time.perf_counter()
+        wd = self._watchdog
+        if wd is not None:
+            wd.enter_wait(kind)
+        try:
+            ch = self._channel
+            note = ch.request
+            if not self._open or note is None or (ch.notice is not None
+                                                  and not self._notice_concerns_us(ch.notice)):
+                MPI.Request.Waitall(reqs)
+                return
+            if ch.notice is not None:
+                self._abandon(reqs, cancel)
+            n = len(reqs)
+            lst = list(reqs) + [note]
+            left, k = n, 0
+            while left:
+                idx = MPI.Request.Testsome(lst, self._statuses)
+                if not idx:
+                    k += 1
+                    if not k & _YIELD_MASK:
+                        os.sched_yield()
+                    continue
+                got = False
+                for j, i in enumerate(idx):
+                    if i == n:
+                        ch.arrived(self._statuses[j])
+                        got = True
+                    else:
+                        left -= 1
+                if got:
+                    break
+            if not left:
+                return
+            if self._notice_concerns_us(ch.notice):
+                self._abandon(reqs, cancel)
+            MPI.Request.Waitall(reqs)
+        finally:
+            if wd is not None:
+                wd.leave_wait()
+            dt = time.perf_counter() - t0
+            if wait and self.measure_wait:
+                self.stats.wait_seconds += dt
+            else:
+                self.stats.comm_seconds += dt
 
-    def allreduce(self, arr, op: str = "sum", kind: str = "allreduce", out=None) -> np.ndarray:
-        """Collective.  Element-wise reduction of a numpy array.
+    def _wait1(self, req, kind: str, cancel: bool = False) -> None:
+        """:meth:`_wait` for one request inside an agreed block (the common case, kept short)."""
+        t0 = time.perf_counter()
+        wd = self._watchdog
+        if wd is not None:
+            wd.enter_wait(kind)
+        try:
+            ch = self._channel
+            if ch.notice is not None or ch.request is None:
+                self._wait([req], kind, cancel=cancel)
+                return
+            lst = [req, ch.request]
+            testany = self._MPI.Request.Testany
+            st = self._status
+            i, flag = testany(lst, st)
+            k = 0
+            while not flag:
+                k += 1
+                if not k & _YIELD_MASK:
+                    os.sched_yield()
+                i, flag = testany(lst, st)
+            if i != 0:
+                ch.arrived(st)
+                if self._notice_concerns_us(ch.notice):
+                    self._abandon([req], cancel)
+                req.Wait()
+        finally:
+            if wd is not None:
+                wd.leave_wait()
+            self.stats.comm_seconds += time.perf_counter() - t0
 
-        Returns a new array, or fills ``out`` (same shape and dtype) when given:
-        reusing a buffer avoids first-touch page faults on large arrays.
-        """
-        a = np.ascontiguousarray(arr)
-        if out is None:
-            out = np.empty_like(a)
-        elif out.shape != a.shape or out.dtype != a.dtype or not out.flags.c_contiguous:
-            raise ValueError("out must be a C-contiguous array of the same shape and dtype")
-        self.stats.add(kind, a.nbytes)
-        dt = _mpi.datatype(a.dtype)
-        self._collective(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
-        return out
-
-    def reduce_scatter(self, arr, counts, op: str = "sum", kind: str = "reduce_scatter",
-                       out=None) -> np.ndarray:
-        """Collective.  Element-wise reduction of a 1-D array whose block ``r``
-        (``counts[r]`` elements, in rank order) ends up on rank ``r`` only.
-
-        Every rank passes the full-length ``arr`` (``sum(counts)`` elements)
-        and receives its reduced block of ``counts[rank]`` elements (a new
-        array, or ``out``).  Bytes counted: the blocks destined for other
-        ranks, ``arr.nbytes - counts[rank] * itemsize``.
-        """
-        a = np.ascontiguousarray(arr).reshape(-1)
-        counts = np.asarray(counts, dtype=np.int64)
-        if counts.size != self.size or int(counts.sum()) != a.size:
-            raise ValueError(f"reduce_scatter: counts {counts.tolist()} do not split {a.size} elements "
-                             f"over {self.size} ranks")
-        n_mine = int(counts[self.rank])
-        if out is None:
-            out = np.empty(n_mine, dtype=a.dtype)
-        elif out.shape != (n_mine,) or out.dtype != a.dtype or not out.flags.c_contiguous:
-            raise ValueError("out must be a C-contiguous 1-D array of this rank's block")
-        self.stats.add(kind, a.nbytes - n_mine * a.itemsize)
-        dt = _mpi.datatype(a.dtype)
-        self._collective(kind, lambda: self.mpi.Reduce_scatter([a, dt], [out, dt], counts.tolist(),
-                                                               op=_mpi.op(op)))
-        return out
-
-    def allreduce_scalar(self, x, op: str = "sum", kind: str = "allreduce"):
-        """Collective.  Reduce one Python/numpy scalar; returns the same type family."""
-        arr = np.asarray([x])
-        if arr.dtype.kind == "b":
-            arr = arr.astype(np.int64)
-        elif arr.dtype.kind in "iu":
-            arr = arr.astype(np.int64)
-        else:
-            arr = arr.astype(np.float64)
-        return self.allreduce(arr, op, kind)[0].item()
-
-    def exscan_sum(self, x: int, kind: str = "exscan") -> int:
-        """Collective.  Sum of ``x`` over lower ranks (0 on rank 0)."""
-        a = np.asarray([x], dtype=np.int64)
-        out = np.zeros(1, dtype=np.int64)
-        self.stats.add(kind, a.nbytes)
-        dt = _mpi.datatype(np.int64)
-        self._collective(kind, lambda: self.mpi.Exscan([a, dt], [out, dt], op=_mpi.op("sum")))
-        return 0 if self.rank == 0 else int(out[0])
-
-    def bcast_obj(self, obj, root: int = 0, kind: str = "bcast"):
-        """Collective.  Broadcast a small picklable control object."""
-        return self._collective(kind, lambda: self.mpi.bcast(obj, root=root))
-
-    def allgather_obj(self, obj, kind: str = "allgather"):
-        """Collective.  Gather a small picklable object from every rank, on every rank."""
-        return self._collective(kind, lambda: self.mpi.allgather(obj))
-
-    def gather_obj(self, obj, root: int = 0, kind: str = "gather"):
-        """Collective.  Gather to ``root``; other ranks get ``None``."""
-        return self._collective(kind, lambda: self.mpi.gather(obj, root=root))
-
-    def bcast_array(self, arr, root: int = 0, kind: str = "bcast") -> np.ndarray:
-        """Collective.  Broadcast a numpy array whose shape only root knows."""
-        meta = self.bcast_obj(None if self.rank != root else (arr.shape, arr.dtype.str), root, kind)
-        buf = np.ascontiguousarray(arr) if self.rank == root else np.empty(meta[0], np.dtype(meta[1]))
-        if self.rank == root:
-            self.stats.add(kind, buf.nbytes * (self.size - 1), self.size - 1)
-        dt = _mpi.datatype(buf.dtype)
-        self._collective(kind, lambda: self.mpi.Bcast([buf, dt], root=root))
-        return buf
-
-    def allgather_array(self, arr, kind: str = "allgather") -> list[np.ndarray]:
-        """Collective.  Every rank's array (any length along axis 0, same trailing
-        shape and dtype), on every rank, in rank order."""
-        a = np.ascontiguousarray(arr)
-        tail = a.shape[1:]
-        rows = self.allgather_obj(a.shape[0], kind + ":sizes")
-        width = int(np.prod(tail)) if tail else 1
-        counts = np.asarray(rows, dtype=np.int64) * width
-        displs = np.zeros_like(counts)
-        np.cumsum(counts[:-1], out=displs[1:])
-        out = np.empty(int(counts.sum()), dtype=a.dtype)
-        dt = _mpi.datatype(a.dtype)
-        self.stats.add(kind, a.nbytes * (self.size - 1), self.size - 1)
-        self._collective(kind, lambda: self.mpi.Allgatherv(
-            [a.reshape(-1), dt], [out, (counts, displs), dt]))
-        return [out[displs[r]:displs[r] + counts[r]].reshape((rows[r],) + tail)
-                for r in range(self.size)]
-
-    def alltoallv(self, arrays, kind: str = "alltoallv") -> list[np.ndarray]:
-        """Collective.  ``arrays[r]`` (1-D, one dtype) goes to rank r; returns
-        what every rank sent to this one, in rank order."""
-        if len(arrays) != self.size:
-            raise ValueError(f"alltoallv needs {self.size} arrays, got {len(arrays)}")
-        parts = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
-        dtype = parts[0].dtype if parts else np.dtype(np.float64)
-        scounts = np.array([p.size for p in parts], dtype=np.int64)
-        rcounts = np.empty_like(scounts)
-        dt64 = _mpi.datatype(np.int64)
-        self._collective(kind + ":sizes", lambda: self.mpi.Alltoall([scounts, dt64], [rcounts, dt64]))
-        sdispl = np.concatenate([[0], np.cumsum(scounts)[:-1]]).astype(np.int64)
-        rdispl = np.concatenate([[0], np.cumsum(rcounts)[:-1]]).astype(np.int64)
-        sbuf = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-        rbuf = np.empty(int(rcounts.sum()), dtype=dtype)
-        others = [r for r in range(self.size) if r != self.rank]
-        self.stats.add(kind, sum(parts[r].nbytes for r in others), sum(1 for r in others if parts[r].size))
-        dt = _mpi.datatype(dtype)
-        with self._blocking(kind):
-            self.mpi.Alltoallv([sbuf, (scounts, sdispl), dt], [rbuf, (rcounts, rdispl), dt])
-        return [rbuf[rdispl[r]:rdispl[r] + rcounts[r]] for r in range(self.size)]
-
-    # ---------------------------------------------------------- point to point
-    def exchange(self, sends: dict, recv: dict, kind: str = "exchange") -> dict:
-        """Sparse point-to-point exchange, all messages in flight at once.
-
-        Collective: EVERY rank must call it, even with nothing to send or
-        receive (it starts with the failure-flag entry sync; a rank that skips
-        it hangs the others until the watchdog fires).
-
-        ``sends[r]`` (1-D array) goes to rank r; ``recv[r] = (count, dtype)``
-        says what to expect from rank r.  Every rank named in ``sends`` must
-        list this rank in its ``recv`` and vice versa.
-        """
-        self._enter(kind)
-        reqs, out = [], {}
-        for src, (count, dtype) in recv.items():
-            buf = np.empty(int(count), dtype=dtype)
-            out[src] = buf
-            reqs.append(self.mpi.Irecv([buf, _mpi.datatype(buf.dtype)], source=src, tag=_TAG_EXCHANGE))
-        keep = []
-        for dst, arr in sends.items():
-            a = np.ascontiguousarray(arr).reshape(-1)
-            keep.append(a)
-            self.stats.add(kind, a.nbytes)
-            reqs.append(self.mpi.Isend([a, _mpi.datatype(a.dtype)], dest=dst, tag=_TAG_EXCHANGE))
-        with self._blocking(kind):
-            _mpi.MPI().Request.Waitall(reqs)
-        return out
-
-    def sendrecv_replace(self, arr: np.ndarray, dest: int, source: int,
-                         kind: str = "sendrecv") -> np.ndarray:
-        """Collective (every rank calls it, see :meth:`exchange`).  Send ``arr``
-        to ``dest`` and overwrite it with what ``source`` sends."""
-        if not arr.flags.c_contiguous:
-            raise ValueError("sendrecv_replace needs a C-contiguous array")
-        self._enter(kind)
-        self.stats.add(kind, arr.nbytes)
-        with self._blocking(kind):
-            self.mpi.Sendrecv_replace([arr, _mpi.datatype(arr.dtype)], dest=dest,
-                                      sendtag=_TAG_SENDRECV, source=source, recvtag=_TAG_SENDRECV)
-        return arr
+    def _abandon(self, reqs, cancel: bool):
+        """Leave the operation unfinished (its communicator is replaced in
+        recovery); its requests, and with them its buffers, are kept alive."""
+        self._abandoned.append(list(reqs))
+        if cancel:
+            for r in reqs:
+                try:
+                    r.Cancel()
+                except Exception:  # noqa: BLE001 - best effort; the request is abandoned anyway
+                    pass
+        raise _PeerFailed(self._channel.notice.message)
 
     # ---------------------------------------------------------- error agreement
     @contextlib.contextmanager
@@ -385,62 +409,86 @@ class Comm:
         the same :class:`CollectiveError` on every rank.
 
         The error names the lowest failing rank and keeps the original's exit
-        code, so every rank exits alike.  It costs one 8-byte Allreduce when
-        nothing failed.
-
-        Protocol: per failure, every rank makes exactly one failure-flag sync
-        and then joins one allgather of verdicts.  A rank that raised makes its
-        sync here (flag 1); a healthy rank makes it either here (flag 0) or at
-        the entry of its next MPI operation inside the block, which raises
-        ``_PeerFailed`` and lands here without syncing again.  Blocks may
-        nest: an inner block's CollectiveError is already agreed everywhere
-        and passes through outer blocks unchanged.
+        code, so every rank exits alike.  While nothing fails it costs one
+        barrier at the end of the block.  A rank that raises sends a failure
+        notice, which releases the others from whatever they wait on inside
+        the block (:mod:`mpiml.comm.failure`).  Blocks may nest: an inner
+        block's CollectiveError is already agreed everywhere and passes
+        through outer blocks unchanged.
         """
+        self._blocks += 1
+        block = self._blocks
+        self._open.append(block)
         err = None
         try:
-            yield
-        except CollectiveError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
-            err = exc
-        if err is not None and not isinstance(err, (_PeerFailed, PeerAborted)):
-            for hook in self._failure_hooks:
+            try:
+                yield
+            except CollectiveError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
+                err = exc
+            if self.size == 1:
+                if err is None:
+                    return
+            elif err is None:
+                try:
+                    self.stats.collectives["agree"] += 1
+                    self._wait([self.mpi.Ibarrier()], "agree", wait=True)
+                    return
+                except _PeerFailed as exc:
+                    err = exc
+            self._recover(err, block, what)
+        finally:
+            self._open.remove(block)
+
+    def _recover(self, err, block: int, what: str):
+        own = err is not None and not isinstance(err, (_PeerFailed, PeerAborted))
+        mine = None
+        if own:
+            for hook in list(self._failure_hooks):
                 try:
                     hook()
                 except Exception:  # noqa: BLE001 - the original error matters more
                     pass
-        if not isinstance(err, _PeerFailed):
-            if self.size == 1:
-                any_failed = err is not None
-            else:
-                with self._blocking("agree", wait=True):
-                    any_failed = self._sync(0 if err is None else 1)
-            if not any_failed:
-                return
-        mine = None
-        if err is not None and not isinstance(err, (_PeerFailed, PeerAborted)):
             detail = str(err)
             kind = type(err).__name__
             if not isinstance(err, MpimlError):
                 detail = f"{kind}: {detail}" if detail else kind
-            mine = (kind, detail, int(getattr(err, "exit_code", 1)),
-                    "".join(traceback.format_exception(err)) if not isinstance(err, MpimlError) else "")
-        with self._blocking("agree", wait=True):
-            verdicts = self.mpi.allgather(mine)
+            code = int(getattr(err, "exit_code", 1))
+            tb = "".join(traceback.format_exception(err)) if not isinstance(err, MpimlError) else ""
+            mine = (kind, detail, code, tb, what)
+            if self.size > 1:
+                self._channel.notify(Notice(self.rank, block, code, detail))
+        if self.size == 1:
+            verdicts, counters = [mine], [self._blocks]
+        else:
+            with self.timed("agree", wait=True):
+                ch = self._channel
+                both = ch.spare.allgather((mine, self._blocks))
+                verdicts, counters = [b[0] for b in both], [b[1] for b in both]
+                failed = [r for r, v in enumerate(verdicts) if v is not None]
+                old, self.mpi = self.mpi, ch.spare.Dup()
+                old.Free()   # pending operations of the failed block stay abandoned
+                self._abandoned.append(list(self._inflight.values()))
+                self._inflight.clear()
+                ch.settle(failed)
+                ch.spare.Barrier()
+        self._blocks = max(counters)
         failed = [r for r, v in enumerate(verdicts) if v is not None]
         if not failed:  # only PeerAborted raised: an out-of-band alarm without a cause
             failed = [self.rank]
             verdicts = list(verdicts)
-            verdicts[self.rank] = ("PeerAborted", "a peer reported a failure that no rank raised", 1, "")
+            verdicts[self.rank] = ("PeerAborted", "a peer reported a failure that no rank raised",
+                                   1, "", what)
         origin = failed[0]
-        kind, detail, code, tb = verdicts[origin]
-        if what:
-            detail = f"{detail} (while {what})"
+        kind, detail, code, tb, where = verdicts[origin]
+        if where:
+            detail = f"{detail} (while {where})"
         if len(failed) > 1:
             detail += f" [also failed on ranks {', '.join(map(str, failed[1:]))}]"
         exc = CollectiveError(detail, origin_rank=origin, kind=kind, exit_code=code)
         exc.traceback_text = tb
-        raise exc from err
+        raise exc from (err if own else None)
 
     # --------------------------------------------------------------- topology
     def hosts(self) -> list[str]:

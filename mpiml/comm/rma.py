@@ -28,14 +28,18 @@ without MPI calls; the rest is the MPI-3 standard):
   loops, and :func:`wait_until` keeps calling MPI while it backs off.
 * ``Unlock_all`` and ``Free`` are collective-ish (they wait for the targets):
   windows are freed by every rank together, by :meth:`Window.free` or, on an
-  agreed error, by the communicator's ``close()`` (:func:`free_all`).
+  agreed error, by the communicator's ``close()`` (``Comm.register_window``).
 
-Waits on window contents are not MPI operations, so the failure protocol of
-:meth:`Comm.agree` cannot interrupt them.  :class:`Alarm` closes that gap: a
-one-word-per-rank window that an ``on_failure`` hook sets on every rank when
-this rank raises; :func:`wait_until` checks it and raises
-:class:`~mpiml.comm.PeerAborted`.  Waits are accounted as wait time and are
-visible to the watchdog like any blocking collective.
+Waits on window contents are not MPI operations, so no request completes
+when a peer fails.  :func:`wait_until` therefore asks the communicator's
+failure channel on every round (``comm.check_failure()``, one ``MPI_Test``
+of the posted notice receive, see :mod:`mpiml.comm.failure`), which raises
+inside an agreed block once a failure notice for it has arrived.  Waits are
+accounted as wait time and are visible to the watchdog like any other wait.
+
+Windows register with their communicator (``comm.register_window``), whose
+collective ``close()`` frees whatever is still open; any operation on a
+freed window raises instead of touching freed MPI memory.
 """
 
 from __future__ import annotations
@@ -47,28 +51,28 @@ from collections import defaultdict
 import numpy as np
 
 from . import _mpi
-from .communicator import PeerAborted
 
 # Backoff of waits: first sleep, and the longest sleep between two polls.
 _FIRST_SLEEP = 2e-5
 _MAX_SLEEP = 1e-3
 
 
+# ids of the communicators inside wait_until (on this thread of this process)
+_WAITING: set = set()
+
+
 def _blocking(comm, kind: str, wait: bool = False):
     # Inside wait_until the operations that check the condition are part of
     # the wait: accounting them separately would end the watchdog's view of
     # the wait at every check (and count the time twice).
-    fn = getattr(comm, "_blocking", None)
-    if fn is None or comm.__dict__.get("_rma_waiting"):
+    if id(comm) in _WAITING:
         return contextlib.nullcontext()
-    return fn(kind, wait=wait)
+    return comm.timed(kind, wait=wait)
 
 
 def poll(comm) -> None:
     """Let MPI progress one-sided traffic that targets this rank (cheap)."""
-    fn = getattr(comm, "poll", None)
-    if fn is not None:
-        fn()
+    comm.poll()
 
 
 class Window:
@@ -104,8 +108,13 @@ class Window:
         self._pending: dict = defaultdict(list)   # target -> buffers in flight
         self._dummy = np.zeros(0, dtype=self.dtype)
         self.freed = False
-        _register(comm, self)
+        comm.register_window(self)
         comm.barrier(kind=f"{name}:create")
+
+    def _live(self):
+        if self.freed:
+            raise RuntimeError(f"RMA window {self.name!r} used after free()")
+        return self.win
 
     # ------------------------------------------------------------- operations
     def accumulate(self, target: int, disp: int, values, op: str = "sum") -> None:
@@ -115,12 +124,14 @@ class Window:
             return
         mop = _mpi.MPI().REPLACE if op == "replace" else _mpi.op(op)
         self._pending[target].append(v)
+        win = self._live()
         self.comm.stats.add(self.name, v.nbytes)
-        self.win.Accumulate([v, self._dt], target, target=[disp, v.size, self._dt], op=mop)
+        win.Accumulate([v, self._dt], target, target=[disp, v.size, self._dt], op=mop)
 
     def read(self, target: int, disp: int, count: int) -> np.ndarray:
         """Start an atomic read (``Get_accumulate`` with ``NO_OP``) of
         ``count`` elements; the returned array is valid after :meth:`flush`."""
+        win = self._live()
         out = np.empty(int(count), dtype=self.dtype)
         if count == 0:
             return out
@@ -128,7 +139,7 @@ class Window:
             self._dummy = np.zeros(int(count), dtype=self.dtype)   # ignored by NO_OP
         self._pending[target].append(out)
         self.comm.stats.add(self.name, out.nbytes)
-        self.win.Get_accumulate([self._dummy[:count], self._dt], [out, self._dt], target,
+        win.Get_accumulate([self._dummy[:count], self._dt], [out, self._dt], target,
                                 target=[disp, int(count), self._dt], op=_mpi.MPI().NO_OP)
         return out
 
@@ -137,17 +148,18 @@ class Window:
         MPI = _mpi.MPI()
         v = np.array([value], dtype=self.dtype)
         old = np.empty(1, dtype=self.dtype)
-        self.win.Fetch_and_op([v, self._dt], [old, self._dt], target, disp, op=MPI.SUM)
+        self._live().Fetch_and_op([v, self._dt], [old, self._dt], target, disp, op=MPI.SUM)
         self.flush(target)
         return old[0].item()
 
     def flush(self, target: int | None = None) -> None:
         """Complete this rank's operations (at ``target``, or at every rank)."""
+        win = self._live()
         with _blocking(self.comm, self.name):
             if target is None:
-                self.win.Flush_all()
+                win.Flush_all()
             else:
-                self.win.Flush(target)
+                win.Flush(target)
         if target is None:
             self._pending.clear()
         else:
@@ -164,11 +176,10 @@ class Window:
     def _free_now(self) -> None:
         self.freed = True
         self._pending.clear()
-        self.win.Unlock_all()
-        self.win.Free()
-        reg = getattr(self.comm, "_rma_windows", None)
-        if reg is not None and self in reg:
-            reg.remove(self)
+        win, self.win = self.win, None
+        win.Unlock_all()
+        win.Free()
+        self.comm.unregister_window(self)
 
 
 def allocate(comm, n: int, dtype, name: str = "rma"):
@@ -183,105 +194,51 @@ def allocate(comm, n: int, dtype, name: str = "rma"):
     return Window(comm, n, dtype, name)
 
 
-def _register(comm, win: Window) -> None:
-    """Remember open windows so that ``comm.close()`` frees them.
+class Counter:
+    """A shared integer on rank 0 that any rank can fetch-and-add without rank
+    0's help (a one-element window, see the module notes).  Collective."""
 
-    After an agreed error no algorithm code runs again, but every rank still
-    closes its communicator, in the same order: that is where leftover
-    windows are freed (every rank created the same ones).  Windows left open
-    at MPI_Finalize make UCX print warnings at exit.
-    """
-    reg = comm.__dict__.get("_rma_windows")
-    if reg is None:
-        reg = comm._rma_windows = []
-        plain_close = comm.close
+    def __init__(self, comm, name: str = "counter"):
+        self.win = Window(comm, 1, np.int64, name)
 
-        def close():
-            free_all(comm)
-            plain_close()
-        comm.close = close
-    reg.append(win)
+    def fetch_add(self, value: int = 1) -> int:
+        """Add ``value``; returns the value before (atomic)."""
+        return int(self.win.fetch_add(0, 0, value))
 
-
-def free_all(comm) -> None:
-    """Collective.  Free every window still open on ``comm`` (newest first)."""
-    reg = getattr(comm, "_rma_windows", None) or []
-    for win in list(reversed(reg)):
-        win.free()
+    def free(self) -> None:
+        """Collective."""
+        self.win.free()
 
 
 def open_windows(comm) -> int:
     """Number of windows allocated on ``comm`` and not yet freed (for tests)."""
-    return len(getattr(comm, "_rma_windows", None) or [])
+    return int(comm.open_windows)
 
 
-class Alarm:
-    """A failure flag that waits on window contents can see.  Collective.
-
-    One int64 per rank.  :meth:`raise_` (installed as a ``comm.on_failure``
-    hook) sets the flag on every rank and flushes; :meth:`check` raises
-    :class:`PeerAborted` once this rank's flag is set.  The flag stays set:
-    after an agreed error, tables built on this alarm are finished.
-    """
-
-    def __init__(self, comm, name: str = "alarm"):
-        self.comm = comm
-        self.win = allocate(comm, 1, np.int64, name)
-        self._hook = self.raise_
-        if hasattr(comm, "on_failure"):
-            comm.on_failure(self._hook)
-
-    def raise_(self) -> None:
-        if self.win.freed:
-            return
-        one = np.ones(1, dtype=np.int64)
-        for r in range(self.comm.size):
-            self.win.accumulate(r, 0, one, op="replace")
-        self.win.flush()
-
-    def is_set(self) -> bool:
-        v = self.win.read(self.comm.rank, 0, 1)
-        self.win.flush(self.comm.rank)
-        return bool(v[0])
-
-    def check(self) -> None:
-        if self.is_set():
-            raise PeerAborted()
-
-    def free(self) -> None:
-        """Collective."""
-        hooks = getattr(self.comm, "_failure_hooks", None)
-        if hooks is not None and self._hook in hooks:
-            hooks.remove(self._hook)
-        self.win.free()
-
-
-def wait_until(comm, ready, kind: str, alarm: Alarm | None = None,
-               max_sleep: float = _MAX_SLEEP) -> float:
+def wait_until(comm, ready, kind: str, max_sleep: float = _MAX_SLEEP) -> float:
     """Block until ``ready()`` is true; returns the seconds waited.
 
     Between checks it polls MPI (so one-sided traffic to this rank
-    progresses even where that needs the target's help) and sleeps with
-    exponential backoff up to ``max_sleep`` instead of spinning, leaving the
-    core to ranks that compute.  The time counts as wait time and the
-    watchdog sees the wait.  Raises :class:`PeerAborted` when ``alarm`` goes
-    off (another rank failed inside the same agreed block).
+    progresses even where that needs the target's help), asks the failure
+    channel (``comm.check_failure()`` raises once a peer failed inside an
+    agreed block open here) and sleeps with exponential backoff up to
+    ``max_sleep`` instead of spinning, leaving the core to ranks that
+    compute.  The time counts as wait time and the watchdog sees the wait.
     """
     if ready():
         return 0.0
     t0 = time.perf_counter()
     sleep = _FIRST_SLEEP
     with _blocking(comm, kind, wait=True):
-        comm.__dict__["_rma_waiting"] = True
+        _WAITING.add(id(comm))
         try:
             while True:
                 poll(comm)
-                if alarm is not None:
-                    alarm.check()
+                comm.check_failure()
                 if ready():
                     break
                 time.sleep(sleep)
                 sleep = min(2 * sleep, max_sleep)
         finally:
-            comm.__dict__["_rma_waiting"] = False
+            _WAITING.discard(id(comm))
     return time.perf_counter() - t0

@@ -6,7 +6,7 @@
 =========  ==================================================================
 ``bsp``    replicated rows, one Allreduce per clock (staleness 0)
 ``ssp``    rows in RMA windows, reads at most ``staleness`` clocks stale
-``essp``   the SSP bound, rows refreshed as soon as every worker passed a clock
+``essp``   the SSP bound, each clock's updates pushed into the readers' replicas
 ``async``  RMA windows, no bound (staleness = infinity)
 ``average`` local replicas averaged every ``every`` clocks
 =========  ==================================================================

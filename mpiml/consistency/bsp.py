@@ -37,7 +37,13 @@ class BSPTable(Table):
 
     def inc(self, row_ids, deltas) -> None:
         ids = self._rows(row_ids)
-        np.add.at(self._delta, ids, self._deltas(ids, deltas))
+        d = self._deltas(ids, deltas)
+        if ids.size and ids[-1] - ids[0] + 1 == ids.size and np.all(np.diff(ids) == 1):
+            ids = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of rows: a slice, no copies
+        if isinstance(ids, slice) or (ids.size and np.all(np.diff(ids) > 0)):  # distinct: no np.add.at
+            self._delta[ids] += d
+        else:
+            np.add.at(self._delta, ids, d)
         self._touched = True
 
     def clock(self) -> None:

@@ -22,7 +22,7 @@ come from :mod:`mpiml.comm.rma` (allocated by MPI, ``Lock_all`` at once).
 2. ``Accumulate`` +1 into this worker's clock counter on every rank, then
    ``Flush_all`` (so a clock value is visible only after the updates it
    announces are complete at their owners);
-3. block (backing off, polling MPI, watching the failure alarm) until the
+3. block (backing off, polling MPI, watching the failure channel) until the
    minimum clock is ``>= t + 1 - s``.
 
 Why two copies: each update enters ``copy[(t+1) % 2]`` at once and the other
@@ -85,7 +85,6 @@ class SSPTable(Table):
         n_local = self._hi - self._lo
         self._data = rma.allocate(comm, 2 * n_local * self.width, np.float64, f"{name}:rows")
         self._ctl = rma.allocate(comm, 2 * size, np.int64, f"{name}:clocks")
-        self._alarm = rma.Alarm(comm, f"{name}:alarm")
         self._cache = np.zeros((self.n_rows, self.width))
         self._version = np.full(self.n_rows, NOT_CACHED, dtype=np.int64)
         self._guarantee = np.full(self.n_rows, NOT_CACHED, dtype=np.int64)
@@ -149,8 +148,14 @@ class SSPTable(Table):
     def inc(self, row_ids, deltas) -> None:
         ids = self._rows(row_ids)
         d = self._deltas(ids, deltas)
-        np.add.at(self._cur, ids, d)
-        np.add.at(self._cache, ids, d)      # read-my-writes for cached rows
+        if ids.size and ids[-1] - ids[0] + 1 == ids.size and np.all(np.diff(ids) == 1):
+            ids = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of rows: a slice, no copies
+        if isinstance(ids, slice) or (ids.size and np.all(np.diff(ids) > 0)):  # distinct: no np.add.at
+            self._cur[ids] += d
+            self._cache[ids] += d                   # read-my-writes for cached rows
+        else:
+            np.add.at(self._cur, ids, d)
+            np.add.at(self._cache, ids, d)
         self._cur_rows[ids] = True
 
     def clock(self) -> None:
@@ -192,7 +197,7 @@ class SSPTable(Table):
         if target <= 0:
             return
         self.wait_seconds_ += rma.wait_until(self.comm, lambda: self.min_clock() >= target,
-                                             f"{self.name}:{self.kind}-wait", self._alarm)
+                                             f"{self.name}:{self.kind}-wait")
 
     def _refresh(self, rows: np.ndarray) -> None:
         """Fetch ``rows`` (sorted, distinct) from their owners' ``copy[m % 2]``."""
@@ -288,4 +293,3 @@ class SSPTable(Table):
         self.closed = True
         self._data.free()
         self._ctl.free()
-        self._alarm.free()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
@@ -71,13 +72,10 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
     """
     if comm.size == 1:
         return holders_from_key_sets([own_keys])
-    dest = _key_owner(own_keys, space, comm.size)
-    order = np.argsort(dest, kind="stable")
-    cuts = np.searchsorted(dest[order], np.arange(comm.size + 1))
-    keys = own_keys[order]
-    del order, dest
-    got = comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in range(comm.size)], kind=kind)
-    # each part is a sorted subset of one rank's distinct keys, in rank order
+    got, = shuffle_by_owner(comm, _key_owner(own_keys, space, comm.size), own_keys, kind=kind,
+                            per_source=True)
+    # each part is a sorted subset of one rank's distinct keys (the shuffle is
+    # stable), in rank order
     return holders_from_key_sets(got)
 
 
@@ -132,14 +130,8 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     msgs = route(h, topology, size, space=space, tree=tree)
     # every message entry is known to both of its ends
     rec = np.stack([msgs.round, msgs.src, msgs.dst, msgs.key], axis=1)
-    dest = np.concatenate([msgs.src, msgs.dst])
-    rec = np.concatenate([rec, rec])
-    order = np.argsort(dest, kind="stable")
-    cuts = np.searchsorted(dest[order], np.arange(size + 1))
-    rec = rec[order]
-    got = comm.alltoallv([rec[cuts[r]:cuts[r + 1]].ravel() for r in range(size)],
-                         kind=kind + ":messages")
-    mine = np.concatenate(got).reshape(-1, 4) if got else np.empty((0, 4), np.int64)
+    mine, = shuffle_by_owner(comm, np.concatenate([msgs.src, msgs.dst]), np.concatenate([rec, rec]),
+                             kind=kind + ":messages")
     mine = Messages(*(np.ascontiguousarray(mine[:, c]) for c in range(4))).sorted()
     n_shared = int(np.count_nonzero(h.counts >= 2))
     sent_here = VALUE_BYTES * int(np.count_nonzero(mine.src == comm.rank))
@@ -197,11 +189,12 @@ class CStep:
         Label under which the communicator accounts the bytes.
     """
 
-    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep"):
+    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep", schedule: str = "collect-distribute"):
         self.comm = comm
         self.plan = plan
         self.kind = kind
         self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
+        self.schedule = schedule    # "async": see mpiml.em.tree_schedule
         # payload bytes handed to MPI per destination rank, over all runs
         self.sent_to: dict[int, int] = {}
 
@@ -220,6 +213,9 @@ class CStep:
         """
         p = self.plan
         local = np.asarray(local, dtype=np.float64)
+        if self.schedule == "async" and p.topology in ("junction-tree", "tree"):
+            from .tree_schedule import run_async
+            return run_async(self, local)
         if p.topology == "allreduce":
             table = np.zeros(p.union_size)
             table[p.union_pos] = local
@@ -335,9 +331,10 @@ class DistributedIBM1:
 
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
                  tree_edges=None, root: int | None = None, kind: str = "ibm1",
-                 host_aware: bool = False):
+                 host_aware: bool = False, schedule: str = "collect-distribute"):
         self.comm = comm
         self.host_aware = bool(host_aware)
+        self.schedule = schedule
         self.topology = topology
         self.null = null
         self.tree_edges = tree_edges
@@ -356,7 +353,8 @@ class DistributedIBM1:
             self.comm, self.params_.stat_keys, self.topology, self.space_,
             tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
             rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
-        self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep")
+        self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep",
+                            schedule=self.schedule)
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
@@ -435,16 +433,9 @@ class DistributedIBM1:
         """
         n_tgt = self.space_.n_tgt
         s, t, p = topk_entries(self.params_.keys, self.theta_, n_tgt, k)
-        owner = hash_owner(s, self.comm.size)
-        order = np.argsort(owner, kind="stable")
-        cuts = np.searchsorted(owner[order], np.arange(self.comm.size + 1))
-        keys, vals = (s * n_tgt + t)[order], p[order]
-        parts = range(self.comm.size)
-        got_k = self.comm.alltoallv([keys[cuts[r]:cuts[r + 1]] for r in parts],
-                                    kind=self.kind + ".ttable")
-        got_v = self.comm.alltoallv([vals[cuts[r]:cuts[r + 1]] for r in parts],
-                                    kind=self.kind + ".ttable")
-        ms, mt, mp = topk_entries(np.concatenate(got_k), np.concatenate(got_v), n_tgt, k)
+        got_k, got_v = shuffle_by_owner(self.comm, hash_owner(s, self.comm.size), s * n_tgt + t, p,
+                                        kind=self.kind + ".ttable")
+        ms, mt, mp = topk_entries(got_k, got_v, n_tgt, k)
         pieces = self.comm.gather_obj((ms, mt, mp), root=root, kind=self.kind + ".ttable")
         if pieces is None:
             return None

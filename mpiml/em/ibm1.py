@@ -186,6 +186,12 @@ def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) 
     """theta_st = eta_st / eta_s, with global eta_st and eta_s for own keys.
 
     ``out`` may be ``eta_st`` itself (each entry is read once, then written)."""
+    # The kernel indexes without bounds checks: a wrongly shaped input would
+    # read past the array (a segfault), so check the shapes here.
+    n_words = params.seg_ptr.size - 1
+    if eta_st.shape != (params.n_params,) or eta_s.shape != (n_words,):
+        raise ValueError(f"mstep: eta_st {eta_st.shape} / eta_s {eta_s.shape}, expected "
+                         f"({params.n_params},) / ({n_words},)")
     if out is None:
         out = np.empty(params.n_params)
     kernels.mstep_segments(eta_st, eta_s, params.seg_ptr, out)

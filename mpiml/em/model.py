@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from ..comm.shuffle import ask_owners, shuffle_by_owner
 from ..errors import CheckpointError, ConfigError, InputError, NumericalError
 from ..io.checkpoint import State
 from ..io.corpus import read_parallel
@@ -129,7 +130,8 @@ class IBM1Model(Algorithm):
         self.n_pairs_ = sum(p for p, _ in n_pairs)
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
                                       tree_edges=self.tree_edges_, kind=KIND,
-                                      host_aware=self.host_aware).setup(corpus)
+                                      host_aware=self.host_aware,
+                                      schedule=self.schedule).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs
@@ -295,32 +297,17 @@ def lookup_theta(comm, ckpt, want, space) -> np.ndarray:
     vals = np.asarray(ckpt.read_rows("theta", lo, hi), dtype=np.float64)
     kind = KIND + ".restore"
 
-    def by_owner(k):
-        dest = hash_owner(space.source_of(k), size)
-        order = np.argsort(dest, kind="stable")
-        return order, np.searchsorted(dest[order], np.arange(size + 1))
+    got_k, got_v = shuffle_by_owner(comm, hash_owner(space.source_of(keys), size), keys, vals, kind=kind)
+    table_k, first = np.unique(got_k, return_index=True)
+    table_v = got_v[first]
 
-    order, cuts = by_owner(keys)
-    k, v = keys[order], vals[order]
-    got_k = comm.alltoallv([k[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
-    got_v = comm.alltoallv([v[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
-    table_k, first = np.unique(np.concatenate(got_k), return_index=True)
-    table_v = np.concatenate(got_v)[first]
-
-    want = np.asarray(want, dtype=np.int64)
-    order, cuts = by_owner(want)
-    w = want[order]
-    asked = comm.alltoallv([w[cuts[r]:cuts[r + 1]] for r in range(size)], kind=kind)
-    replies = []
-    for q in asked:
+    def reply(q):
         if table_k.size == 0:
-            replies.append(np.full(q.size, np.nan))
-            continue
+            return np.full(q.size, np.nan)
         pos = np.minimum(np.searchsorted(table_k, q), table_k.size - 1)
-        replies.append(np.where(table_k[pos] == q, table_v[pos], np.nan))
-    answer = comm.alltoallv(replies, kind=kind)
-    out = np.empty(want.size)
-    out[order] = np.concatenate(answer) if answer else np.empty(0)
+        return np.where(table_k[pos] == q, table_v[pos], np.nan)
+    want = np.asarray(want, dtype=np.int64)
+    out = ask_owners(comm, hash_owner(space.source_of(want), size), want, reply, kind=kind).astype(np.float64)
     missing = int(np.count_nonzero(np.isnan(out)))
     if missing:
         raise CheckpointError(f"{ckpt.dir} lacks theta for {missing} parameters of rank {comm.rank}")

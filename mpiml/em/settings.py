@@ -65,6 +65,11 @@ class IBM1Settings(Settings):
                                    "inside each host plus a tree over one leader per host (hosts - 1 "
                                    "cross-host edges); fewer bytes over the network, possibly more in "
                                    "total")
+    schedule: str = option("collect-distribute", choices=("collect-distribute", "async"),
+                           group="consistency",
+                           help="tree topologies: rounds of collect then distribute, or asynchronous "
+                                "(each rank sends to a neighbour as soon as it has heard from all its "
+                                "other neighbours; the same theta bit for bit)")
     # A True default makes the flag --no-null; the key stays "null" (as stored before).
     null: bool = option(True, model=True,
                         help="no NULL source word (by default target words may align to NULL)")
@@ -86,6 +91,8 @@ class IBM1Settings(Settings):
         ({"corpus": "c.txt", "export_ttable": 3}, "--export-ttable K needs --ttable-out FILE"),
         ({"corpus": "c.txt", "topology": "allpairs", "host_aware": True},
          "--host-aware applies to --topology junction-tree, not allpairs"),
+        ({"corpus": "c.txt", "topology": "allpairs", "schedule": "async"},
+         "--schedule async needs --topology junction-tree or tree"),
     )
 
     def rules(self):
@@ -102,3 +109,5 @@ class IBM1Settings(Settings):
             yield "--export-ttable K needs --ttable-out FILE"
         if self.host_aware and self.topology != "junction-tree":
             yield f"--host-aware applies to --topology junction-tree, not {self.topology}"
+        if self.schedule == "async" and self.topology not in ("junction-tree", "tree"):
+            yield "--schedule async needs --topology junction-tree or tree"

@@ -9,6 +9,7 @@ scan of the per-rank line counts).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_range
-from .lines import read_line_block, require_file
+from .lines import numpy_load_error, read_line_block, require_file
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 
@@ -31,12 +32,13 @@ class DenseBlock:
     lines: np.ndarray | None = None  # 1-based file line of each local row (text formats)
 
     def location(self, local_row: int, col: int | None = None) -> str:
-        """Human description of a local row for error messages."""
+        """Human description of a local row for error messages: text files
+        by line and column as an editor counts them (1-based), arrays by index
+        as numpy and h5py count them (0-based); the message says which."""
         if self.lines is not None:
-            where = f"line {int(self.lines[local_row])}"
-        else:
-            where = f"row {self.offset + local_row}"
-        return where + ("" if col is None else f", column {col + 1}")
+            return f"line {int(self.lines[local_row])}" + ("" if col is None else f", column {col + 1}") + \
+                " (1-based)"
+        return f"row {self.offset + local_row}" + ("" if col is None else f", column {col}") + " (0-based)"
 
 
 def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
@@ -49,10 +51,8 @@ def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
     with comm.agree(f"reading {p}"):
         require_file(p)
         suffix = p.suffix.lower()
-        if suffix == ".npy":
-            block = _read_npy(comm, p)
-        elif suffix in (".h5", ".hdf5"):
-            block = _read_h5(comm, p, dataset)
+        if suffix in (".npy", ".h5", ".hdf5"):
+            block = _read_array(comm, p, dataset)
         elif suffix in TEXT_SUFFIXES:
             block = None
         else:
@@ -67,25 +67,19 @@ def read_dense(comm, path, dataset: str | None = None) -> DenseBlock:
     return block
 
 
-def _read_npy(comm, p: Path) -> DenseBlock:
-    try:
-        arr = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"not a readable .npy file: {exc}", p) from None
-    return _slice(comm, arr, p)
-
-
-def _slice(comm, arr, p) -> DenseBlock:
-    if arr.ndim != 2:
-        raise InputError(f"expected a 2-D array (rows x features), found shape {arr.shape}", p)
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"expected a numeric array, found dtype {arr.dtype}", p)
-    n, d = arr.shape
-    lo, hi = block_range(n, comm.size, comm.rank)
-    return DenseBlock(np.ascontiguousarray(arr[lo:hi], dtype=np.float64), lo, n, d, str(p))
-
-
-def _read_h5(comm, p: Path, dataset: str | None) -> DenseBlock:
+@contextlib.contextmanager
+def open_matrix(p: Path, dataset: str | None = None):
+    """Yield the 2-D numeric array-like stored in ``p``: a read-only memmap of
+    a ``.npy`` file, or an HDF5 dataset (``dataset``; default ``X`` or the
+    only 2-D dataset), open while the block runs.  Nothing is read yet, so
+    callers slice only their part.  Problems are :class:`InputError`."""
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"not a readable .npy file: {numpy_load_error(exc)}", p) from None
+        yield check_matrix(arr, p)
+        return
     import h5py
     try:
         f = h5py.File(p, "r")
@@ -103,7 +97,23 @@ def _read_h5(comm, p: Path, dataset: str | None) -> DenseBlock:
                                  f"name one with --dataset", p)
         if dataset not in f:
             raise InputError(f"no dataset {dataset!r}", p)
-        return _slice(comm, f[dataset], p)
+        yield check_matrix(f[dataset], p)
+
+
+def check_matrix(arr, p):
+    """``arr`` if it is a 2-D numeric array-like, else an InputError naming ``p``."""
+    if arr.ndim != 2:
+        raise InputError(f"expected a 2-D array (rows x features), found shape {arr.shape}", p)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"expected a numeric array, found dtype {arr.dtype}", p)
+    return arr
+
+
+def _read_array(comm, p: Path, dataset: str | None) -> DenseBlock:
+    with open_matrix(p, dataset) as arr:
+        n, d = arr.shape
+        lo, hi = block_range(n, comm.size, comm.rank)
+        return DenseBlock(np.ascontiguousarray(arr[lo:hi], dtype=np.float64), lo, n, d, str(p))
 
 
 def _read_text(comm, p: Path) -> DenseBlock:

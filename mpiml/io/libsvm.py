@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dense import read_dense
-from .lines import read_line_block, require_file
+from .lines import numpy_load_error, read_line_block, require_file
 
 DENSE_SUFFIXES = (".npy", ".h5", ".hdf5", ".csv", ".tsv")
 
@@ -118,7 +118,7 @@ def _read_dense_labels(comm, xpath, labels, labels_dataset, offset, n, n_total):
         try:
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
-            raise InputError(f"not a readable .npy file: {exc}", p) from None
+            raise InputError(f"not a readable .npy file: {numpy_load_error(exc)}", p) from None
     elif suffix in (".h5", ".hdf5"):
         import h5py
         try:

@@ -23,7 +23,20 @@ def require_file(path) -> Path:
         raise InputError("no such file", p)
     if p.is_dir():
         raise InputError("is a directory, expected a data file", p)
+    try:
+        open(p, "rb").close()
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", p) from None
     return p
+
+
+def numpy_load_error(exc: Exception) -> str:
+    """numpy's reason a .npy file could not be loaded, without its advice to
+    load pickled data (``allow_pickle``): a data file is never unpickled."""
+    text = str(exc)
+    if "pickle" in text or "Python objects" in text:
+        return "it holds pickled Python objects, which are never loaded; save a numeric array"
+    return text
 
 
 def line_start(fh, pos: int, total: int) -> int:
@@ -64,9 +77,13 @@ def read_line_block(comm, path) -> tuple[bytes, int]:
     number of their first line.  Errors are agreed on every rank."""
     p = Path(path)
     with comm.agree(f"reading {p}"):
-        start, end = byte_range(p, comm.size, comm.rank)
-        with open(p, "rb") as f:
-            f.seek(start)
-            raw = f.read(end - start)
+        try:
+            start, end = byte_range(p, comm.size, comm.rank)
+            with open(p, "rb") as f:
+                f.seek(start)
+                raw = f.read(end - start)
+        except OSError as exc:
+            from ..errors import InputError
+            raise InputError(f"cannot read: {exc.strerror}", p) from None
     first_line = comm.exscan_sum(count_lines(raw), "read") + 1
     return raw, first_line

@@ -277,8 +277,9 @@ def _read_array(comm, path: Path, fmt: str) -> _Raw:
         if fmt == "npy":
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except ValueError as exc:
-                raise InputError(f"not a readable .npy array ({exc})", path) from None
+            except (ValueError, OSError) as exc:
+                from .lines import numpy_load_error
+                raise InputError(f"not a readable .npy array ({numpy_load_error(exc)})", path) from None
             out = _table_rows(arr, comm.rank, comm.size, path)
         else:
             import h5py
@@ -310,8 +311,8 @@ def _read_raw(comm, path, fmt: str, force_str: bool = False) -> _Raw:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown ratings format {fmt!r}; choose one of {', '.join(FORMATS)}")
     with comm.agree(f"opening {path}"):
-        if not path.is_file():
-            raise InputError("no such file", path)
+        from .lines import require_file
+        require_file(path)
         if fmt == "auto":
             fmt = _detect(path)
     if fmt in ("npy", "hdf5"):
@@ -345,15 +346,9 @@ def _global_ids(comm, local: np.ndarray, kind: str) -> np.ndarray:
 
 def _by_user_owner(comm, r: Ratings, n_users: int) -> Ratings:
     """Collective.  Move every rating to the rank owning its user."""
+    from ..comm.shuffle import shuffle_by_owner
     owner = block_owner(r.users, n_users, comm.size) if r.users.size else np.empty(0, np.int64)
-    order = np.argsort(owner, kind="stable")
-    cuts = np.searchsorted(owner[order], np.arange(comm.size + 1))
-    out = []
-    for a in (r.users, r.items, r.values, r.lines):
-        a = a[order]
-        out.append(np.concatenate(comm.alltoallv([a[cuts[q]:cuts[q + 1]] for q in range(comm.size)],
-                                                 kind="read:shuffle")))
-    return Ratings(*out)
+    return Ratings(*shuffle_by_owner(comm, owner, r.users, r.items, r.values, r.lines, kind="read:shuffle"))
 
 
 def _dedupe(r: Ratings, policy: str, path, ids) -> tuple[Ratings, int]:

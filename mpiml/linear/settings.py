@@ -61,6 +61,10 @@ class LinearSettings(ConsistencySettings):
                         help="examples per rank per clock")
     clocks: int = option(0, low=0, group="optimisation", model=True, only_if=("solver", ("sgd",)),
                          help="clocks per iteration (0: one pass over the training data)")
+    eval_every: int = option(0, low=0, group="optimisation", metavar="K",
+                             help="also evaluate the exact objective after every K-th clock inside an "
+                                  "iteration, by non-blocking reductions, no barrier (0: once per "
+                                  "iteration; not for --consistency average)")
     target_loss: float = option(None, type=float, group="optimisation", metavar="F",
                                 help="stop once the training objective is <= F")
     seed: int = option(0, group="runtime", model=True,
@@ -72,6 +76,9 @@ class LinearSettings(ConsistencySettings):
          "--loss hinge is not differentiable: use --loss squared_hinge (the smooth SVM) with --solver lbfgs"),
         ({"solver": "lbfgs", "consistency": "ssp"},
          "--solver lbfgs is a batch method (BSP); --consistency ssp applies to --solver sgd"),
+        ({"data": "x.svm", "consistency": "average", "eval_every": 4},
+         "--eval-every is for bsp, ssp, essp and async (under --consistency average the replicas "
+         "are only complete at averaging points)"),
     )
 
     def rules(self):
@@ -83,3 +90,6 @@ class LinearSettings(ConsistencySettings):
         if self.solver == "lbfgs" and self.consistency != "bsp":
             yield (f"--solver lbfgs is a batch method (BSP); --consistency {self.consistency} "
                    f"applies to --solver sgd")
+        if self.eval_every and self.consistency == "average":
+            yield ("--eval-every is for bsp, ssp, essp and async (under --consistency average the "
+                   "replicas are only complete at averaging points)")

@@ -20,7 +20,11 @@ the rows of the features present in the minibatch are read and updated.
 An iteration of the training loop is ``clocks`` clocks (default: one pass
 over the data), followed by ``sync()`` and an exact evaluation: training
 loss (the objective), validation accuracy and log-loss, and the staleness
-of the reads, per clock and per iteration.
+of the reads, per clock and per iteration.  With ``eval_every = K`` (less
+than ``clocks``), the exact objective is also evaluated after every K-th
+clock inside the iteration, by non-blocking reductions that complete while
+the next clocks run (:mod:`mpiml.linear.evaluation`): no barrier between
+evaluations, the staleness bound untouched.
 
 Minibatches are a pure function of ``(seed, rank, step)`` (consecutive
 slices of per-epoch permutations), so checkpoints hold the weights and the
@@ -99,6 +103,7 @@ class LinearSGD(Algorithm):
     partition_what = "examples"
     Settings = LinearSettings
     table_ = None
+    evaluator_ = None
 
     @property
     def consistency(self) -> str:
@@ -177,6 +182,8 @@ class LinearSGD(Algorithm):
         delta = (-self.lr / self._size) * g.reshape(self.n_rows_, W)[row_ids]
         straggler.delay(time.perf_counter() - t0)
         table.inc(row_ids, delta)
+        if self.evaluator_ is not None:
+            self.evaluator_.add(row_ids, delta, W)
         table.poll()
         table.clock()
         return float(loss_sum)
@@ -185,12 +192,31 @@ class LinearSGD(Algorithm):
         self._size = comm.size
         K = self.clocks_
         per_clock = np.zeros((K, 2 + STALE_BINS))
+        E = self.eval_every if 0 < self.eval_every < K else 0
+        t_start = time.perf_counter()
+        reached = {}
+        if E and self.evaluator_ is None:
+            self.evaluator_ = self._new_evaluator(comm, self.table_.snapshot().reshape(-1))
         for k in range(K):
             # a transient straggler's draw is per clock, not per iteration
             straggler.begin_iteration()
             per_clock[k, 0] = self._one_clock((iteration - 1) * K + k, straggler)
             per_clock[k, 1] = self.batch
             per_clock[k, 2:] = self.table_.pop_staleness()
+            if E:
+                clock = int(self.table_.clock_)
+                if (k + 1) % E == 0 and k + 1 < K:
+                    reached[clock] = time.perf_counter() - t_start
+                    self.evaluator_.start(clock)
+                self.evaluator_.poll()
+        evals = []
+        if E:
+            self.evaluator_.poll(block=True)
+            evals = [self._eval_record(*done) for done in self.evaluator_.pop_done()]
+            for e in evals:       # seconds into the iteration when this rank reached the clock
+                e["seconds"] = reached.get(e["clock"])
+            if self.target_loss is not None and any(e["objective"] <= self.target_loss for e in evals):
+                self.converged_ = True
         t_eval = time.perf_counter()
         wvec = self.table_.snapshot().reshape(-1)
         self._set_weights(wvec)
@@ -204,6 +230,9 @@ class LinearSGD(Algorithm):
         self.objective_ = objective
         if self.target_loss is not None and objective <= self.target_loss:
             self.converged_ = True
+        if E:       # the next evaluations start from the complete table of now
+            self.evaluator_.base[:] = wvec
+            self.evaluator_.own[:] = 0.0
         stale_vals = np.arange(STALE_BINS)
         n_reads = int(hist.sum())
         nz = np.flatnonzero(hist)
@@ -219,9 +248,39 @@ class LinearSGD(Algorithm):
                                    for s in nz),
             "eval_s": float(comm.allreduce_scalar(eval_s, "max", kind="linear:stats")),
             "clock_loss": (per_clock[:, 0] / np.maximum(per_clock[:, 1], 1)).tolist(),
+            "evals": evals + [{"clock": int(self.table_.clock_), "objective": objective}] if E else [],
             "clock_staleness": [{str(int(s)): int(h[s]) for s in np.flatnonzero(h)}
                                 for h in per_clock[:, 2:].astype(np.int64)],
         }
+
+    def _new_evaluator(self, comm, base):
+        from .evaluation import ClockEvaluator
+
+        def score(wvec):
+            tr = self._sums(self.train_, wvec)
+            return (tr, self._sums(self.valid_, wvec) if self.valid_ is not None else None,
+                    self._penalty_of(wvec[:self.train_.n_features]))
+        return ClockEvaluator(comm, base, score)
+
+    def _sums(self, data, wvec) -> np.ndarray:
+        z = margins(data, wvec)
+        loss_sum, correct, logloss = kernels.scores(z, data.y, self.loss_code_)
+        return np.array([loss_sum, correct, logloss, data.n_local], dtype=np.float64)
+
+    def _eval_record(self, clock, tr, va, penalty) -> dict:
+        """An evaluation inside an iteration (objective as at iteration ends)."""
+        n = max(tr[3], 1.0)
+        rec = {"clock": int(clock), "objective": float(tr[0] / n) + penalty, "tr_acc": float(tr[1] / n)}
+        if va is not None:
+            rec["va_acc"] = float(va[1] / max(va[3], 1.0))
+        return rec
+
+    def _penalty_of(self, coef) -> float:
+        if self.pen_code_ == kernels.L2:
+            return 0.5 * self.alpha * float(coef @ coef)
+        if self.pen_code_ == kernels.L1:
+            return self.alpha * float(np.abs(coef).sum())
+        return 0.0
 
     def _penalty_value(self) -> float:
         if self.pen_code_ == kernels.L2:

@@ -20,6 +20,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..comm.shuffle import split_by_owner  # noqa: F401 - re-exported for mf
+
 from ..partition import block_offsets, block_owner, block_range
 
 
@@ -137,14 +139,6 @@ def make_blocks(users, items, values, layout: BlockLayout, rank: int,
         items=(items[order] - col_lo[j[order]]).astype(np.int32),
         values=np.asarray(values)[order].astype(value_dtype),
         ptr=ptr, user_lo=lo, first_row_block=rank * b)
-
-
-def split_by_owner(owner: np.ndarray, n_ranks: int, *arrays) -> list[list[np.ndarray]]:
-    """Group the entries of each array by ``owner`` (stable): result[a][dest]."""
-    owner = np.asarray(owner, dtype=np.int64)
-    order = np.argsort(owner, kind="stable")
-    cuts = np.searchsorted(owner[order], np.arange(n_ranks + 1))
-    return [[np.asarray(a)[order[cuts[q]:cuts[q + 1]]] for q in range(n_ranks)] for a in arrays]
 
 
 def csr_by_row(rows, cols, values, n_rows: int):

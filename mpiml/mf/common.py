@@ -8,7 +8,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .blocks import split_by_owner
+from ..comm.shuffle import shuffle_by_owner
 
 Triplets = namedtuple("Triplets", "users items values")
 Triplets.__doc__ = "Ratings as parallel arrays: dense user ids, dense item ids, values."
@@ -54,9 +54,7 @@ def check_triplets(t: Triplets, n_users: int, n_items: int, what: str = "ratings
 
 def redistribute(comm, t: Triplets, owner: np.ndarray, kind: str = "mf:shuffle") -> Triplets:
     """Collective.  Send every rating to rank ``owner[t]``; returns what this rank owns."""
-    parts = split_by_owner(owner, comm.size, t.users, t.items, t.values)
-    got = [comm.alltoallv(p, kind=kind) for p in parts]
-    return Triplets(*(np.concatenate(g) if g else np.empty(0) for g in got))
+    return Triplets(*shuffle_by_owner(comm, owner, t.users, t.items, t.values, kind=kind))
 
 
 def block_seed(seed: int, *key: int) -> np.uint64:

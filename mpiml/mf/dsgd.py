@@ -13,8 +13,14 @@ the result equals a serial run of the same stratified schedule, bit for bit.
 Fugue (Kumar, Beutel, Ho, Xing, AISTATS 2014): same rotation, but a rank that
 finishes its blocks early keeps making SGD updates on ratings sampled from
 them until the slowest rank is done (or a cap is reached).  Ranks signal
-"done" with a non-blocking barrier (``comm.ibarrier()`` returning a request
-with ``test()``/``wait()``) and poll it between chunks of extra updates.
+"done" with a plain non-blocking barrier (``comm.ibarrier()``, an
+``MPI_Ibarrier`` whose request's ``test()`` also watches the failure channel)
+and poll it between chunks of extra updates; nothing else synchronises on the
+way in, so a fast rank keeps working until the slowest rank arrives.  The
+slowest rank makes no extra updates: an atomic arrival counter
+(``comm.counter``, a fetch-and-add that needs no other rank to run) tells it
+it is the last, where the barrier alone would tell it only after the others'
+next polls (milliseconds when ranks share cores).
 
 Resuming bit-identically at the same rank count needs: the epoch counter,
 :meth:`StepSize.state`, W and H (H blocks are where the schedule places them
@@ -79,8 +85,9 @@ class DSGD:
     Notes
     -----
     Communicator methods used: ``allreduce``, ``allgather_obj``, ``alltoallv``,
-    ``exchange``, ``agree`` and, for Fugue without ``fugue_fixed``,
-    ``ibarrier()`` returning a request with ``test()``/``wait()``.
+    ``exchange`` (peers only: a sub-epoch's hand-off runs no collective),
+    ``agree`` and, for Fugue without ``fugue_fixed``, ``ibarrier()``
+    returning a request with ``test()``/``wait()``.
     """
 
     def __init__(self, k: int = 32, lam: float = 0.05, lr: float = 0.01, step: str = "bold",
@@ -136,6 +143,11 @@ class DSGD:
         self.epoch_ = 0
         self.history_ = []
         self.extra_log_ = []
+        # Fugue: arrival order at the end of each sub-epoch, so that the last
+        # rank to finish its block knows it at once (an atomic fetch-and-add
+        # that needs no other rank to run) and makes no extra updates; the
+        # barrier alone would tell it only after the others' next polls.
+        self._arrivals = comm.counter("mf:fugue-arrivals") if self.fugue and self.fugue_fixed is None else None
         return self
 
     # ------------------------------------------------------------------ epoch
@@ -151,6 +163,8 @@ class DSGD:
         lr = self.step_.current(e)
         c0 = _comm_snapshot(comm)
         extra = np.zeros((d, b), dtype=np.int64)
+        own = np.zeros(d)          # seconds of own updates (+ straggler delay) per sub-epoch
+        bwait = np.zeros(d)        # seconds blocked in Fugue's barrier per sub-epoch
         t_compute = t_extra = 0.0
         for s in range(d):
             work = sched.work(e, s, rank)
@@ -164,7 +178,8 @@ class DSGD:
                 straggle(t1 - t0)
             if self.fugue:
                 t1 = time.perf_counter()
-                extra[s] = self._extra_updates(e, s, work, lr)
+                own[s] = t1 - t0
+                extra[s], bwait[s] = self._extra_updates(e, s, work, lr)
                 t_extra += time.perf_counter() - t1
             self._move(e, s)
         t0 = time.perf_counter()
@@ -186,10 +201,14 @@ class DSGD:
                "seconds_comm": c1[0] - c0[0], "seconds_wait": c1[1] - c0[1], "bytes": c1[2] - c0[2]}
         if self.fugue:
             log = np.zeros((d, d), dtype=np.int64)   # [sub-epoch, row block]
-            for part in comm.allgather_obj((rank, extra), kind="mf:fugue-log"):
+            own_s, wait_s = np.zeros((d, comm.size)), np.zeros((d, comm.size))
+            for part in comm.allgather_obj((rank, extra, own, bwait), kind="mf:fugue-log"):
                 log[:, part[0] * b:(part[0] + 1) * b] = part[1]
+                own_s[:, part[0]], wait_s[:, part[0]] = part[2], part[3]
             self.extra_log_.append(log)
             rec["extra_updates"] = log.reshape(d, comm.size, b).sum(axis=2)  # [sub-epoch, rank]
+            rec["fugue_own_seconds"] = own_s      # [sub-epoch, rank]: own updates + straggler delay
+            rec["fugue_wait_seconds"] = wait_s    # [sub-epoch, rank]: blocked in the barrier
         self.history_.append(rec)
         return rec
 
@@ -201,8 +220,9 @@ class DSGD:
         return self
 
     # ------------------------------------------------------------- internals
-    def _extra_updates(self, e: int, s: int, work, lr: float) -> np.ndarray:
-        """Fugue: sampled updates on this sub-epoch's blocks until every rank is done."""
+    def _extra_updates(self, e: int, s: int, work, lr: float):
+        """Fugue: sampled updates on this sub-epoch's blocks until every rank is
+        done.  Returns (updates per block, seconds blocked in the barrier)."""
         counts = np.zeros(len(work), dtype=np.int64)
         blocks = [self.blocks_.block(i, j) for i, j in work]
         seeds = [block_seed(self.seed, e, i, j, _EXTRA_TAG) for i, j in work]
@@ -216,8 +236,11 @@ class DSGD:
         if self.fugue_fixed is not None:
             for x in targets:
                 run(x, int(round(self.fugue_fixed * blocks[x][0].size)))
-            return counts
+            return counts, 0.0
         req = self.comm_.ibarrier(kind="mf:fugue-done")
+        size = self.comm_.size
+        if (self._arrivals.fetch_add(1) + 1) % size == 0:
+            targets = []        # the last to arrive: everybody else is done already
         cap = int(self.fugue_cap * sum(blk[0].size for blk in blocks))
         done, q = 0, 0
         while targets and done < cap and not req.test():
@@ -225,18 +248,18 @@ class DSGD:
             run(targets[q % len(targets)], c)
             done += c
             q += 1
+        t0 = time.perf_counter()
         req.wait()
-        return counts
+        return counts, time.perf_counter() - t0
 
     def _move(self, e: int, s: int) -> None:
-        """Collective.  Send/receive H blocks for the next sub-epoch: one sparse exchange."""
+        """Send/receive H blocks for the next sub-epoch: one sparse exchange
+        with this rank's schedule peers (no collective)."""
         sched = self.schedule_
-        # The exchange is entered by every rank (the communicator's entry sync
-        # makes point-to-point calls collective); skip it only when the pure
-        # schedule says no rank moves anything (COWOR inside a group visit).
-        if all(not sched.moves(e, s, r).sends for r in range(self.comm_.size)):
-            return
+        # Point-to-point with the ranks the schedule names, nobody else.
         m = sched.moves(e, s, self.comm_.rank)
+        if not m.sends and not m.recvs:
+            return
         k, lay = self.k, self.layout_
         sends = {dst: np.concatenate([self.H_.pop(j).reshape(-1) for j in js])
                  for dst, js in m.sends.items()}

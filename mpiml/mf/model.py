@@ -32,12 +32,12 @@ import sys
 
 import numpy as np
 
+from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, InputError
 from ..io.checkpoint import State
 from ..io.ratings import lookup, read_ratings
 from ..partition import block_owner, block_range
 from ..runtime.algorithm import Algorithm
-from .blocks import split_by_owner
 from .common import Triplets
 from .settings import MFSettings
 _INT = re.compile(r"[+-]?\d+")
@@ -135,6 +135,9 @@ class MatrixFactorization(Algorithm):
             per_rank = np.asarray(rec["extra_updates"]).sum(axis=0)
             out.update(extra_updates=int(per_rank.sum()), extra_min=int(per_rank.min()),
                        extra_max=int(per_rank.max()), extra_per_rank=[int(x) for x in per_rank])
+            if "fugue_wait_seconds" in rec:   # seconds per rank, summed over the sub-epochs
+                out.update(fugue_wait_per_rank=[float(x) for x in rec["fugue_wait_seconds"].sum(axis=0)],
+                           fugue_own_per_rank=[float(x) for x in rec["fugue_own_seconds"].sum(axis=0)])
             self.extra_total_ += int(per_rank.sum())
         self.last_ = {key: out[key] for key in ("objective", "train_rmse", "valid_rmse")}
         if self.target_rmse is not None and va is not None and va <= self.target_rmse:
@@ -211,11 +214,9 @@ def _relayout(comm, pieces, n_total: int, k: int):
                          [np.empty(0, np.int64)])
     rows = np.concatenate([r for _, r in pieces] or [np.empty((0, k), dtype)]).astype(dtype, copy=False)
     owner = block_owner(idx, n_total, comm.size) if idx.size else np.empty(0, np.int64)
-    send_idx, send_rows = split_by_owner(owner, comm.size, idx, rows)
-    got_idx = comm.alltoallv(send_idx, kind="mf:ckpt-relayout")
-    got_rows = comm.alltoallv([r.reshape(-1) for r in send_rows], kind="mf:ckpt-relayout")
+    got_idx, got_rows = shuffle_by_owner(comm, owner, idx, rows, kind="mf:ckpt-relayout")
     out = np.empty((hi - lo, k), dtype)
-    out[np.concatenate(got_idx) - lo] = np.concatenate(got_rows).reshape(-1, k)
+    out[got_idx - lo] = got_rows.reshape(-1, k)
     return lo, out
 
 

@@ -23,6 +23,10 @@ class Algorithm:
     Settings = None
     consistency = "bsp"
     partition_what = "rows"
+    # Options (config keys) naming input files: fingerprinted for --resume,
+    # never overwritten by an output.  And options naming output files.
+    input_options: tuple = ("data", "labels", "valid", "valid_labels", "source", "target", "corpus")
+    output_options: tuple = ("align_out", "ttable_out")
     # Extra progress-table columns: (record key, header, format).
     columns: tuple = ()
 

@@ -10,8 +10,11 @@ Faults (``MPIML_FAULT`` environment variable, read by the CLI only)::
     nan        the rank's objective becomes NaN (NumericalError, exit 4)
     hang       sleep forever in the iteration (the watchdog must end the job)
     signal     send SIGUSR1 to itself (checkpoint-and-requeue path, exit 75)
+    sigint     send SIGINT to itself (Ctrl-C: the same path, exit 75)
     ckpt-kill  SIGKILL itself while the checkpoint of that iteration is being
                written (after the shards, before publishing)
+    finish     raise in the agreed block after the last iteration, just before
+               the final checkpoint and shutdown (ITERATION is ignored)
 
 Stragglers (``--straggler``)::
 
@@ -37,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError, MpimlError
 
-KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "ckpt-kill")
+KINDS = ("raise", "exit", "kill", "nan", "hang", "signal", "sigint", "ckpt-kill", "finish")
 
 
 class InjectedFault(MpimlError):
@@ -88,6 +91,13 @@ class FaultPlan:
                 time.sleep(3600)
         if self._due("signal", iteration):
             os.kill(os.getpid(), signal.SIGUSR1)
+        if self._due("sigint", iteration):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def at_finish(self) -> None:
+        """Called inside the agreed block that follows the last iteration."""
+        if any(f.kind == "finish" for f in self.faults):
+            raise InjectedFault("injected fault after the last iteration")
 
     def poison(self, iteration: int) -> bool:
         return self._due("nan", iteration)

@@ -27,6 +27,9 @@ class RunSettings(Settings):
     resume: str = option(None, group="runtime", metavar="DIR|auto", in_config=False,
                          help="continue an interrupted run from DIR (or from --checkpoint-dir when "
                               "'auto' and a checkpoint exists there; a fresh start otherwise)")
+    allow_changed_data: bool = option(False, group="runtime", in_config=False,
+                                      help="--resume even if an input file's content differs from "
+                                           "the checkpoint's (compared by size and CRC32, not by name)")
     init_from: str = option(None, group="runtime", metavar="CKPT", in_config=False,
                             help="start a NEW run from a checkpoint's model")
     log: str = option(None, group="runtime", metavar="FILE.jsonl", in_config=False,

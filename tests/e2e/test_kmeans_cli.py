@@ -116,7 +116,7 @@ def test_faults_end_the_whole_job_quickly(data, tmp_path, fault, code):
 @pytest.mark.parametrize("args,message", [
     (["--data", "missing.npy", "--k", "3"], "missing.npy: no such file"),
     (["--data", "{ragged}", "--k", "2"], "ragged.csv:3: expected 2 columns (as on line 1), found 1"),
-    (["--data", "{nan}", "--k", "2"], "nan.csv: line 2, column 2: non-finite value nan"),
+    (["--data", "{nan}", "--k", "2"], "nan.csv: line 2, column 2 (1-based): non-finite value nan"),
     (["--data", "{data}", "--k", "100000"], "--k 100000 is larger than the number of points (600)"),
     (["--data", "{data}", "--k", "3", "--bogus"], "unrecognized arguments: --bogus"),
     (["--data", "{data}", "--k", "3", "--straggler", "x"], "--straggler 'x'"),
@@ -156,7 +156,7 @@ def test_inspect_and_predict(data, reference, tmp_path):
     res = run_cli(1, ["inspect", ck], mpi=False)
     assert res.returncode == 0, res.stderr
     for want in ("algorithm    kmeans", "replicated/cluster_centers", "distributed/labels",
-                 "600", "3 verified"):
+                 "600", "4 files, "):
         assert want in res.stdout
     js = json.loads(run_cli(1, ["inspect", ck, "--json"], mpi=False).stdout)
     assert js["algorithm"] == "kmeans" and js["config"]["k"] == 4 and js["n_ranks"] == 3

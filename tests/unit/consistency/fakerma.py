@@ -82,6 +82,15 @@ class Serial:
     def agree(self, what=""):
         return contextlib.nullcontext()
 
+    def timed(self, kind, wait=False):
+        return contextlib.nullcontext()
+
+    def check_failure(self):
+        pass
+
+    def poll(self):
+        pass
+
 
 def with_rma(fn, world):
     """Wrap ``fn(comm)`` for tests.fakecomm.run_ranks: the comm gets windows."""

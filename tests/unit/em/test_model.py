@@ -161,9 +161,14 @@ def test_resume_on_another_corpus_is_refused(corpus, tmp_path):
     e, f = tmp_path / "o.e", tmp_path / "o.f"
     e.write_text("a b\nc\n")
     f.write_text("x y\nz\n")
-    with pytest.raises(CollectiveError, match="trained on another corpus"):
+    # Refused by the input fingerprints first (issue 10) ...
+    with pytest.raises(CollectiveError, match="--source .*o.e: content changed"):
         run(2, lambda: IBM1Model(source=e, target=f), RunOptions(max_iter=2, quiet=True, checkpoint_dir=str(ck),
                                                    resume="auto"))
+    # ... and, past them, by the model's own corpus check.
+    with pytest.raises(CollectiveError, match="trained on another corpus"):
+        run(2, lambda: IBM1Model(source=e, target=f), RunOptions(max_iter=2, quiet=True, checkpoint_dir=str(ck),
+                                                   resume="auto", allow_changed_data=True))
 
 
 def test_lookup_theta_joins_any_layout_and_reports_missing(tmp_path):

@@ -66,11 +66,11 @@ def test_non_finite_values_are_located(tmp_path, X, bad):
     X[30, 2] = bad
     p = tmp_path / "X.npy"
     np.save(p, X)
-    with pytest.raises(CollectiveError, match=r"X.npy: row 30, column 3: non-finite value"):
+    with pytest.raises(CollectiveError, match=r"X.npy: row 30, column 2 \(0-based\): non-finite value"):
         run_ranks(3, lambda c: read_dense(c, p))
     q = tmp_path / "X.csv"
     np.savetxt(q, X, delimiter=",")
-    with pytest.raises(CollectiveError, match=r"X.csv: line 31, column 3: non-finite"):
+    with pytest.raises(CollectiveError, match=r"X.csv: line 31, column 3 \(1-based\): non-finite"):
         run_ranks(2, lambda c: read_dense(c, q))
 
 

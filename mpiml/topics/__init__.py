@@ -1,0 +1,1 @@
+"""Topic models: LDA by collapsed Gibbs sampling (:mod:`.lda`)."""
