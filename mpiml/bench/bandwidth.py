@@ -19,7 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from ..em.ibm1 import KeySpace, simulated_stat_keys
-from ..em.plan import VALUE_BYTES, RootedTree, holders_from_key_sets, spanning_tree
+from ..em.plan import VALUE_BYTES, allreduce_bytes, RootedTree, holders_from_key_sets, spanning_tree
 from ..partition import hash_owner
 
 TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree")
@@ -39,7 +39,7 @@ def sent_bytes(key_sets, space: KeySpace) -> dict:
     back = away & ~space.is_total(h.keys)[kpos]
     down = np.bincount(red[back], minlength=p)
     out["mapreduce"] = VALUE_BYTES * (up + down)
-    per = int(round(2 * (p - 1) / p * VALUE_BYTES * h.keys.size)) if p > 1 else 0
+    per = allreduce_bytes(p, h.keys.size)
     out["allreduce"] = np.full(p, per)
     if p == 1:
         out["junction-tree"] = np.zeros(1)

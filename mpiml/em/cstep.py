@@ -25,7 +25,7 @@ from ..partition import hash_owner
 from .ibm1 import (KeySpace, build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
 from .hosttree import ring_edge_bytes, split_bytes
-from .plan import (TOPOLOGIES, VALUE_BYTES, Holders, Messages, RankPlan, RootedTree,
+from .plan import (TOPOLOGIES, VALUE_BYTES, allreduce_bytes, Holders, Messages, RankPlan, RootedTree,
                    holders_from_key_sets, intersection_matrix, rank_plan_from_messages, route,
                    junction_tree_edges)
 
@@ -147,7 +147,7 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     plan = rank_plan_from_messages(comm.rank, size, topology, own, mine, rounds=rounds,
                                    n_collect=n_collect, space=space, union_keys=union)
     if topology == "allreduce":
-        per = int(round(2 * (size - 1) / size * VALUE_BYTES * union.size)) if size > 1 else 0
+        per = allreduce_bytes(size, union.size)
         sent = [per] * size
         n_rounds = 2 * int(np.ceil(np.log2(size))) if size > 1 else 0
         edge_bytes = ring_edge_bytes(size, per)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..partition import hash_owner
 from . import kernels
-from .plan import TOPOLOGIES, VALUE_BYTES, RootedTree, holders_from_key_sets, intersection_matrix, spanning_tree
+from .plan import TOPOLOGIES, VALUE_BYTES, allreduce_bytes, RootedTree, holders_from_key_sets, intersection_matrix, spanning_tree
 
 _RANGE_ENTRIES = 8_000_000     # (key, rank) entries per key range held at once
 
@@ -125,7 +125,7 @@ def plan_cost(key_sets, topology: str, *, space=None, tree_edges=None, root: int
         elif tree is not None:
             kernels.edge_key_tags(h.ptr, h.ranks, cnt >= 2, up, tree.depth, tree.tin, tags)
     if topology == "allreduce":
-        per = int(round(2 * (size - 1) / size * VALUE_BYTES * n_union)) if size > 1 else 0
+        per = allreduce_bytes(size, n_union)
         sent[:] = per
         n_rounds = 2 * int(np.ceil(np.log2(size))) if size > 1 else 0
     elif topology == "allpairs":
