@@ -108,11 +108,15 @@ def ordered_totals(comm, local: dict, width: int, kind: str = "mf:totals") -> np
 
 
 class StepSize:
-    """Step-size rule: ``"bold"`` driver (×``up`` after the objective fell,
-    ×``down`` after it rose; Gemulla et al. 2011), ``"fixed"``, or ``"decay"``
-    (``lr / (1 + decay · epoch)``).  Its state is part of a checkpoint."""
+    """Step-size rule: ``"adaptive"`` (``lr`` is the base step eta0 of the
+    per-row rule ``eta0 / sqrt(G_row)``; the accumulators live with the
+    factor rows, see :func:`mpiml.mf.kernels.sgd_block_rows`, so the epoch
+    step itself stays ``lr``), ``"bold"`` driver (×``up`` after the objective
+    fell, ×``down`` after it rose; Gemulla et al. 2011), ``"fixed"``, or
+    ``"decay"`` (``lr / (1 + decay · epoch)``).  Its state is part of a
+    checkpoint."""
 
-    RULES = ("bold", "fixed", "decay")
+    RULES = ("adaptive", "bold", "fixed", "decay")
 
     def __init__(self, lr: float, rule: str = "bold", decay: float = 0.0,
                  up: float = 1.05, down: float = 0.5):

@@ -22,9 +22,15 @@ slowest rank makes no extra updates: an atomic arrival counter
 it is the last, where the barrier alone would tell it only after the others'
 next polls (milliseconds when ranks share cores).
 
+Per-row state travels with its factor row: with ``step="adaptive"`` each W
+and H row has an accumulator of squared gradients (Chin et al. 2015), with
+``bias=True`` a bias; the H-side ones move with their H block in the same
+message, so a rank always updates rows together with their own state.
+
 Resuming bit-identically at the same rank count needs: the epoch counter,
 :meth:`StepSize.state`, W and H (H blocks are where the schedule places them
-at ``(epoch, 0)``) and the hyper-parameters incl. seed; every random stream
+at ``(epoch, 0)``), the per-row accumulators and biases, and the
+hyper-parameters incl. seed; every random stream
 (stratum order, block shuffles, Fugue samples) is a pure function of the seed
 and the position, so there is no other RNG state.
 """
@@ -62,8 +68,10 @@ class DSGD:
         L2 weight λ (per rating, see the module docstring).
     lr : float
         Initial step size.
-    step : {"bold", "fixed", "decay"}
-        Step-size rule (:class:`~mpiml.mf.common.StepSize`); ``decay`` uses ``decay``.
+    step : {"adaptive", "bold", "fixed", "decay"}
+        Step-size rule (:class:`~mpiml.mf.common.StepSize`); ``decay`` uses
+        ``decay``; ``adaptive``: ``lr`` is eta0 of the per-row steps
+        ``eta0 / sqrt(G)`` (Chin, Zhuang, Juan, Lin, PAKDD 2015).
     order : {"SEQ", "RSEQ", "WR", "WOR", "COWOR"}
         Stratum order (:mod:`mpiml.mf.schedule`).
     blocks_per_rank : int
@@ -80,7 +88,12 @@ class DSGD:
         Deterministic Fugue: exactly ``round(fugue_fixed · nnz)`` extra updates
         per block, no polling (tests, reproducible runs).
     init_scale : float or None
-        Factors start as ``init_scale · U(0, 1)``; default from the RMS rating.
+        Factors start as ``init_scale · U(0, 1)``; default from the RMS rating
+        (with ``bias``: ``1 / sqrt(k)``, as LIBMF, since the biases and the
+        global mean carry the rating's level).
+    bias : bool
+        Model ``mu + b_u + c_i + w_u·h_i`` (``mu`` the mean training rating,
+        fixed; ``b``, ``c`` learned by the same SGD steps, regularised by λ).
 
     Notes
     -----
@@ -93,11 +106,12 @@ class DSGD:
     def __init__(self, k: int = 32, lam: float = 0.05, lr: float = 0.01, step: str = "bold",
                  decay: float = 0.0, order: str = "WOR", blocks_per_rank: int = 1, seed: int = 0,
                  fugue: bool = False, fugue_cap: float = 1.0, fugue_chunk: int = 4096,
-                 fugue_fixed: float | None = None, init_scale: float | None = None):
+                 fugue_fixed: float | None = None, init_scale: float | None = None,
+                 bias: bool = False):
         self.k, self.lam, self.lr, self.step, self.decay = k, lam, lr, step, decay
         self.order, self.blocks_per_rank, self.seed = order, blocks_per_rank, seed
         self.fugue, self.fugue_cap, self.fugue_chunk = fugue, fugue_cap, fugue_chunk
-        self.fugue_fixed, self.init_scale = fugue_fixed, init_scale
+        self.fugue_fixed, self.init_scale, self.bias = fugue_fixed, init_scale, bool(bias)
 
     # ----------------------------------------------------------------- setup
     def setup(self, comm, train, n_users: int, n_items: int, valid=None) -> "DSGD":
@@ -113,6 +127,7 @@ class DSGD:
         P, rank = comm.size, comm.rank
         self.schedule_ = Schedule(self.order, P, self.blocks_per_rank, self.seed)
         self.step_ = StepSize(self.lr, self.step, self.decay)
+        self.adaptive_ = self.step == "adaptive"
         lay = self.layout_ = BlockLayout(int(n_users), int(n_items), P, self.blocks_per_rank)
         train, valid = as_triplets(train), agree_valid(comm, as_triplets(valid))
         with comm.agree("checking the ratings"):
@@ -128,16 +143,23 @@ class DSGD:
         self.n_train_ = int(comm.allreduce(np.array([train.users.size], np.int64))[0])
         self.n_valid_ = (None if valid is None else
                          int(comm.allreduce(np.array([valid.users.size], np.int64))[0]))
+        sums = {(i, j): (kernels.sum_squares(self.blocks_.block(i, j)[2]),
+                         kernels.sum_values(self.blocks_.block(i, j)[2]))
+                for i in self.schedule_.row_blocks(rank) for j in range(lay.d)}
+        sum_sq, total = ordered_totals(comm, sums, 2)
+        # The global mean of a bias model: summed in block order, so every
+        # rank count gives the same bits.
+        self.mu_ = float(total / self.n_train_) if self.bias and self.n_train_ else 0.0
         scale = self.init_scale
         if scale is None:
-            sums = {(i, j): (kernels.sum_squares(self.blocks_.block(i, j)[2]),)
-                    for i in self.schedule_.row_blocks(rank) for j in range(lay.d)}
-            scale = default_init_scale(ordered_totals(comm, sums, 1)[0], self.n_train_, self.k)
+            scale = (1.0 / np.sqrt(self.k) if self.bias
+                     else default_init_scale(sum_sq, self.n_train_, self.k))
         self.init_scale_ = scale
         self.user_lo_, self.user_hi_ = lay.user_range(rank)
         self.W_ = init_factor_rows(self.seed, "W", self.user_lo_, self.user_hi_, self.k, scale)
         self.H_ = {j: init_factor_rows(self.seed, "H", *lay.col_block_range(j), self.k, scale)
                    for j in self.schedule_.held(0, 0, rank)}
+        self._init_row_state()
         n = max(self.blocks_.max_block_nnz, 1)
         self._scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32))
         self.epoch_ = 0
@@ -170,8 +192,7 @@ class DSGD:
             work = sched.work(e, s, rank)
             t0 = time.perf_counter()
             for i, j in work:
-                kernels.sgd_block(self.W_, self.H_[j], *self.blocks_.block(i, j), *self._scratch,
-                                  lr, self.lam, block_seed(self.seed, e, i, j))
+                self._sgd_block(i, j, lr, block_seed(self.seed, e, i, j))
             t1 = time.perf_counter()
             t_compute += t1 - t0
             if straggle is not None:
@@ -229,8 +250,13 @@ class DSGD:
         targets = [x for x, blk in enumerate(blocks) if blk[0].size]
 
         def run(x, c):
-            kernels.sgd_sampled(self.W_, self.H_[work[x][1]], *blocks[x], lr, self.lam,
-                                seeds[x], counts[x], c)
+            j = work[x][1]
+            if self._plain:
+                kernels.sgd_sampled(self.W_, self.H_[j], *blocks[x], lr, self.lam, seeds[x], counts[x], c)
+            else:
+                kernels.sgd_sampled_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none),
+                                         self.BW_, self.BH_.get(j, self._none), *blocks[x], lr, self.lam,
+                                         self.mu_, seeds[x], counts[x], c, self.adaptive_, self.bias)
             counts[x] += c
 
         if self.fugue_fixed is not None:
@@ -260,22 +286,69 @@ class DSGD:
         m = sched.moves(e, s, self.comm_.rank)
         if not m.sends and not m.recvs:
             return
-        k, lay = self.k, self.layout_
-        sends = {dst: np.concatenate([self.H_.pop(j).reshape(-1) for j in js])
-                 for dst, js in m.sends.items()}
-        recv = {src: (sum(np.diff(lay.col_block_range(j))[0] for j in js) * k, np.float32)
-                for src, js in m.recvs.items()}
+        extras = self._h_extras()
+        sends = {dst: self._pack(js, extras, pop=True) for dst, js in m.sends.items()}
+        recv = {src: self._recv_size(js, extras) for src, js in m.recvs.items()}
         got = self.comm_.exchange(sends, recv, kind="mf:rotate")
         for src, js in m.recvs.items():
-            self._unpack(got[src], js)
+            self._unpack(got[src], js, extras)
 
-    def _unpack(self, buf: np.ndarray, blocks) -> None:
+    # H blocks travel with their per-row state: the accumulators (adaptive
+    # step) and item biases, packed after the block's factor rows.
+    def _h_extras(self, moving: bool = True) -> list[str]:
+        """Names of the per-H-row dicts that travel with H (all of them when
+        the blocks move; only the biases on the evaluation ring)."""
+        return (["GH_"] if self.adaptive_ and moving else []) + (["BH_"] if self.bias else [])
+
+    def _pack(self, js, extras, pop: bool = False) -> np.ndarray:
+        take = (lambda d, j: d.pop(j)) if pop else (lambda d, j: d[j])
+        parts = []
+        for j in js:
+            parts.append(take(self.H_, j).reshape(-1))
+            parts.extend(take(getattr(self, name), j) for name in extras)
+        return np.concatenate(parts)
+
+    def _recv_size(self, js, extras):
+        rows = sum(int(np.diff(self.layout_.col_block_range(j))[0]) for j in js)
+        return rows * (self.k + len(extras)), self.W_.dtype
+
+    def _unpack(self, buf: np.ndarray, blocks, extras=()) -> None:
         off = 0
         for j in blocks:
             lo, hi = self.layout_.col_block_range(j)
             n = (hi - lo) * self.k
             self.H_[j] = buf[off:off + n].reshape(hi - lo, self.k)
             off += n
+            for name in extras:
+                getattr(self, name)[j] = buf[off:off + hi - lo]
+                off += hi - lo
+
+    def _init_row_state(self) -> None:
+        """Accumulators at 1 (LIBMF's start: the first step is eta0) and zero
+        biases for this rank's W rows and held H blocks."""
+        dt = self.W_.dtype
+        self._none = np.empty(0, dt)
+        self._plain = not (self.adaptive_ or self.bias)
+        n_w = self.W_.shape[0]
+        sizes = {j: len(h) for j, h in self.H_.items()}
+        self.GW_ = np.ones(n_w, dt) if self.adaptive_ else self._none
+        self.GH_ = {j: np.ones(n, dt) for j, n in sizes.items()} if self.adaptive_ else {}
+        self.BW_ = np.zeros(n_w, dt) if self.bias else self._none
+        self.BH_ = {j: np.zeros(n, dt) for j, n in sizes.items()} if self.bias else {}
+
+    def _sgd_block(self, i: int, j: int, lr: float, seed) -> None:
+        blk = self.blocks_.block(i, j)
+        if self._plain:     # the original kernel: bold/fixed/decay runs keep their bits
+            kernels.sgd_block(self.W_, self.H_[j], *blk, *self._scratch, lr, self.lam, seed)
+        else:
+            kernels.sgd_block_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none), self.BW_,
+                                   self.BH_.get(j, self._none), *blk, *self._scratch, lr, self.lam,
+                                   self.mu_, seed, self.adaptive_, self.bias)
+
+    def _loss(self, H, BH, blk):
+        if self.bias:
+            return kernels.block_loss_bias(self.W_, H, self.BW_, BH, self.mu_, *blk)
+        return kernels.block_loss(self.W_, H, *blk)
 
     def _evaluate(self) -> np.ndarray:
         """Collective.  Losses of the current model: every H block visits every
@@ -284,34 +357,37 @@ class DSGD:
         comm, sched, P, rank = self.comm_, self.schedule_, self.comm_.size, self.comm_.rank
         pos = (self.epoch_ + 1, 0)
         local = {}
-        cur = self.H_
+        extras = self._h_extras(moving=False)
         for q in range(P):
-            for j in sorted(cur):
+            for j in sorted(self.H_):
+                BH = self.BH_.get(j, self._none)
                 for i in sched.row_blocks(rank):
-                    sse, reg = kernels.block_loss(self.W_, cur[j], *self.blocks_.block(i, j))
+                    sse, reg = self._loss(self.H_[j], BH, self.blocks_.block(i, j))
                     vsse = 0.0
                     if self.valid_blocks_ is not None:
-                        vsse = kernels.block_loss(self.W_, cur[j], *self.valid_blocks_.block(i, j))[0]
+                        vsse = self._loss(self.H_[j], BH, self.valid_blocks_.block(i, j))[0]
                     local[(i, j)] = (sse, reg, vsse)
             if P > 1:
                 # after q+1 shifts we hold what rank (rank + q + 1) held at pos
                 dst, src = (rank - 1) % P, (rank + 1) % P
                 incoming = sched.held(*pos, (rank + q + 1) % P)
-                sizes = sum(np.diff(self.layout_.col_block_range(j))[0] for j in incoming)
-                got = comm.exchange({dst: np.concatenate([cur[j].reshape(-1) for j in sorted(cur)])},
-                                    {src: (sizes * self.k, np.float32)}, kind="mf:eval-rotate")
+                got = comm.exchange({dst: self._pack(sorted(self.H_), extras)},
+                                    {src: self._recv_size(incoming, extras)}, kind="mf:eval-rotate")
                 self.H_ = {}
-                self._unpack(got[src], incoming)
-                cur = self.H_
+                for name in extras:
+                    setattr(self, name, {})
+                self._unpack(got[src], incoming, extras)
         return ordered_totals(comm, local, 3, kind="mf:loss")
 
     # ------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict:
         """What besides W and H a bit-identical resume needs (same on every rank)."""
         return {"algorithm": "fugue" if self.fugue else "dsgd", "epoch": self.epoch_,
-                "step": self.step_.state(), "seed": self.seed, "order": self.order,
+                "step": self.step_.state(), "step_rule": self.step_.rule, "lr0": self.step_.lr0,
+                "decay": self.step_.decay, "seed": self.seed, "order": self.order,
                 "n_ranks": self.comm_.size, "blocks_per_rank": self.blocks_per_rank,
-                "k": self.k, "lam": self.lam, "init_scale": self.init_scale_}
+                "k": self.k, "lam": self.lam, "init_scale": self.init_scale_,
+                "accumulators": self.adaptive_, "bias": self.bias, "mu": self.mu_}
 
     def local_factors(self) -> dict:
         """This rank's factor rows by global index: ``{"W": [(lo, rows)], "H": [(lo, rows), ...]}``.
@@ -319,17 +395,41 @@ class DSGD:
         Together over all ranks they cover W and H exactly once (H as placed for
         the next epoch's first sub-epoch)."""
         lay = self.layout_
-        return {"W": [(self.user_lo_, self.W_)],
-                "H": [(lay.col_block_range(j)[0], self.H_[j]) for j in sorted(self.H_)]}
+        out = {"W": [(self.user_lo_, self.W_)],
+               "H": [(lay.col_block_range(j)[0], self.H_[j]) for j in sorted(self.H_)]}
+        for name, w, h in (("G", self.GW_, self.GH_), ("B", self.BW_, self.BH_)):
+            if h:
+                out[name + "W"] = [(self.user_lo_, w)]
+                out[name + "H"] = [(lay.col_block_range(j)[0], h[j]) for j in sorted(h)]
+        return out
 
     def load_state(self, state: dict, read_rows) -> None:
         """Resume: ``read_rows(which, lo, hi)`` returns global rows ``lo..hi-1`` of
         ``"W"`` or ``"H"`` from a checkpoint (any rank count wrote it).  Call
         after :meth:`setup`; bit-identical continuation needs the same rank
-        count and ``blocks_per_rank``."""
+        count and ``blocks_per_rank``.
+
+        ``state["step_rule"]`` (with ``lr0``, ``decay``), when given, is the
+        step rule the run continues with, whatever this object was built
+        with: a checkpoint keeps its own rule.  ``state["accumulators"]`` /
+        ``state["bias"]`` say that the checkpoint holds ``GW``/``GH`` and
+        ``BW``/``BH`` rows; otherwise they start afresh (1 and 0)."""
         self.epoch_ = int(state["epoch"])
+        rule = state.get("step_rule", self.step_.rule)
+        if rule != self.step_.rule:
+            self.step_ = StepSize(state.get("lr0", self.lr), rule, state.get("decay", self.decay))
+            self.step = rule
+            self.adaptive_ = rule == "adaptive"
         self.step_.load(state["step"])
-        self.W_ = np.ascontiguousarray(read_rows("W", self.user_lo_, self.user_hi_), dtype=np.float32)
+        dt = self.W_.dtype
+        self.W_ = np.ascontiguousarray(read_rows("W", self.user_lo_, self.user_hi_), dtype=dt)
         lay = self.layout_
-        self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=np.float32)
+        self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=dt)
                    for j in self.schedule_.held(self.epoch_, 0, self.comm_.rank)}
+        self._init_row_state()
+        for name, flag, on in (("G", "accumulators", self.adaptive_), ("B", "bias", self.bias)):
+            if on and state.get(flag):
+                setattr(self, name + "W_", np.ascontiguousarray(
+                    read_rows(name + "W", self.user_lo_, self.user_hi_), dtype=dt).reshape(-1))
+                setattr(self, name + "H_", {j: np.ascontiguousarray(
+                    read_rows(name + "H", *lay.col_block_range(j)), dtype=dt).reshape(-1) for j in self.H_})

@@ -125,6 +125,135 @@ def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
             h[f] = hf + lr * (e * wf - lam * hf)
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, inv_m):
+    """One SGD update of rows ``u`` of W and ``i`` of H (and their biases and
+    accumulators); returns the error before the update.
+
+    With ``adaptive`` the steps are ``eta / sqrt(G)`` with the row's
+    accumulator *before* this update, and each accumulator then grows by the
+    mean squared gradient of its row (``inv_m = 1 / m``, ``m`` = k, plus one
+    with biases): the reduced per-coordinate schedule of Chin, Zhuang, Juan,
+    Lin (PAKDD 2015) that LIBMF uses.  Otherwise both steps are ``eta``.
+    """
+    k = W.shape[1]
+    w = W[u]
+    h = H[i]
+    pred = W.dtype.type(0.0)
+    for f in range(k):
+        pred += w[f] * h[f]
+    if bias:
+        pred += mu + BW[u] + BH[i]
+    e = r - pred
+    if adaptive:
+        su = eta / np.sqrt(GW[u])
+        si = eta / np.sqrt(GH[i])
+    else:
+        su = eta
+        si = eta
+    gu2 = W.dtype.type(0.0)
+    gi2 = W.dtype.type(0.0)
+    for f in range(k):
+        wf = w[f]
+        hf = h[f]
+        gw = lam * wf - e * hf
+        gh = lam * hf - e * wf
+        gu2 += gw * gw
+        gi2 += gh * gh
+        w[f] = wf - su * gw
+        h[f] = hf - si * gh
+    if bias:
+        gw = lam * BW[u] - e
+        gh = lam * BH[i] - e
+        gu2 += gw * gw
+        gi2 += gh * gh
+        BW[u] -= su * gw
+        BH[i] -= si * gh
+    if adaptive:
+        GW[u] += gu2 * inv_m
+        GH[i] += gi2 * inv_m
+    return e
+
+
+@njit(cache=True, fastmath=True)
+def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v,
+                   eta, lam, mu, seed, adaptive, bias):
+    """:func:`sgd_block` with per-row adaptive steps and/or bias terms.
+
+    ``GW``/``GH`` (one accumulator per W/H row, start at 1) are used and
+    updated when ``adaptive``; ``BW``/``BH`` (user/item biases) when ``bias``,
+    the prediction then being ``mu + BW[u] + BH[i] + w·h``.  Unused arrays may
+    be empty.  All arrays share W's dtype; scalars are cast to it, so float32
+    and float64 factors each compute in their own precision.  Same visiting
+    order as :func:`sgd_block` (``shuffled_order(nnz, seed)``); returns the
+    online Σ e² in float64.
+    """
+    n = users.shape[0]
+    shuffled_order(n, seed, scratch_i)
+    for t in range(n):
+        o = scratch_i[t]
+        scratch_u[t] = users[o]
+        scratch_v[t] = values[o]
+        scratch_i[t] = items[o]
+    typ = W.dtype.type
+    eta = typ(eta)
+    lam = typ(lam)
+    mu = typ(mu)
+    inv_m = typ(1.0 / (W.shape[1] + (1 if bias else 0)))
+    sse = 0.0
+    for t in range(n):
+        e = _step_rows(W, H, GW, GH, BW, BH, scratch_u[t], scratch_i[t], typ(scratch_v[t]), eta, lam,
+                       mu, adaptive, bias, inv_m)
+        sse += np.float64(e) * np.float64(e)
+    return sse
+
+
+@njit(cache=True, fastmath=True)
+def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
+                     adaptive, bias):
+    """:func:`sgd_sampled` (same samples) with the updates of :func:`sgd_block_rows`."""
+    n = users.shape[0]
+    if n == 0:
+        return
+    typ = W.dtype.type
+    eta = typ(eta)
+    lam = typ(lam)
+    mu = typ(mu)
+    inv_m = typ(1.0 / (W.shape[1] + (1 if bias else 0)))
+    base = np.uint64(seed)
+    for t in range(start, start + count):
+        idx = _below(_mix(base + np.uint64(t) * _GOLDEN), n)
+        _step_rows(W, H, GW, GH, BW, BH, users[idx], items[idx], typ(values[idx]), eta, lam, mu,
+                   adaptive, bias, inv_m)
+
+
+@njit(cache=True)
+def block_loss_bias(W, H, BW, BH, mu, users, items, values):
+    """:func:`block_loss` for the model ``mu + BW[u] + BH[i] + w·h``; the
+    regulariser also counts ``BW[u]² + BH[i]²``."""
+    sse = 0.0
+    reg = 0.0
+    k = W.shape[1]
+    for t in range(users.shape[0]):
+        w = W[users[t]]
+        h = H[items[t]]
+        bu = np.float64(BW[users[t]])
+        bi = np.float64(BH[items[t]])
+        pred = np.float64(mu) + bu + bi
+        nw = bu * bu
+        nh = bi * bi
+        for f in range(k):
+            wf = np.float64(w[f])
+            hf = np.float64(h[f])
+            pred += wf * hf
+            nw += wf * wf
+            nh += hf * hf
+        e = np.float64(values[t]) - pred
+        sse += e * e
+        reg += nw + nh
+    return sse, reg
+
+
 @njit(cache=True)
 def block_loss(W, H, users, items, values):
     """Return ``(Σ e², Σ (‖w_u‖² + ‖h_i‖²))`` over the triplets, in float64,
@@ -224,6 +353,15 @@ def als_solve_rows(indptr, cols, values, F, lam, out):
                 A[q, p] = A[p, q]
         _cholesky_solve(A, b, k)
         out[a, :] = b
+
+
+@njit(cache=True)
+def sum_values(values):
+    """Σ v in float64, summed in array order."""
+    s = 0.0
+    for t in range(values.shape[0]):
+        s += np.float64(values[t])
+    return s
 
 
 @njit(cache=True)

@@ -90,10 +90,11 @@ class MatrixFactorization(Algorithm):
         from .dsgd import DSGD
         if self.solver == "als":
             return ALS(k=self.k, lam=self.lam, seed=self.seed)
-        return DSGD(k=self.k, lam=self.lam, lr=self.lr, step=self.step_rule, decay=self.decay,
+        lr = self.eta0 if self.step_rule == "adaptive" else self.lr
+        return DSGD(k=self.k, lam=self.lam, lr=lr, step=self.step_rule, decay=self.decay,
                     order=self.order, blocks_per_rank=self.blocks_per_rank, seed=self.seed,
                     fugue=self.solver == "fugue", fugue_cap=self.fugue_cap, fugue_chunk=self.fugue_chunk,
-                    fugue_fixed=self.fugue_fixed)
+                    fugue_fixed=self.fugue_fixed, bias=self.bias)
 
     def setup(self, comm) -> int:
         """Collective.  Read and split the ratings, distribute them for the solver,
@@ -160,13 +161,18 @@ class MatrixFactorization(Algorithm):
         lf = s.local_factors()
         n = {"W": int(self.user_ids_.size), "H": int(self.item_ids_.size)}
         dist = {}
-        for name in ("W", "H"):
+        # W, H, and with --step adaptive / --bias the per-row accumulators
+        # GW, GH and biases BW, BH (1-D, same row layout as W and H).
+        for name in sorted(lf):
             pieces = lf[name]
-            if name == "H" and self.solver != "als" and self.blocks_per_rank > 1:
-                lo, rows = _relayout(comm, pieces, n[name], self.k)
+            total = n[name[-1]]
+            if name.endswith("H") and self.solver != "als" and self.blocks_per_rank > 1:
+                width = pieces[0][1].shape[1] if pieces[0][1].ndim == 2 else 1
+                lo, rows = _relayout(comm, [(a, r.reshape(len(r), width)) for a, r in pieces], total, width)
+                rows = rows if name == "H" else rows.reshape(-1)
             else:
                 lo, rows = pieces[0]
-            dist[name] = (rows, lo, n[name])
+            dist[name] = (rows, lo, total)
         users, ukind = encode_ids(self.user_ids_)
         items, ikind = encode_ids(self.item_ids_)
         meta = {"solver": self.solver, "k": self.k, "solver_state": s.state_dict(),
@@ -187,10 +193,26 @@ class MatrixFactorization(Algorithm):
         if k != self.k:
             raise CheckpointError(f"{ckpt.dir}: the model has rank {k}, --rank is {self.k}")
 
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
+        """The model-defining options; but a checkpoint written before
+        ``--step adaptive`` became the default (its configuration has no
+        ``eta0``) resumes with the rule it stored when ``--step`` is left at
+        today's default (:meth:`restore` continues with the stored rule)."""
+        out = super().resume_conflicts(stored, config)
+        if "eta0" not in stored and self.step_rule == "adaptive":
+            out = [c for c in out if not c.startswith("--step ")]
+        return out
+
     def restore(self, comm, ckpt) -> None:
         """Continue the run in ``ckpt`` (bit-identical at the same rank count)."""
         self._check_model(ckpt)
-        self.solver_.load_state(ckpt.meta["solver_state"], ckpt.read_rows)
+        state = dict(ckpt.meta["solver_state"])
+        if self.solver != "als" and "step_rule" not in state:
+            # Written before the solver state named its rule: the stored configuration has it.
+            cfg = ckpt.config
+            state.update(step_rule=cfg.get("step", "bold"), lr0=float(cfg.get("lr", self.lr)),
+                         decay=float(cfg.get("decay", self.decay)))
+        self.solver_.load_state(state, ckpt.read_rows)
         self.last_ = dict(ckpt.meta.get("last", {}))
         self.extra_total_ = int(ckpt.meta.get("extra_total", 0))
 
@@ -200,7 +222,8 @@ class MatrixFactorization(Algorithm):
         s = self.solver_
         state = {"epoch": 0}
         if self.solver != "als":
-            state["step"] = s.step_.state()
+            # fresh step state and accumulators; a bias model's biases carry over
+            state.update(step=s.step_.state(), bias=bool(ckpt.meta.get("solver_state", {}).get("bias")))
         s.load_state(state, ckpt.read_rows)
         self.converged_ = False
 
@@ -240,12 +263,17 @@ class FactorModel:
     """A trained factorisation for scoring (serial, no MPI).
 
     ``W`` (users × k) and ``H`` (items × k) in float64; ``user_ids`` /
-    ``item_ids`` map dense rows to raw ids (sorted).
+    ``item_ids`` map dense rows to raw ids (sorted).  A model trained with
+    ``--bias`` also has ``mu`` and the user/item biases ``bw``/``bh``; the
+    score is then ``mu + bw[u] + bh[i] + w_u·h_i``.
     """
 
-    def __init__(self, W, H, user_ids, item_ids, path=None):
+    def __init__(self, W, H, user_ids, item_ids, path=None, mu=0.0, bw=None, bh=None):
         self.W, self.H = np.asarray(W, np.float64), np.asarray(H, np.float64)
         self.user_ids, self.item_ids, self.path = user_ids, item_ids, path
+        self.mu = float(mu)
+        self.bw = np.zeros(len(self.W)) if bw is None else np.asarray(bw, np.float64).reshape(-1)
+        self.bh = np.zeros(len(self.H)) if bh is None else np.asarray(bh, np.float64).reshape(-1)
 
     @classmethod
     def from_checkpoint(cls, ckpt) -> "FactorModel":
@@ -253,9 +281,12 @@ class FactorModel:
         if ckpt.algorithm != "mf":
             raise CheckpointError(f"{ckpt.dir} is a checkpoint of {ckpt.algorithm!r}, not 'mf'")
         m = ckpt.meta
+        bias = bool(m.get("solver_state", {}).get("bias", False))
         return cls(ckpt.read_rows("W"), ckpt.read_rows("H"),
                    decode_ids(ckpt.replicated("user_ids"), m.get("user_id_kind", "int")),
-                   decode_ids(ckpt.replicated("item_ids"), m.get("item_id_kind", "int")), ckpt.dir)
+                   decode_ids(ckpt.replicated("item_ids"), m.get("item_id_kind", "int")), ckpt.dir,
+                   mu=m["solver_state"]["mu"] if bias else 0.0,
+                   bw=ckpt.read_rows("BW") if bias else None, bh=ckpt.read_rows("BH") if bias else None)
 
     def user_index(self, raw) -> np.ndarray:
         """Dense rows of raw user ids, ``-1`` where unknown."""
@@ -270,7 +301,8 @@ class FactorModel:
         u, i = self.user_index(users_raw), self.item_index(items_raw)
         out = np.full(u.size, np.nan)
         ok = (u >= 0) & (i >= 0)
-        out[ok] = np.einsum("ij,ij->i", self.W[u[ok]], self.H[i[ok]])
+        out[ok] = (np.einsum("ij,ij->i", self.W[u[ok]], self.H[i[ok]])
+                   + (self.mu + self.bw[u[ok]] + self.bh[i[ok]]))
         return out
 
     def recommend(self, user_raw, top: int, exclude=()) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +312,7 @@ class FactorModel:
         u = int(self.user_index([user_raw])[0])
         if u < 0:
             raise InputError(f"user {user_raw!r} is not in the model ({self.user_ids.size} users)", self.path)
-        scores = self.H @ self.W[u]
+        scores = self.H @ self.W[u] + (self.mu + self.bw[u] + self.bh)
         keep = np.ones(scores.size, bool)
         keep[np.asarray(list(exclude), dtype=np.int64)] = False
         cand = np.flatnonzero(keep)

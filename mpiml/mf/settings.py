@@ -43,12 +43,20 @@ class MFSettings(Settings):
     target_rmse: float = option(None, type=float, group="optimisation", metavar="RMSE",
                                 help="stop as soon as the validation RMSE is at most this (needs "
                                      "--valid or --valid-fraction)")
-    lr: float = option(0.01, low=0.0, low_open=True, group="optimisation", model=True,
-                       only_if=("solver", SGD), help="initial SGD step size")
-    step_rule: str = option("bold", flag="--step", choices=StepSize.RULES, group="optimisation",
+    bias: bool = option(False, model=True,
+                        help="model mu + b_u + c_i + w_u.h_i: the mean training rating plus user and "
+                             "item biases, learned by the same SGD steps (dsgd, fugue)")
+    step_rule: str = option("adaptive", flag="--step", choices=StepSize.RULES, group="optimisation",
                             model=True, only_if=("solver", SGD),
-                            help="bold driver (x1.05 after the objective fell, x0.5 after it rose), "
-                                 "fixed, or lr / (1 + decay * epoch)")
+                            help="adaptive: per-row steps eta0 / sqrt(G), G accumulating each row's mean "
+                                 "squared gradient (LIBMF's rule, Chin et al. 2015); bold driver (--lr, "
+                                 "x1.05 after the objective fell, x0.5 after it rose), fixed --lr, or "
+                                 "lr / (1 + decay * epoch)")
+    eta0: float = option(0.1, low=0.0, low_open=True, group="optimisation", model=True,
+                         only_if=("step_rule", ("adaptive",)), help="base step of --step adaptive")
+    lr: float = option(0.01, low=0.0, low_open=True, group="optimisation", model=True,
+                       only_if=("step_rule", ("bold", "fixed", "decay")),
+                       help="initial SGD step size of --step bold/fixed/decay")
     decay: float = option(0.1, low=0.0, group="optimisation", model=True,
                           only_if=("step_rule", ("decay",)), help="for --step decay")
     order: str = option("WOR", choices=ORDERS, group="optimisation", model=True, only_if=("solver", SGD),
@@ -72,6 +80,7 @@ class MFSettings(Settings):
         ({"solver": "als", "lam": 0.0}, "--lam must be >= 0 (> 0 for ALS), got 0.0"),
         ({"target_rmse": 1.0}, "--target-rmse needs validation data (--valid or --valid-fraction)"),
         ({"valid": "v.txt", "valid_fraction": 0.2}, "give --valid or --valid-fraction, not both"),
+        ({"solver": "als", "bias": True}, "--bias is not implemented for --solver als (use dsgd or fugue)"),
     )
 
     def rules(self):
@@ -81,3 +90,5 @@ class MFSettings(Settings):
             yield "--target-rmse needs validation data (--valid or --valid-fraction)"
         if self.valid and self.valid_fraction:
             yield "give --valid or --valid-fraction, not both"
+        if self.solver == "als" and self.bias:
+            yield "--bias is not implemented for --solver als (use dsgd or fugue)"

@@ -68,6 +68,53 @@ def py_sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
         _py_step(W, H, users[x], items[x], values[x], lr, lam)
 
 
+def _py_step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias):
+    """The adaptive / bias update written out: steps eta / sqrt(G) from the
+    accumulators before the update, G += mean squared gradient of the row."""
+    w, h = W[u].copy(), H[i].copy()
+    e = r - float(np.dot(w, h)) - ((mu + BW[u] + BH[i]) if bias else 0.0)
+    su, si = (eta / math.sqrt(GW[u]), eta / math.sqrt(GH[i])) if adaptive else (eta, eta)
+    gw, gh = lam * w - e * h, lam * h - e * w
+    W[u], H[i] = w - su * gw, h - si * gh
+    gu2, gi2 = float(np.dot(gw, gw)), float(np.dot(gh, gh))
+    if bias:
+        gbu, gbi = lam * BW[u] - e, lam * BH[i] - e
+        BW[u] -= su * gbu
+        BH[i] -= si * gbi
+        gu2, gi2 = gu2 + gbu * gbu, gi2 + gbi * gbi
+    if adaptive:
+        m = W.shape[1] + (1 if bias else 0)
+        GW[u] += gu2 / m
+        GH[i] += gi2 / m
+    return e
+
+
+def py_sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, adaptive, bias):
+    """:func:`py_sgd_block` with adaptive steps and/or biases; returns the online Σ e²."""
+    sse = 0.0
+    for t in py_shuffled_order(len(users), seed):
+        e = _py_step_rows(W, H, GW, GH, BW, BH, users[t], items[t], float(values[t]), eta, lam, mu,
+                          adaptive, bias)
+        sse += e * e
+    return sse
+
+
+def py_sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
+                        adaptive, bias):
+    for t in range(start, start + count):
+        x = py_sample_index(seed, t, len(users))
+        _py_step_rows(W, H, GW, GH, BW, BH, users[x], items[x], float(values[x]), eta, lam, mu, adaptive, bias)
+
+
+def py_block_loss_bias(W, H, BW, BH, mu, users, items, values):
+    sse = reg = 0.0
+    for u, i, r in zip(users, items, values):
+        e = r - mu - BW[u] - BH[i] - float(np.dot(W[u], H[i]))
+        sse += e * e
+        reg += float(np.dot(W[u], W[u]) + np.dot(H[i], H[i]) + BW[u] ** 2 + BH[i] ** 2)
+    return sse, reg
+
+
 def py_block_loss(W, H, users, items, values):
     sse = reg = 0.0
     for u, i, r in zip(users, items, values):
@@ -114,24 +161,34 @@ def _blocks(users, items, values, roff, coff):
 
 def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam=0.05, lr=0.01,
                 step="bold", decay=0.0, order="WOR", seed=0, n_epochs=3, valid=None,
-                fugue_extra=None, init_scale=None):
+                fugue_extra=None, init_scale=None, bias=False, state=None):
     """Serial simulation of DSGD (and Fugue when ``fugue_extra`` gives the
     extra-update counts ``[epoch][sub-epoch, row block]``).
 
-    Returns ``(W, H, records)`` with records ``{"lr", "objective", "valid_sse"}``.
+    ``step="adaptive"``: ``lr`` is eta0 and one accumulator per W and H row
+    (starting at 1) scales the steps; ``bias``: global mean (the block-order
+    sum of the training ratings / their count) plus user and item biases.
+    Returns ``(W, H, records)`` with records ``{"lr", "objective", "valid_sse"}``;
+    with a dict ``state`` it also receives ``GW``, ``GH``, ``BW``, ``BH``, ``mu``.
     """
     P, b = n_ranks, blocks_per_rank
     d = P * b
     roff, coff = _nested(n_users, P, b), _nested(n_items, P, b)
     blocks = _blocks(*train, roff, coff)
     vblocks = _blocks(*valid, roff, coff) if valid is not None else None
+    tot = total = 0.0
+    for key in sorted(blocks):
+        tot += float(kernels.sum_squares(blocks[key][2]))
+        total += float(kernels.sum_values(blocks[key][2]))
+    mu = total / len(train[0]) if bias else 0.0
     if init_scale is None:
-        tot = 0.0
-        for key in sorted(blocks):
-            tot += float(kernels.sum_squares(blocks[key][2]))
-        init_scale = default_init_scale(tot, len(train[0]), k)
+        init_scale = 1.0 / np.sqrt(k) if bias else default_init_scale(tot, len(train[0]), k)
     W = init_factor_rows(seed, "W", 0, n_users, k, init_scale)
     H = init_factor_rows(seed, "H", 0, n_items, k, init_scale)
+    adaptive = step == "adaptive"
+    GW, GH = np.ones(n_users, np.float32), np.ones(n_items, np.float32)
+    BW, BH = np.zeros(n_users, np.float32), np.zeros(n_items, np.float32)
+    plain = not (adaptive or bias)
     sched = Schedule(order, P, b, seed)
     n = max(len(v[0]) for v in blocks.values())
     scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32))
@@ -143,25 +200,38 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
             for i in range(d):
                 j = int(cols[i])
                 u, it, v = blocks[(i, j)]
-                kernels.sgd_block(W, H, u, it, v, *scratch, eff, lam, block_seed(seed, e, i, j))
+                if plain:
+                    kernels.sgd_block(W, H, u, it, v, *scratch, eff, lam, block_seed(seed, e, i, j))
+                else:
+                    kernels.sgd_block_rows(W, H, GW, GH, BW, BH, u, it, v, *scratch, eff, lam, mu,
+                                           block_seed(seed, e, i, j), adaptive, bias)
             if fugue_extra is not None:
                 for i in range(d):
                     j = int(cols[i])
                     c = int(fugue_extra[e][s, i])
-                    if c:
+                    if c and plain:
                         kernels.sgd_sampled(W, H, *blocks[(i, j)], eff, lam,
                                             block_seed(seed, e, i, j, 7), 0, c)
+                    elif c:
+                        kernels.sgd_sampled_rows(W, H, GW, GH, BW, BH, *blocks[(i, j)], eff, lam, mu,
+                                                 block_seed(seed, e, i, j, 7), 0, c, adaptive, bias)
         sse = reg = vsse = 0.0
+        def loss(blk):
+            if bias:
+                return kernels.block_loss_bias(W, H, BW, BH, mu, *blk)
+            return kernels.block_loss(W, H, *blk)
         for key in sorted(blocks):
-            a, bb = kernels.block_loss(W, H, *blocks[key])
+            a, bb = loss(blocks[key])
             sse += a
             reg += bb
-            vsse += kernels.block_loss(W, H, *vblocks[key])[0] if vblocks is not None else 0.0
+            vsse += loss(vblocks[key])[0] if vblocks is not None else 0.0
         obj = sse + lam * reg
         if step == "bold" and prev is not None:
             cur_lr *= 1.05 if obj < prev else 0.5
         prev = obj
         records.append({"lr": eff, "objective": obj, "valid_sse": vsse})
+    if state is not None:
+        state.update(GW=GW, GH=GH, BW=BW, BH=BH, mu=mu)
     return W, H, records
 
 

@@ -19,7 +19,15 @@ from tests.naive.mf import serial_als, serial_dsgd
 M, N = 41, 31
 DATA = synthetic_ratings(M, N, rank=3, density=0.35, noise=0.1, offset=2.0, seed=21, min_per_user=3)
 INFO = {"version": "test", "mpi_library": "fake", "mpi_standard": "0", "mpi4py": "-", "numpy": np.__version__}
-SGD = dict(k=4, lam=0.05, lr=0.02, seed=3)
+SGD = dict(k=4, lam=0.05, lr=0.02, seed=3, step_rule="bold")
+SERIAL = dict(k=4, lam=0.05, lr=0.02, seed=3, step="bold")
+# the defaults (adaptive step), and with biases
+RULES = {"bold": (SGD, SERIAL),
+         "adaptive": (dict(k=4, lam=0.05, seed=3), dict(k=4, lam=0.05, lr=0.1, seed=3, step="adaptive")),
+         "adaptive-bias": (dict(k=4, lam=0.05, seed=3, bias=True),
+                           dict(k=4, lam=0.05, lr=0.1, seed=3, step="adaptive", bias=True)),
+         "fixed-bias": (dict(k=4, lam=0.05, seed=3, bias=True, step_rule="fixed", lr=0.02),
+                        dict(k=4, lam=0.05, lr=0.02, seed=3, step="fixed", bias=True))}
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +47,16 @@ def _split(fraction=0.2, seed=3):
 
 
 def run_train(P, path, root, max_iter=3, every=0, resume=None, init_from=None, log=None,
-              straggler=None, **kw):
-    """``mpiml train mf`` on P simulated ranks; returns rank 0's summary."""
+              straggler=None, full_config=False, **kw):
+    """``mpiml train mf`` on P simulated ranks; returns rank 0's summary.
+
+    The stored configuration is a few keys, as older checkpoints had, or
+    with ``full_config`` every option, as ``mpiml train`` stores today."""
     config = {"data": str(path), "solver": kw.get("solver", "dsgd"), "rank": kw.get("k", 16),
               "seed": kw.get("seed", 0), "lam": kw.get("lam"), "lr": kw.get("lr"),
               "blocks_per_rank": kw.get("blocks_per_rank", 1), "valid_fraction": kw.get("valid_fraction", 0.0)}
+    if full_config:
+        config = MatrixFactorization(data=path, **kw).settings.to_config()
     opts = RunOptions(max_iter=max_iter, checkpoint_dir=None if root is None else str(root),
                       checkpoint_every=every, resume=resume, init_from=init_from, log=log, quiet=True,
                       seed=kw.get("seed", 0), straggler=straggler, config=config)
@@ -58,14 +71,26 @@ def model_of(root):
     return ck, ck.read_rows("W"), ck.read_rows("H")
 
 
+@pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("P", [1, 2, 3, 4])
-def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
+def test_training_loop_equals_serial_dsgd(P, rule, ratings_file, tmp_path):
+    mine, theirs = RULES[rule]
     log = tmp_path / "log.jsonl"
-    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, **SGD)
+    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, **mine)
     tr, va = _split()
-    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, **SGD)
+    st = {}
+    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, state=st, **theirs)
     ck, W, H = model_of(tmp_path / "ck")
     assert np.array_equal(W, Ws) and np.array_equal(H, Hs)
+    names = set(ck.array_names["distributed"])
+    assert ("GW" in names) == ("GH" in names) == rule.startswith("adaptive")
+    assert ("BW" in names) == ("BH" in names) == rule.endswith("bias")
+    for name in names - {"W", "H"}:       # accumulators and biases are checkpointed as trained
+        assert np.array_equal(ck.read_rows(name).reshape(-1), st[name]), name
+    if rule.startswith("adaptive"):
+        assert (st["GW"] > 1).any() and (st["GH"] > 1).any()
+    if rule.endswith("bias"):
+        assert ck.meta["solver_state"]["mu"] == st["mu"] and np.abs(st["BW"]).max() > 0
     rows = [json.loads(x) for x in log.read_text().splitlines() if '"iter"' in x]
     assert [r["objective"] for r in rows] == [r["objective"] for r in recs]
     assert [r["lr"] for r in rows] == [r["lr"] for r in recs]
@@ -93,8 +118,10 @@ def test_training_loop_equals_serial_als(P, ratings_file, tmp_path):
 @pytest.mark.parametrize("kw", [
     dict(solver="dsgd", blocks_per_rank=2, order="COWOR", **SGD),   # H re-laid out for the checkpoint
     dict(solver="fugue", fugue_fixed=0.5, **SGD),
+    dict(solver="dsgd", blocks_per_rank=2, order="COWOR", bias=True, k=4, seed=3),  # defaults: adaptive
+    dict(solver="fugue", fugue_fixed=0.5, bias=True, k=4, seed=3),
     dict(solver="als", k=3, lam=0.05, seed=1),
-], ids=["dsgd-b2", "fugue-fixed", "als"])
+], ids=["dsgd-b2", "fugue-fixed", "adaptive-bias-b2", "fugue-adaptive-bias", "als"])
 def test_resume_is_bit_identical(kw, ratings_file, tmp_path):
     ref = run_train(3, ratings_file, tmp_path / "ref", max_iter=4, valid_fraction=0.2, **kw)
     run_train(3, ratings_file, tmp_path / "ck", max_iter=2, valid_fraction=0.2, **kw)
@@ -105,6 +132,50 @@ def test_resume_is_bit_identical(kw, ratings_file, tmp_path):
     assert ck.meta["solver_state"] == ck_ref.meta["solver_state"]
     for key in ("objective", "train_rmse", "valid_rmse", "epochs", "extra_updates"):
         assert got[key] == ref[key], key
+
+
+@pytest.mark.parametrize("old_state", [False, True])
+def test_old_bold_checkpoint_resumes_bold_under_the_adaptive_default(old_state, ratings_file, tmp_path,
+                                                                     monkeypatch):
+    """A checkpoint written before --step adaptive existed (no eta0/bias in its
+    stored configuration; with ``old_state`` also a solver state that does not
+    name its rule) resumes with its bold driver when --step is left at the
+    default; a current bold checkpoint is refused under the default."""
+    from mpiml.mf.dsgd import DSGD
+    from mpiml.mf.settings import MFSettings
+    bold = dict(k=4, lam=0.05, lr=0.02, seed=3, step_rule="bold")
+    ref = run_train(2, ratings_file, tmp_path / "ref", max_iter=4, **bold)
+    keep_cfg, keep_state = MFSettings.to_config, DSGD.state_dict
+    monkeypatch.setattr(MFSettings, "to_config", lambda self, all_options=False: {
+        k: v for k, v in keep_cfg(self, all_options).items() if k not in ("eta0", "bias")})
+    if old_state:
+        drop = ("step_rule", "lr0", "decay", "accumulators", "bias", "mu")
+        monkeypatch.setattr(DSGD, "state_dict", lambda self: {k: v for k, v in keep_state(self).items()
+                                                             if k not in drop})
+    run_train(2, ratings_file, tmp_path / "ck", max_iter=2, **bold)
+    assert "eta0" not in Checkpoint(tmp_path / "ck").config
+    monkeypatch.undo()
+    default = dict(k=4, lam=0.05, lr=0.02, seed=3)          # --step adaptive by default now
+    got = run_train(2, ratings_file, tmp_path / "ck", max_iter=4, resume="auto", **default)
+    assert np.array_equal(model_of(tmp_path / "ck")[1], model_of(tmp_path / "ref")[1])
+    assert got["objective"] == ref["objective"]
+    with pytest.raises(CollectiveError, match="--step was 'bold', now 'adaptive'"):
+        run_train(1, ratings_file, tmp_path / "ref", max_iter=6, resume="auto", **default)
+
+
+def test_bias_model_scores_with_its_biases(ratings_file, tmp_path):
+    run_train(2, ratings_file, tmp_path / "ck", max_iter=2, bias=True, k=4, seed=3)
+    ck = Checkpoint(tmp_path / "ck")
+    model = FactorModel.from_checkpoint(ck)
+    bw, bh = (ck.read_rows(x).reshape(-1).astype(np.float64) for x in ("BW", "BH"))
+    mu = ck.meta["solver_state"]["mu"]
+    assert mu == pytest.approx(float(np.mean(DATA.values)), rel=1e-6) and np.abs(bh).max() > 0
+    got = model.predict([1, 5], [2, 7])          # raw ids are 1-based
+    want = [mu + bw[u] + bh[i] + float(model.W[u] @ model.H[i]) for u, i in ((0, 1), (4, 6))]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    items, scores = model.recommend(5, 3)
+    full = mu + bw[4] + bh + model.H @ model.W[4]
+    np.testing.assert_allclose(scores, np.sort(full)[::-1][:3], rtol=1e-12)
 
 
 def test_resume_on_another_rank_count_reblocks(ratings_file, tmp_path):
@@ -184,7 +255,9 @@ def test_target_rmse_stops_early(ratings_file):
 
 
 @pytest.mark.parametrize("kw,msg", [(dict(solver="als", lam=0.0), "--lam"), (dict(k=0), "--rank"),
-                                    (dict(solver="sgd"), "--solver"), (dict(lr=-1.0), "--lr")])
+                                    (dict(solver="sgd"), "--solver"), (dict(lr=-1.0), "--lr"),
+                                    (dict(eta0=0.0), "--eta0"), (dict(step_rule="ada"), "--step"),
+                                    (dict(solver="als", bias=True), "--bias is not implemented")])
 def test_bad_options(ratings_file, kw, msg):
     # Checked when the settings are built, before any rank reads data.
     with pytest.raises(ConfigError, match=msg) as err:
