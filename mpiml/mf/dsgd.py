@@ -49,6 +49,9 @@ from .common import (StepSize, agree_valid, as_triplets, block_seed, check_tripl
 from .schedule import Schedule
 
 _EXTRA_TAG = 7
+# Coordinates in the "slow" part of the adaptive rule (LIBMF uses its SIMD
+# width, 4 floats with SSE); the rest form the "fast" part, idle in epoch 1.
+SLOW_DIMS = 4
 
 
 def _comm_snapshot(comm) -> tuple[float, float, int]:
@@ -192,7 +195,7 @@ class DSGD:
             work = sched.work(e, s, rank)
             t0 = time.perf_counter()
             for i, j in work:
-                self._sgd_block(i, j, lr, block_seed(self.seed, e, i, j))
+                self._sgd_block(i, j, lr, block_seed(self.seed, e, i, j), e)
             t1 = time.perf_counter()
             t_compute += t1 - t0
             if straggle is not None:
@@ -254,9 +257,10 @@ class DSGD:
             if self._plain:
                 kernels.sgd_sampled(self.W_, self.H_[j], *blocks[x], lr, self.lam, seeds[x], counts[x], c)
             else:
-                kernels.sgd_sampled_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none),
+                kernels.sgd_sampled_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none2),
                                          self.BW_, self.BH_.get(j, self._none), *blocks[x], lr, self.lam,
-                                         self.mu_, seeds[x], counts[x], c, self.adaptive_, self.bias)
+                                         self.mu_, seeds[x], counts[x], c, self.adaptive_, self.bias,
+                                         self.ks_, e == 0)
             counts[x] += c
 
         if self.fugue_fixed is not None:
@@ -295,22 +299,23 @@ class DSGD:
 
     # H blocks travel with their per-row state: the accumulators (adaptive
     # step) and item biases, packed after the block's factor rows.
-    def _h_extras(self, moving: bool = True) -> list[str]:
-        """Names of the per-H-row dicts that travel with H (all of them when
-        the blocks move; only the biases on the evaluation ring)."""
-        return (["GH_"] if self.adaptive_ and moving else []) + (["BH_"] if self.bias else [])
+    def _h_extras(self, moving: bool = True) -> list[tuple[str, int]]:
+        """``(name, values per row)`` of the per-H-row dicts that travel with H
+        (all of them when the blocks move; only the biases on the evaluation
+        ring, which leaves every block where it was)."""
+        return ([("GH_", 2)] if self.adaptive_ and moving else []) + ([("BH_", 1)] if self.bias else [])
 
     def _pack(self, js, extras, pop: bool = False) -> np.ndarray:
         take = (lambda d, j: d.pop(j)) if pop else (lambda d, j: d[j])
         parts = []
         for j in js:
             parts.append(take(self.H_, j).reshape(-1))
-            parts.extend(take(getattr(self, name), j) for name in extras)
+            parts.extend(take(getattr(self, name), j).reshape(-1) for name, _ in extras)
         return np.concatenate(parts)
 
     def _recv_size(self, js, extras):
         rows = sum(int(np.diff(self.layout_.col_block_range(j))[0]) for j in js)
-        return rows * (self.k + len(extras)), self.W_.dtype
+        return rows * (self.k + sum(w for _, w in extras)), self.W_.dtype
 
     def _unpack(self, buf: np.ndarray, blocks, extras=()) -> None:
         off = 0
@@ -319,31 +324,33 @@ class DSGD:
             n = (hi - lo) * self.k
             self.H_[j] = buf[off:off + n].reshape(hi - lo, self.k)
             off += n
-            for name in extras:
-                getattr(self, name)[j] = buf[off:off + hi - lo]
-                off += hi - lo
+            for name, width in extras:
+                part = buf[off:off + (hi - lo) * width]
+                getattr(self, name)[j] = part.reshape(hi - lo, width) if width > 1 else part
+                off += (hi - lo) * width
 
     def _init_row_state(self) -> None:
         """Accumulators at 1 (LIBMF's start: the first step is eta0) and zero
         biases for this rank's W rows and held H blocks."""
         dt = self.W_.dtype
-        self._none = np.empty(0, dt)
+        self._none, self._none2 = np.empty(0, dt), np.empty((0, 2), dt)
         self._plain = not (self.adaptive_ or self.bias)
+        self.ks_ = min(SLOW_DIMS, self.k)
         n_w = self.W_.shape[0]
         sizes = {j: len(h) for j, h in self.H_.items()}
-        self.GW_ = np.ones(n_w, dt) if self.adaptive_ else self._none
-        self.GH_ = {j: np.ones(n, dt) for j, n in sizes.items()} if self.adaptive_ else {}
+        self.GW_ = np.ones((n_w, 2), dt) if self.adaptive_ else self._none2
+        self.GH_ = {j: np.ones((n, 2), dt) for j, n in sizes.items()} if self.adaptive_ else {}
         self.BW_ = np.zeros(n_w, dt) if self.bias else self._none
         self.BH_ = {j: np.zeros(n, dt) for j, n in sizes.items()} if self.bias else {}
 
-    def _sgd_block(self, i: int, j: int, lr: float, seed) -> None:
+    def _sgd_block(self, i: int, j: int, lr: float, seed, epoch: int) -> None:
         blk = self.blocks_.block(i, j)
         if self._plain:     # the original kernel: bold/fixed/decay runs keep their bits
             kernels.sgd_block(self.W_, self.H_[j], *blk, *self._scratch, lr, self.lam, seed)
         else:
-            kernels.sgd_block_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none), self.BW_,
+            kernels.sgd_block_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none2), self.BW_,
                                    self.BH_.get(j, self._none), *blk, *self._scratch, lr, self.lam,
-                                   self.mu_, seed, self.adaptive_, self.bias)
+                                   self.mu_, seed, self.adaptive_, self.bias, self.ks_, epoch == 0)
 
     def _loss(self, H, BH, blk):
         if self.bias:
@@ -374,7 +381,7 @@ class DSGD:
                 got = comm.exchange({dst: self._pack(sorted(self.H_), extras)},
                                     {src: self._recv_size(incoming, extras)}, kind="mf:eval-rotate")
                 self.H_ = {}
-                for name in extras:
+                for name, _ in extras:
                     setattr(self, name, {})
                 self._unpack(got[src], incoming, extras)
         return ordered_totals(comm, local, 3, kind="mf:loss")
@@ -427,9 +434,10 @@ class DSGD:
         self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=dt)
                    for j in self.schedule_.held(self.epoch_, 0, self.comm_.rank)}
         self._init_row_state()
-        for name, flag, on in (("G", "accumulators", self.adaptive_), ("B", "bias", self.bias)):
+        for name, flag, on, shape in (("G", "accumulators", self.adaptive_, (-1, 2)),
+                                      ("B", "bias", self.bias, (-1,))):
             if on and state.get(flag):
                 setattr(self, name + "W_", np.ascontiguousarray(
-                    read_rows(name + "W", self.user_lo_, self.user_hi_), dtype=dt).reshape(-1))
+                    read_rows(name + "W", self.user_lo_, self.user_hi_), dtype=dt).reshape(shape))
                 setattr(self, name + "H_", {j: np.ascontiguousarray(
-                    read_rows(name + "H", *lay.col_block_range(j)), dtype=dt).reshape(-1) for j in self.H_})
+                    read_rows(name + "H", *lay.col_block_range(j)), dtype=dt).reshape(shape) for j in self.H_})

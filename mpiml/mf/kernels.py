@@ -126,15 +126,19 @@ def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, inv_m):
+def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, slow_only):
     """One SGD update of rows ``u`` of W and ``i`` of H (and their biases and
     accumulators); returns the error before the update.
 
-    With ``adaptive`` the steps are ``eta / sqrt(G)`` with the row's
-    accumulator *before* this update, and each accumulator then grows by the
-    mean squared gradient of its row (``inv_m = 1 / m``, ``m`` = k, plus one
-    with biases): the reduced per-coordinate schedule of Chin, Zhuang, Juan,
-    Lin (PAKDD 2015) that LIBMF uses.  Otherwise both steps are ``eta``.
+    With ``adaptive`` (Chin, Zhuang, Juan, Lin, PAKDD 2015, as LIBMF runs it)
+    a row's coordinates form two parts, the first ``ks`` ("slow") and the
+    rest ("fast"), each with its own accumulator ``G[row, part]``: the step is
+    ``eta / sqrt(G)`` with the accumulator *before* this update, which then
+    grows by the mean squared gradient over the part's coordinates.  The
+    biases belong to the slow part.  With ``slow_only`` (the first epoch) only
+    the slow part moves, so the fast part starts the second epoch with its
+    full step instead of one already shrunk by the large early gradients.
+    Without ``adaptive`` every coordinate steps by ``eta``.
     """
     k = W.shape[1]
     w = W[u]
@@ -146,14 +150,15 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, inv_
         pred += mu + BW[u] + BH[i]
     e = r - pred
     if adaptive:
-        su = eta / np.sqrt(GW[u])
-        si = eta / np.sqrt(GH[i])
+        su = eta / np.sqrt(GW[u, 0])
+        si = eta / np.sqrt(GH[i, 0])
     else:
         su = eta
         si = eta
+        ks = k
     gu2 = W.dtype.type(0.0)
     gi2 = W.dtype.type(0.0)
-    for f in range(k):
+    for f in range(ks):
         wf = w[f]
         hf = h[f]
         gw = lam * wf - e * hf
@@ -170,18 +175,38 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, inv_
         BW[u] -= su * gw
         BH[i] -= si * gh
     if adaptive:
-        GW[u] += gu2 * inv_m
-        GH[i] += gi2 * inv_m
+        n0 = W.dtype.type(ks + (1 if bias else 0))
+        GW[u, 0] += gu2 / n0
+        GH[i, 0] += gi2 / n0
+        if ks < k and not slow_only:
+            su = eta / np.sqrt(GW[u, 1])
+            si = eta / np.sqrt(GH[i, 1])
+            gu2 = W.dtype.type(0.0)
+            gi2 = W.dtype.type(0.0)
+            for f in range(ks, k):
+                wf = w[f]
+                hf = h[f]
+                gw = lam * wf - e * hf
+                gh = lam * hf - e * wf
+                gu2 += gw * gw
+                gi2 += gh * gh
+                w[f] = wf - su * gw
+                h[f] = hf - si * gh
+            n1 = W.dtype.type(k - ks)
+            GW[u, 1] += gu2 / n1
+            GH[i, 1] += gi2 / n1
     return e
 
 
 @njit(cache=True, fastmath=True)
 def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v,
-                   eta, lam, mu, seed, adaptive, bias):
+                   eta, lam, mu, seed, adaptive, bias, ks, slow_only):
     """:func:`sgd_block` with per-row adaptive steps and/or bias terms.
 
-    ``GW``/``GH`` (one accumulator per W/H row, start at 1) are used and
-    updated when ``adaptive``; ``BW``/``BH`` (user/item biases) when ``bias``,
+    ``GW``/``GH`` (``rows × 2``: the slow and fast parts' accumulators of each
+    W/H row, start at 1; ``ks`` slow coordinates, ``slow_only`` in the first
+    epoch, see :func:`_step_rows`) are used and updated when ``adaptive``;
+    ``BW``/``BH`` (user/item biases) when ``bias``,
     the prediction then being ``mu + BW[u] + BH[i] + w·h``.  Unused arrays may
     be empty.  All arrays share W's dtype; scalars are cast to it, so float32
     and float64 factors each compute in their own precision.  Same visiting
@@ -199,18 +224,17 @@ def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratc
     eta = typ(eta)
     lam = typ(lam)
     mu = typ(mu)
-    inv_m = typ(1.0 / (W.shape[1] + (1 if bias else 0)))
     sse = 0.0
     for t in range(n):
         e = _step_rows(W, H, GW, GH, BW, BH, scratch_u[t], scratch_i[t], typ(scratch_v[t]), eta, lam,
-                       mu, adaptive, bias, inv_m)
+                       mu, adaptive, bias, ks, slow_only)
         sse += np.float64(e) * np.float64(e)
     return sse
 
 
 @njit(cache=True, fastmath=True)
 def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
-                     adaptive, bias):
+                     adaptive, bias, ks, slow_only):
     """:func:`sgd_sampled` (same samples) with the updates of :func:`sgd_block_rows`."""
     n = users.shape[0]
     if n == 0:
@@ -219,12 +243,11 @@ def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, s
     eta = typ(eta)
     lam = typ(lam)
     mu = typ(mu)
-    inv_m = typ(1.0 / (W.shape[1] + (1 if bias else 0)))
     base = np.uint64(seed)
     for t in range(start, start + count):
         idx = _below(_mix(base + np.uint64(t) * _GOLDEN), n)
         _step_rows(W, H, GW, GH, BW, BH, users[idx], items[idx], typ(values[idx]), eta, lam, mu,
-                   adaptive, bias, inv_m)
+                   adaptive, bias, ks, slow_only)
 
 
 @njit(cache=True)

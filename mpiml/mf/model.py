@@ -162,14 +162,15 @@ class MatrixFactorization(Algorithm):
         n = {"W": int(self.user_ids_.size), "H": int(self.item_ids_.size)}
         dist = {}
         # W, H, and with --step adaptive / --bias the per-row accumulators
-        # GW, GH and biases BW, BH (1-D, same row layout as W and H).
+        # GW, GH (rows x 2) and biases BW, BH (1-D), same row layout as W and H.
         for name in sorted(lf):
             pieces = lf[name]
             total = n[name[-1]]
             if name.endswith("H") and self.solver != "als" and self.blocks_per_rank > 1:
-                width = pieces[0][1].shape[1] if pieces[0][1].ndim == 2 else 1
+                flat = pieces[0][1].ndim == 1
+                width = 1 if flat else pieces[0][1].shape[1]
                 lo, rows = _relayout(comm, [(a, r.reshape(len(r), width)) for a, r in pieces], total, width)
-                rows = rows if name == "H" else rows.reshape(-1)
+                rows = rows.reshape(-1) if flat else rows
             else:
                 lo, rows = pieces[0]
             dist[name] = (rows, lo, total)

@@ -17,6 +17,7 @@ import numpy as np
 
 from mpiml.mf import kernels
 from mpiml.mf.common import block_seed, default_init_scale, init_factor_rows
+from mpiml.mf.dsgd import SLOW_DIMS
 from mpiml.mf.schedule import Schedule
 from mpiml.partition import block_offsets, block_range
 
@@ -68,42 +69,58 @@ def py_sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
         _py_step(W, H, users[x], items[x], values[x], lr, lam)
 
 
-def _py_step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias):
-    """The adaptive / bias update written out: steps eta / sqrt(G) from the
-    accumulators before the update, G += mean squared gradient of the row."""
+def _py_step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, slow_only):
+    """The adaptive / bias update written out.  Adaptive: coordinates
+    ``[0, ks)`` (and the biases) step by ``eta / sqrt(G[row, 0])``, the rest by
+    ``eta / sqrt(G[row, 1])`` (not at all when ``slow_only``), each G taken
+    before the update and then grown by its part's mean squared gradient."""
+    k = W.shape[1]
     w, h = W[u].copy(), H[i].copy()
     e = r - float(np.dot(w, h)) - ((mu + BW[u] + BH[i]) if bias else 0.0)
-    su, si = (eta / math.sqrt(GW[u]), eta / math.sqrt(GH[i])) if adaptive else (eta, eta)
     gw, gh = lam * w - e * h, lam * h - e * w
-    W[u], H[i] = w - su * gw, h - si * gh
-    gu2, gi2 = float(np.dot(gw, gw)), float(np.dot(gh, gh))
+    if not adaptive:
+        W[u], H[i] = w - eta * gw, h - eta * gh
+        if bias:
+            BW[u], BH[i] = BW[u] - eta * (lam * BW[u] - e), BH[i] - eta * (lam * BH[i] - e)
+        return e
+    s = slice(0, ks)
+    su, si = eta / math.sqrt(GW[u, 0]), eta / math.sqrt(GH[i, 0])
+    W[u, s], H[i, s] = w[s] - su * gw[s], h[s] - si * gh[s]
+    gu2, gi2 = float(np.dot(gw[s], gw[s])), float(np.dot(gh[s], gh[s]))
     if bias:
         gbu, gbi = lam * BW[u] - e, lam * BH[i] - e
         BW[u] -= su * gbu
         BH[i] -= si * gbi
         gu2, gi2 = gu2 + gbu * gbu, gi2 + gbi * gbi
-    if adaptive:
-        m = W.shape[1] + (1 if bias else 0)
-        GW[u] += gu2 / m
-        GH[i] += gi2 / m
+    n0 = ks + (1 if bias else 0)
+    GW[u, 0] += gu2 / n0
+    GH[i, 0] += gi2 / n0
+    if ks < k and not slow_only:
+        f = slice(ks, k)
+        su, si = eta / math.sqrt(GW[u, 1]), eta / math.sqrt(GH[i, 1])
+        W[u, f], H[i, f] = w[f] - su * gw[f], h[f] - si * gh[f]
+        GW[u, 1] += float(np.dot(gw[f], gw[f])) / (k - ks)
+        GH[i, 1] += float(np.dot(gh[f], gh[f])) / (k - ks)
     return e
 
 
-def py_sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, adaptive, bias):
+def py_sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, adaptive, bias,
+                      ks, slow_only):
     """:func:`py_sgd_block` with adaptive steps and/or biases; returns the online Σ e²."""
     sse = 0.0
     for t in py_shuffled_order(len(users), seed):
         e = _py_step_rows(W, H, GW, GH, BW, BH, users[t], items[t], float(values[t]), eta, lam, mu,
-                          adaptive, bias)
+                          adaptive, bias, ks, slow_only)
         sse += e * e
     return sse
 
 
 def py_sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
-                        adaptive, bias):
+                        adaptive, bias, ks, slow_only):
     for t in range(start, start + count):
         x = py_sample_index(seed, t, len(users))
-        _py_step_rows(W, H, GW, GH, BW, BH, users[x], items[x], float(values[x]), eta, lam, mu, adaptive, bias)
+        _py_step_rows(W, H, GW, GH, BW, BH, users[x], items[x], float(values[x]), eta, lam, mu, adaptive,
+                      bias, ks, slow_only)
 
 
 def py_block_loss_bias(W, H, BW, BH, mu, users, items, values):
@@ -165,8 +182,9 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
     """Serial simulation of DSGD (and Fugue when ``fugue_extra`` gives the
     extra-update counts ``[epoch][sub-epoch, row block]``).
 
-    ``step="adaptive"``: ``lr`` is eta0 and one accumulator per W and H row
-    (starting at 1) scales the steps; ``bias``: global mean (the block-order
+    ``step="adaptive"``: ``lr`` is eta0 and two accumulators per W and H row
+    (slow and fast coordinates, starting at 1) scale the steps, the fast
+    coordinates resting in the first epoch; ``bias``: global mean (the block-order
     sum of the training ratings / their count) plus user and item biases.
     Returns ``(W, H, records)`` with records ``{"lr", "objective", "valid_sse"}``;
     with a dict ``state`` it also receives ``GW``, ``GH``, ``BW``, ``BH``, ``mu``.
@@ -186,7 +204,8 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
     W = init_factor_rows(seed, "W", 0, n_users, k, init_scale)
     H = init_factor_rows(seed, "H", 0, n_items, k, init_scale)
     adaptive = step == "adaptive"
-    GW, GH = np.ones(n_users, np.float32), np.ones(n_items, np.float32)
+    GW, GH = np.ones((n_users, 2), np.float32), np.ones((n_items, 2), np.float32)
+    ks = min(SLOW_DIMS, k)
     BW, BH = np.zeros(n_users, np.float32), np.zeros(n_items, np.float32)
     plain = not (adaptive or bias)
     sched = Schedule(order, P, b, seed)
@@ -204,7 +223,7 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
                     kernels.sgd_block(W, H, u, it, v, *scratch, eff, lam, block_seed(seed, e, i, j))
                 else:
                     kernels.sgd_block_rows(W, H, GW, GH, BW, BH, u, it, v, *scratch, eff, lam, mu,
-                                           block_seed(seed, e, i, j), adaptive, bias)
+                                           block_seed(seed, e, i, j), adaptive, bias, ks, e == 0)
             if fugue_extra is not None:
                 for i in range(d):
                     j = int(cols[i])
@@ -214,7 +233,8 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
                                             block_seed(seed, e, i, j, 7), 0, c)
                     elif c:
                         kernels.sgd_sampled_rows(W, H, GW, GH, BW, BH, *blocks[(i, j)], eff, lam, mu,
-                                                 block_seed(seed, e, i, j, 7), 0, c, adaptive, bias)
+                                                 block_seed(seed, e, i, j, 7), 0, c, adaptive, bias, ks,
+                                                 e == 0)
         sse = reg = vsse = 0.0
         def loss(blk):
             if bias:

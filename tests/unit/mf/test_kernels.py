@@ -99,3 +99,86 @@ def test_als_rows_match_dense_solve(k):
     kernels.als_solve_rows(indptr, cols, vals, F, 0.3, out)
     np.testing.assert_allclose(out, naive.py_als_rows(ents, F, 0.3, k), rtol=1e-9, atol=1e-12)
     assert all(not out[a].any() for a, e in enumerate(ents) if not e)
+
+
+def _row_state(m, n, dtype, seed=5):
+    rng = np.random.default_rng(seed)
+    return (np.ones((m, 2), dtype), np.ones((n, 2), dtype), rng.normal(0, 0.1, m).astype(dtype),
+            rng.normal(0, 0.1, n).astype(dtype))
+
+
+@pytest.mark.parametrize("slow_only", [False, True])
+@pytest.mark.parametrize("adaptive,bias", [(True, False), (False, True), (True, True)])
+def test_sgd_block_rows_matches_python(adaptive, bias, slow_only):
+    W, H, u, i, r = _block(4)
+    GW, GH, BW, BH = _row_state(len(W), len(H), np.float64)
+    ref = [a.copy() for a in (W, H, GW, GH, BW, BH)]
+    seed = np.uint64(2024)
+    W0 = W.copy()
+    sse = kernels.sgd_block_rows(W, H, GW, GH, BW, BH, u, i, r, *_scratch(len(u)), 0.1, 0.05, 3.0, seed,
+                                 adaptive, bias, 2, slow_only)
+    sse2 = naive.py_sgd_block_rows(*ref, u, i, r, 0.1, 0.05, 3.0, int(seed), adaptive, bias, 2, slow_only)
+    for got, want in zip((W, H, GW, GH, BW, BH), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert sse == pytest.approx(sse2, rel=1e-12)
+    seen, unseen = np.unique(u), np.setdiff1d(np.arange(len(W)), u)
+    if adaptive:    # every visited row accumulated its squared gradients
+        assert (GW[seen, 0] > 1).all() and (GH[np.unique(i), 0] > 1).all() and (GW[unseen] == 1).all()
+        # the fast coordinates (2..4) rest in the first epoch, and only then
+        assert ((GW[seen, 1] == 1).all() and np.array_equal(W[:, 2:], W0[:, 2:])) == slow_only
+    else:
+        assert (GW == 1).all()
+
+
+def test_sgd_block_rows_first_step_is_eta0():
+    """G starts at 1, so a single rating's update is a plain SGD step of size eta0."""
+    W, H, u, i, r = _block(6)
+    W2, H2 = W.copy(), H.copy()
+    GW, GH, BW, BH = _row_state(len(W), len(H), np.float64)
+    e = np.empty(0)
+    kernels.sgd_block_rows(W, H, GW, GH, e, e, u[:1], i[:1], r[:1], *_scratch(1), 0.1, 0.05, 0.0,
+                           np.uint64(1), True, False, 2, False)
+    naive.py_sgd_block(W2, H2, u[:1], i[:1], r[:1], 0.1, 0.05, 1)
+    np.testing.assert_allclose(W, W2, rtol=1e-12)
+    np.testing.assert_allclose(H, H2, rtol=1e-12)
+    assert GW[u[0], 0] > 1 and GH[i[0], 0] > 1 and GW[u[0], 1] > 1
+
+
+def test_sgd_block_rows_float32_computes_in_float32_close_to_float64():
+    W, H, u, i, r = _block(7, dtype=np.float32)
+    st = _row_state(len(W), len(H), np.float32)
+    W2, H2, st2 = W.astype(np.float64), H.astype(np.float64), [a.astype(np.float64) for a in st]
+    scr = (np.empty(len(u), np.int32), np.empty(len(u), np.int32), np.empty(len(u), np.float32))
+    for t in range(5):
+        kernels.sgd_block_rows(W, H, *st, u, i, r, *scr, 0.1, 0.05, 3.0, np.uint64(t), True, True, 2, t == 0)
+        kernels.sgd_block_rows(W2, H2, *st2, u, i, r.astype(np.float64), *_scratch(len(u)), 0.1, 0.05, 3.0,
+                               np.uint64(t), True, True, 2, t == 0)
+    assert W.dtype == st[0].dtype == np.float32
+    np.testing.assert_allclose(W, W2, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(st[0], st2[0], rtol=1e-3)
+    assert not np.array_equal(W, W2.astype(np.float32))     # really float32 arithmetic
+
+
+@pytest.mark.parametrize("adaptive,bias", [(True, False), (True, True), (False, True)])
+def test_sgd_sampled_rows_matches_python_and_chunks_compose(adaptive, bias):
+    W, H, u, i, r = _block(8)
+    st = _row_state(len(W), len(H), np.float64)
+    ref = [a.copy() for a in (W, H, *st)]
+    again = [a.copy() for a in (W, H, *st)]
+    seed = np.uint64(77)
+    kernels.sgd_sampled_rows(W, H, *st, u, i, r, 0.1, 0.05, 2.5, seed, 0, 120, adaptive, bias, 3, False)
+    naive.py_sgd_sampled_rows(*ref, u, i, r, 0.1, 0.05, 2.5, int(seed), 0, 120, adaptive, bias, 3, False)
+    for got, want in zip((W, H, *st), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for start, c in [(0, 50), (50, 70)]:
+        kernels.sgd_sampled_rows(*again, u, i, r, 0.1, 0.05, 2.5, seed, start, c, adaptive, bias, 3, False)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (W, H, *st)))
+
+
+def test_block_loss_bias_matches_python():
+    W, H, u, i, r = _block(9)
+    _, _, BW, BH = _row_state(len(W), len(H), np.float64)
+    got = kernels.block_loss_bias(W, H, BW, BH, 3.0, u, i, r)
+    want = naive.py_block_loss_bias(W, H, BW, BH, 3.0, u, i, r)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert kernels.sum_values(r) == pytest.approx(float(np.sum(r)), rel=1e-12)

@@ -23,9 +23,10 @@ SGD = dict(k=4, lam=0.05, lr=0.02, seed=3, step_rule="bold")
 SERIAL = dict(k=4, lam=0.05, lr=0.02, seed=3, step="bold")
 # the defaults (adaptive step), and with biases
 RULES = {"bold": (SGD, SERIAL),
-         "adaptive": (dict(k=4, lam=0.05, seed=3), dict(k=4, lam=0.05, lr=0.1, seed=3, step="adaptive")),
-         "adaptive-bias": (dict(k=4, lam=0.05, seed=3, bias=True),
-                           dict(k=4, lam=0.05, lr=0.1, seed=3, step="adaptive", bias=True)),
+         # k > 4: the adaptive rule's fast coordinates exist
+         "adaptive": (dict(k=6, lam=0.05, seed=3), dict(k=6, lam=0.05, lr=0.1, seed=3, step="adaptive")),
+         "adaptive-bias": (dict(k=6, lam=0.05, seed=3, bias=True),
+                           dict(k=6, lam=0.05, lr=0.1, seed=3, step="adaptive", bias=True)),
          "fixed-bias": (dict(k=4, lam=0.05, seed=3, bias=True, step_rule="fixed", lr=0.02),
                         dict(k=4, lam=0.05, lr=0.02, seed=3, step="fixed", bias=True))}
 
@@ -86,7 +87,7 @@ def test_training_loop_equals_serial_dsgd(P, rule, ratings_file, tmp_path):
     assert ("GW" in names) == ("GH" in names) == rule.startswith("adaptive")
     assert ("BW" in names) == ("BH" in names) == rule.endswith("bias")
     for name in names - {"W", "H"}:       # accumulators and biases are checkpointed as trained
-        assert np.array_equal(ck.read_rows(name).reshape(-1), st[name]), name
+        assert np.array_equal(ck.read_rows(name).reshape(st[name].shape), st[name]), name
     if rule.startswith("adaptive"):
         assert (st["GW"] > 1).any() and (st["GH"] > 1).any()
     if rule.endswith("bias"):
@@ -118,8 +119,8 @@ def test_training_loop_equals_serial_als(P, ratings_file, tmp_path):
 @pytest.mark.parametrize("kw", [
     dict(solver="dsgd", blocks_per_rank=2, order="COWOR", **SGD),   # H re-laid out for the checkpoint
     dict(solver="fugue", fugue_fixed=0.5, **SGD),
-    dict(solver="dsgd", blocks_per_rank=2, order="COWOR", bias=True, k=4, seed=3),  # defaults: adaptive
-    dict(solver="fugue", fugue_fixed=0.5, bias=True, k=4, seed=3),
+    dict(solver="dsgd", blocks_per_rank=2, order="COWOR", bias=True, k=6, seed=3),  # defaults: adaptive
+    dict(solver="fugue", fugue_fixed=0.5, bias=True, k=6, seed=3),
     dict(solver="als", k=3, lam=0.05, seed=1),
 ], ids=["dsgd-b2", "fugue-fixed", "adaptive-bias-b2", "fugue-adaptive-bias", "als"])
 def test_resume_is_bit_identical(kw, ratings_file, tmp_path):
