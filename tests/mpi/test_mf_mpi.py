@@ -53,26 +53,37 @@ def gather(comm, algo, dtype):
     return W, H
 
 
+# (options of MatrixFactorization, of serial_dsgd): the bold driver, the
+# default adaptive rule (k = 6 > its 4 slow coordinates), and with biases.
+RULES = {"bold": (dict(step_rule="bold", lr=0.02), dict(step="bold", lr=0.02)),
+         "adaptive": (dict(), dict(step="adaptive", lr=0.1)),
+         "adaptive-bias": (dict(bias=True), dict(step="adaptive", lr=0.1, bias=True))}
+
+
 @pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("order,b", [("WOR", 1), ("COWOR", 2), ("WR", 1)])
-def test_dsgd_equals_serial(comm, path, order, b):
-    kw = dict(k=4, lam=0.05, lr=0.02, seed=3, order=order, blocks_per_rank=b)
-    algo = fit(comm, path, 3, solver="dsgd", **kw)
+def test_dsgd_equals_serial(comm, path, order, b, rule):
+    kw = dict(k=6, lam=0.05, seed=3, order=order, blocks_per_rank=b)
+    mine, theirs = RULES[rule]
+    algo = fit(comm, path, 3, solver="dsgd", **kw, **mine)
     W, H = gather(comm, algo, np.float32)
-    Ws, Hs, recs = serial_dsgd(TRAIN, M, N, n_ranks=comm.size, n_epochs=3, **kw)
+    Ws, Hs, recs = serial_dsgd(TRAIN, M, N, n_ranks=comm.size, n_epochs=3, **kw, **theirs)
     hist = [h["objective"] for h in algo.solver_.history_]
     assert_all(comm, np.array_equal(W, Ws) and np.array_equal(H, Hs)
                and hist == [r["objective"] for r in recs], f"{order} b={b} on {comm.size} ranks")
 
 
 @pytest.mark.mpi(min_size=1)
-def test_fugue_with_a_straggler_equals_serial_replay(comm, path):
-    kw = dict(k=4, lam=0.05, lr=0.02, seed=5, blocks_per_rank=1)
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_fugue_with_a_straggler_equals_serial_replay(comm, path, rule):
+    kw = dict(k=6, lam=0.05, seed=5, blocks_per_rank=1)
+    mine, theirs = RULES[rule]
     # rank 0 sleeps 199x its (tiny) compute time per sub-epoch: the others make extra updates
-    algo = fit(comm, path, 3, straggler="0:200", solver="fugue", fugue_chunk=8, **kw)
+    algo = fit(comm, path, 3, straggler="0:200", solver="fugue", fugue_chunk=8, **kw, **mine)
     W, H = gather(comm, algo, np.float32)
     log = algo.solver_.extra_log_
-    Ws, Hs, _ = serial_dsgd(TRAIN, M, N, n_ranks=comm.size, n_epochs=3, fugue_extra=log, **kw)
+    Ws, Hs, _ = serial_dsgd(TRAIN, M, N, n_ranks=comm.size, n_epochs=3, fugue_extra=log, **kw, **theirs)
     others = sum(int(lg[:, 1:].sum()) for lg in log)
     assert_all(comm, np.array_equal(W, Ws) and np.array_equal(H, Hs), "replayed Fugue model differs")
     assert_all(comm, comm.size == 1 or others > 0, f"no extra updates on ranks 1.. ({others})")
@@ -90,12 +101,15 @@ def test_als_equals_serial(comm, path):
 
 
 @pytest.mark.mpi(min_size=1)
-@pytest.mark.parametrize("solver", ["dsgd", "als"])
+@pytest.mark.parametrize("solver", ["dsgd", "dsgd-bias", "fugue-fixed", "als"])
 def test_checkpointed_run_resumes_bit_identical(comm, path, shared_tmp, solver):
     from mpiml.io.ckpt_read import Checkpoint
     from mpiml.runtime.loop import RunOptions, host_info, train
-    kw = dict(k=4, lam=0.05, seed=7) if solver == "als" else dict(k=4, lam=0.05, lr=0.02, seed=7,
-                                                                   blocks_per_rank=2)
+    kw = {"als": dict(k=4, lam=0.05, seed=7),
+          "dsgd": dict(k=6, lam=0.05, seed=7, blocks_per_rank=2),          # adaptive, the default
+          "dsgd-bias": dict(k=6, lam=0.05, seed=7, blocks_per_rank=2, bias=True),
+          "fugue-fixed": dict(k=6, lam=0.05, seed=7, fugue_fixed=0.5, bias=True)}[solver]
+    solver = solver.split("-")[0]
     info = host_info(comm)
 
     def run(root, max_iter, resume=None):
@@ -107,6 +121,9 @@ def test_checkpointed_run_resumes_bit_identical(comm, path, shared_tmp, solver):
     run(shared_tmp / "ck", 2)
     got = run(shared_tmp / "ck", 4, resume="auto")
     a, b = Checkpoint(shared_tmp / "ref"), Checkpoint(shared_tmp / "ck")
-    same = all(np.array_equal(a.read_rows(x), b.read_rows(x)) for x in ("W", "H"))
+    names = set(a.array_names["distributed"])
+    same = names == set(b.array_names["distributed"]) and all(np.array_equal(a.read_rows(x), b.read_rows(x))
+                                                              for x in names)
+    assert_all(comm, solver == "als" or {"GW", "GH"} <= names, f"{solver}: no accumulators in {names}")
     assert_all(comm, same and got["valid_rmse"] == ref["valid_rmse"] and b.iteration == 4,
                f"{solver}: resumed model differs")
