@@ -125,7 +125,7 @@ def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
             h[f] = hf + lr * (e * wf - lam * hf)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, slow_only):
     """One SGD update of rows ``u`` of W and ``i`` of H (and their biases and
     accumulators); returns the error before the update.
@@ -198,7 +198,7 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, 
     return e
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v,
                    eta, lam, mu, seed, adaptive, bias, ks, slow_only):
     """:func:`sgd_block` with per-row adaptive steps and/or bias terms.
@@ -232,7 +232,7 @@ def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratc
     return sse
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
                      adaptive, bias, ks, slow_only):
     """:func:`sgd_sampled` (same samples) with the updates of :func:`sgd_block_rows`."""

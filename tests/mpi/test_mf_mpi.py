@@ -54,7 +54,7 @@ def gather(comm, algo, dtype):
 
 
 # (options of MatrixFactorization, of serial_dsgd): the bold driver, the
-# default adaptive rule (k = 6 > its 4 slow coordinates), and with biases.
+# default adaptive rule (k = 6: 1 slow, 5 fast coordinates), and with biases.
 RULES = {"bold": (dict(step_rule="bold", lr=0.02), dict(step="bold", lr=0.02)),
          "adaptive": (dict(), dict(step="adaptive", lr=0.1)),
          "adaptive-bias": (dict(bias=True), dict(step="adaptive", lr=0.1, bias=True))}

@@ -17,7 +17,7 @@ import numpy as np
 
 from mpiml.mf import kernels
 from mpiml.mf.common import block_seed, default_init_scale, init_factor_rows
-from mpiml.mf.dsgd import SLOW_DIMS
+from mpiml.mf.dsgd import slow_dims
 from mpiml.mf.schedule import Schedule
 from mpiml.partition import block_offsets, block_range
 
@@ -200,12 +200,12 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
         total += float(kernels.sum_values(blocks[key][2]))
     mu = total / len(train[0]) if bias else 0.0
     if init_scale is None:
-        init_scale = 1.0 / np.sqrt(k) if bias else default_init_scale(tot, len(train[0]), k)
+        init_scale = 1.0 / np.sqrt(k) if bias or step == "adaptive" else default_init_scale(tot, len(train[0]), k)
     W = init_factor_rows(seed, "W", 0, n_users, k, init_scale)
     H = init_factor_rows(seed, "H", 0, n_items, k, init_scale)
     adaptive = step == "adaptive"
     GW, GH = np.ones((n_users, 2), np.float32), np.ones((n_items, 2), np.float32)
-    ks = min(SLOW_DIMS, k)
+    ks = slow_dims(k)
     BW, BH = np.zeros(n_users, np.float32), np.zeros(n_items, np.float32)
     plain = not (adaptive or bias)
     sched = Schedule(order, P, b, seed)

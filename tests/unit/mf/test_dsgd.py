@@ -195,7 +195,7 @@ ROW_STATE = [dict(step="adaptive", lr=0.1), dict(step="adaptive", lr=0.1, bias=T
 def test_adaptive_and_bias_equal_serial(P, b, extra):
     va = synthetic_ratings(M, N, rank=3, density=0.05, noise=0.1, offset=2.0, seed=12)
     valid = (va.users, va.items, va.values)
-    kw = dict(k=6, lam=0.05, seed=3, order="WOR", blocks_per_rank=b, **extra)   # k > SLOW_DIMS
+    kw = dict(k=6, lam=0.05, seed=3, order="WOR", blocks_per_rank=b, **extra)   # slow_dims(6) = 1: both parts
     W, H, hist, _ = _run(P, valid=valid, **kw)
     Ws, Hs, recs = serial_dsgd(TRAIN, M, N, n_ranks=P, n_epochs=3, valid=valid, **kw)
     assert np.array_equal(W, Ws) and np.array_equal(H, Hs)
@@ -248,13 +248,11 @@ def test_adaptive_bias_resume_is_bit_identical_and_moves_row_state():
     assert res[0][1]["objective"] == hist3[-1]["objective"]
 
 
-# Measured on this set (20 epochs, valid RMSE / sigma): bias 1.05-1.08; no
-# bias 1.17 at k = 8 (the bold driver: 1.07): a true offset of 3 plus a
-# zero-mean rank-3 part is slow for the shrinking adaptive steps to reach
-# from positive initial factors, the global mean of --bias absorbs it.
-@pytest.mark.parametrize("fugue,bias,k,bound", [(False, False, 8, 1.25), (True, False, 8, 1.25),
-                                                 (False, True, 4, 1.1), (True, True, 8, 1.1)])
-def test_adaptive_default_reaches_noise_level(fugue, bias, k, bound):
+# Measured (20 epochs, valid RMSE / sigma): 1.05 with and without biases
+# at k = 4 and 8, as the bold driver (1.04-1.07).
+@pytest.mark.parametrize("fugue,bias,k", [(False, False, 4), (True, False, 8), (False, True, 4),
+                                          (True, True, 8)])
+def test_adaptive_default_reaches_noise_level(fugue, bias, k):
     data = synthetic_ratings(300, 200, rank=3, density=0.5, noise=0.2, offset=3.0, seed=1)
     va = np.random.default_rng(0).random(data.users.size) < 0.1
     tr = (data.users[~va], data.items[~va], data.values[~va])
@@ -268,4 +266,4 @@ def test_adaptive_default_reaches_noise_level(fugue, bias, k, bound):
             rec = m.run_epoch()
         return rec
     rec = run_ranks(2, fn)[0]
-    assert rec["valid_rmse"] < bound * data.noise
+    assert rec["valid_rmse"] < 1.1 * data.noise
