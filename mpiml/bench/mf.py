@@ -36,7 +36,8 @@ def register(b) -> None:
     p.add_argument("--noise", type=float, default=0.5, help="sigma of the synthetic ratings")
     p.add_argument("--k", type=int, default=16, help="model rank for the solver runs (default %(default)s)")
     p.add_argument("--lam", type=float, default=0.02)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=float, default=0.01, help="step of --step bold/fixed/decay")
+    p.add_argument("--step", default="adaptive", help="step rule of the solver runs (default %(default)s)")
     p.add_argument("--target", type=float, default=1.04, help="target validation RMSE, x sigma")
     p.add_argument("--max-epochs", type=int, default=40)
     p.add_argument("--ranks", default="1,2,4", help="comma-separated rank counts (default %(default)s)")
@@ -46,10 +47,16 @@ def register(b) -> None:
                    help="run every configuration N times and print the medians (default %(default)s)")
     p.add_argument("--skip-kernel", action="store_true")
     p.add_argument("--skip-solvers", action="store_true")
+    from .mf_rmse import add_arguments
+    add_arguments(p)
     p.set_defaults(func=bench_mf)
 
 
 def bench_mf(args) -> int:
+    if args.rmse_table:
+        from .mf_rmse import rmse_table
+        rmse_table(args)
+        return 0
     if not args.skip_kernel:
         kernel_table(args.kernel_nnz)
     if not args.skip_solvers:
@@ -115,7 +122,8 @@ def solver_table(args) -> None:
     data = synthetic_ratings(args.users, args.items, rank=args.true_rank, density=args.density,
                              noise=args.noise, offset=3.0, seed=1, min_per_user=5)
     print(f"Solvers: {data.users.size} ratings ({args.users} x {args.items}, true rank {args.true_rank}, "
-          f"sigma {args.noise}), k = {args.k}, lambda {args.lam}, lr {args.lr} (bold driver), 10 % "
+          f"sigma {args.noise}), k = {args.k}, lambda {args.lam}, --step {args.step}"
+          f"{f' --lr {args.lr}' if args.step != 'adaptive' else ''}, 10 % "
           f"validation; target validation RMSE {args.target} x sigma = {target:.4f}; at most "
           f"{args.max_epochs} epochs; {os.cpu_count()} cores (ranks > cores share them)")
     head = (f"{'solver':>6} {'ranks':>5} {'straggler':>9} {'epochs':>6} {'seconds':>8} {'s/epoch':>8} "
@@ -130,7 +138,8 @@ def solver_table(args) -> None:
                 for slow in ([None] if n == 1 else [None, f"1:{args.factor:g}"]):
                     cmd = ["-m", "mpiml", "train", "mf", "--data", str(path), "--solver", solver,
                            "--valid-fraction", "0.1", "--rank", str(args.k), "--lam", str(args.lam),
-                           "--lr", str(args.lr), "--max-iter", str(args.max_epochs), "--target-rmse",
+                           "--step", args.step, *(["--lr", str(args.lr)] if args.step != "adaptive" else []),
+                           "--max-iter", str(args.max_epochs), "--target-rmse",
                            f"{target:.6g}", "--seed", "1", "--quiet"]
                     runs = []
                     for rep in range(max(args.repeat, 1)):
