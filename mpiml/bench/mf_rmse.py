@@ -30,7 +30,11 @@ ROWS = (("dsgd", "dsgd", []), ("fugue", "fugue", []), ("als", "als", []),
         ("dsgd --step bold", "dsgd", ["--step", "bold"]),
         ("fugue --step bold", "fugue", ["--step", "bold"]),
         ("dsgd --eta0 0.05", "dsgd", ["--eta0", "0.05"]),
+        ("dsgd --eta0 0.1", "dsgd", ["--eta0", "0.1"]),
         ("dsgd --eta0 0.2", "dsgd", ["--eta0", "0.2"]),
+        ("dsgd --eta0 0.3", "dsgd", ["--eta0", "0.3"]),
+        ("fugue --eta0 0.1", "fugue", ["--eta0", "0.1"]),
+        ("fugue --eta0 0.2", "fugue", ["--eta0", "0.2"]),
         ("dsgd --bias", "dsgd", ["--bias"]))
 
 _LIBMF = r"""
@@ -53,6 +57,9 @@ def add_arguments(p) -> None:
                         "wheel; none: skip)")
     p.add_argument("--rmse-rows", default="all",
                    help="comma-separated row labels of the table, or all (default %(default)s)")
+    p.add_argument("--rmse-sets", default="generated,real,sample",
+                   help="data sets: generated (low rank + noise), real (--ratings), sample (the bundled "
+                        "data/ratings.txt, 150 x 100) (default %(default)s)")
 
 
 def find_real(spec: str):
@@ -150,11 +157,18 @@ def rmse_table(args) -> None:
     rows = ROWS if args.rmse_rows == "all" else [r for r in ROWS if r[0] in args.rmse_rows.split(",")]
     print("Test RMSE after each epoch; last column: (mpiml - LIBMF) / LIBMF at the last epoch, 'ok' within "
           "1 %. LIBMF: its defaults (eta 0.1, its adaptive rule) with L2 lambda = the same lambda, L1 off.")
-    syn = synthetic_ratings(3000, 1500, rank=5, density=0.03, noise=0.5, offset=3.0, seed=1, min_per_user=5)
-    table(f"generated: {syn.users.size} ratings of a rank-5 matrix (offset 3) + noise sigma 0.5",
-          np.column_stack([syn.users, syn.items, syn.values]), 16, 0.05, shown, args.rmse_ranks, rows)
-    path, why = find_real(args.ratings)
-    if path is None:
-        print(f"\nreal ratings: skipped: {why}")
-        return
-    table(f"real: {path.name}", load_ratings(path), 32, 0.1, shown, args.rmse_ranks, rows)
+    sets = args.rmse_sets.split(",")
+    if "generated" in sets:
+        syn = synthetic_ratings(3000, 1500, rank=5, density=0.03, noise=0.5, offset=3.0, seed=1, min_per_user=5)
+        table(f"generated: {syn.users.size} ratings of a rank-5 matrix (offset 3) + noise sigma 0.5",
+              np.column_stack([syn.users, syn.items, syn.values]), 16, 0.05, shown, args.rmse_ranks, rows)
+    if "real" in sets:
+        path, why = find_real(args.ratings)
+        if path is None:
+            print(f"\nreal ratings: skipped: {why}")
+        else:
+            table(f"real: {path.name}", load_ratings(path), 32, 0.1, shown, args.rmse_ranks, rows)
+    sample = Path(__file__).resolve().parents[2] / "data" / "ratings.txt"
+    if "sample" in sets and sample.exists():
+        table("sample: data/ratings.txt (rank 3 + noise sigma 0.25, the README's example)",
+              load_ratings(sample), 4, 0.01, shown, args.rmse_ranks, rows)
