@@ -46,19 +46,10 @@ from . import kernels
 from .blocks import BlockLayout, make_blocks
 from .common import (StepSize, agree_valid, as_triplets, block_seed, check_triplets, default_init_scale,
                      init_factor_rows, ordered_totals, redistribute)
+from .rowstate import RowState
 from .schedule import Schedule
 
 _EXTRA_TAG = 7
-
-
-def slow_dims(k: int) -> int:
-    """Coordinates in the "slow" part of the adaptive rule; the rest form the
-    "fast" part, idle in epoch 1.  LIBMF uses its SIMD width (4 floats with
-    SSE), which is k/8 at its usual k = 32; k/8 in general keeps a fast part
-    at small k too (at k = 4 a slow part of all 4 coordinates left valid RMSE
-    at 2.9 sigma after 20 epochs on data/generate.py's ratings, 1 coordinate
-    reached 1.05 sigma)."""
-    return max(1, k // 8)
 
 
 def _comm_snapshot(comm) -> tuple[float, float, int]:
@@ -67,7 +58,7 @@ def _comm_snapshot(comm) -> tuple[float, float, int]:
             int(st.total_bytes))
 
 
-class DSGD:
+class DSGD(RowState):
     """Stratified SGD matrix factorisation over all ranks (DSGD, or Fugue with ``fugue=True``).
 
     Parameters
@@ -263,14 +254,7 @@ class DSGD:
         targets = [x for x, blk in enumerate(blocks) if blk[0].size]
 
         def run(x, c):
-            j = work[x][1]
-            if self._plain:
-                kernels.sgd_sampled(self.W_, self.H_[j], *blocks[x], lr, self.lam, seeds[x], counts[x], c)
-            else:
-                kernels.sgd_sampled_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none2),
-                                         self.BW_, self.BH_.get(j, self._none), *blocks[x], lr, self.lam,
-                                         self.mu_, seeds[x], counts[x], c, self.adaptive_, self.bias,
-                                         self.ks_, e == 0)
+            self._sgd_sampled(work[x][1], blocks[x], lr, seeds[x], counts[x], c, e)
             counts[x] += c
 
         if self.fugue_fixed is not None:
@@ -306,66 +290,6 @@ class DSGD:
         got = self.comm_.exchange(sends, recv, kind="mf:rotate")
         for src, js in m.recvs.items():
             self._unpack(got[src], js, extras)
-
-    # H blocks travel with their per-row state: the accumulators (adaptive
-    # step) and item biases, packed after the block's factor rows.
-    def _h_extras(self, moving: bool = True) -> list[tuple[str, int]]:
-        """``(name, values per row)`` of the per-H-row dicts that travel with H
-        (all of them when the blocks move; only the biases on the evaluation
-        ring, which leaves every block where it was)."""
-        return ([("GH_", 2)] if self.adaptive_ and moving else []) + ([("BH_", 1)] if self.bias else [])
-
-    def _pack(self, js, extras, pop: bool = False) -> np.ndarray:
-        take = (lambda d, j: d.pop(j)) if pop else (lambda d, j: d[j])
-        parts = []
-        for j in js:
-            parts.append(take(self.H_, j).reshape(-1))
-            parts.extend(take(getattr(self, name), j).reshape(-1) for name, _ in extras)
-        return np.concatenate(parts)
-
-    def _recv_size(self, js, extras):
-        rows = sum(int(np.diff(self.layout_.col_block_range(j))[0]) for j in js)
-        return rows * (self.k + sum(w for _, w in extras)), self.W_.dtype
-
-    def _unpack(self, buf: np.ndarray, blocks, extras=()) -> None:
-        off = 0
-        for j in blocks:
-            lo, hi = self.layout_.col_block_range(j)
-            n = (hi - lo) * self.k
-            self.H_[j] = buf[off:off + n].reshape(hi - lo, self.k)
-            off += n
-            for name, width in extras:
-                part = buf[off:off + (hi - lo) * width]
-                getattr(self, name)[j] = part.reshape(hi - lo, width) if width > 1 else part
-                off += (hi - lo) * width
-
-    def _init_row_state(self) -> None:
-        """Accumulators at 1 (LIBMF's start: the first step is eta0) and zero
-        biases for this rank's W rows and held H blocks."""
-        dt = self.W_.dtype
-        self._none, self._none2 = np.empty(0, dt), np.empty((0, 2), dt)
-        self._plain = not (self.adaptive_ or self.bias)
-        self.ks_ = slow_dims(self.k)
-        n_w = self.W_.shape[0]
-        sizes = {j: len(h) for j, h in self.H_.items()}
-        self.GW_ = np.ones((n_w, 2), dt) if self.adaptive_ else self._none2
-        self.GH_ = {j: np.ones((n, 2), dt) for j, n in sizes.items()} if self.adaptive_ else {}
-        self.BW_ = np.zeros(n_w, dt) if self.bias else self._none
-        self.BH_ = {j: np.zeros(n, dt) for j, n in sizes.items()} if self.bias else {}
-
-    def _sgd_block(self, i: int, j: int, lr: float, seed, epoch: int) -> None:
-        blk = self.blocks_.block(i, j)
-        if self._plain:     # the original kernel: bold/fixed/decay runs keep their bits
-            kernels.sgd_block(self.W_, self.H_[j], *blk, *self._scratch, lr, self.lam, seed)
-        else:
-            kernels.sgd_block_rows(self.W_, self.H_[j], self.GW_, self.GH_.get(j, self._none2), self.BW_,
-                                   self.BH_.get(j, self._none), *blk, *self._scratch, lr, self.lam,
-                                   self.mu_, seed, self.adaptive_, self.bias, self.ks_, epoch == 0)
-
-    def _loss(self, H, BH, blk):
-        if self.bias:
-            return kernels.block_loss_bias(self.W_, H, self.BW_, BH, self.mu_, *blk)
-        return kernels.block_loss(self.W_, H, *blk)
 
     def _evaluate(self) -> np.ndarray:
         """Collective.  Losses of the current model: every H block visits every
@@ -412,13 +336,9 @@ class DSGD:
         Together over all ranks they cover W and H exactly once (H as placed for
         the next epoch's first sub-epoch)."""
         lay = self.layout_
-        out = {"W": [(self.user_lo_, self.W_)],
-               "H": [(lay.col_block_range(j)[0], self.H_[j]) for j in sorted(self.H_)]}
-        for name, w, h in (("G", self.GW_, self.GH_), ("B", self.BW_, self.BH_)):
-            if h:
-                out[name + "W"] = [(self.user_lo_, w)]
-                out[name + "H"] = [(lay.col_block_range(j)[0], h[j]) for j in sorted(h)]
-        return out
+        return {"W": [(self.user_lo_, self.W_)],
+                "H": [(lay.col_block_range(j)[0], self.H_[j]) for j in sorted(self.H_)],
+                **self._row_state_pieces()}
 
     def load_state(self, state: dict, read_rows) -> None:
         """Resume: ``read_rows(which, lo, hi)`` returns global rows ``lo..hi-1`` of
@@ -444,10 +364,4 @@ class DSGD:
         self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=dt)
                    for j in self.schedule_.held(self.epoch_, 0, self.comm_.rank)}
         self._init_row_state()
-        for name, flag, on, shape in (("G", "accumulators", self.adaptive_, (-1, 2)),
-                                      ("B", "bias", self.bias, (-1,))):
-            if on and state.get(flag):
-                setattr(self, name + "W_", np.ascontiguousarray(
-                    read_rows(name + "W", self.user_lo_, self.user_hi_), dtype=dt).reshape(shape))
-                setattr(self, name + "H_", {j: np.ascontiguousarray(
-                    read_rows(name + "H", *lay.col_block_range(j)), dtype=dt).reshape(shape) for j in self.H_})
+        self._load_row_state(state, read_rows)

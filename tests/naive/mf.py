@@ -17,7 +17,7 @@ import numpy as np
 
 from mpiml.mf import kernels
 from mpiml.mf.common import block_seed, default_init_scale, init_factor_rows
-from mpiml.mf.dsgd import slow_dims
+from mpiml.mf.rowstate import slow_dims
 from mpiml.mf.schedule import Schedule
 from mpiml.partition import block_offsets, block_range
 

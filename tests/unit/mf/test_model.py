@@ -23,7 +23,7 @@ SGD = dict(k=4, lam=0.05, lr=0.02, seed=3, step_rule="bold")
 SERIAL = dict(k=4, lam=0.05, lr=0.02, seed=3, step="bold")
 # the defaults (adaptive step), and with biases
 RULES = {"bold": (SGD, SERIAL),
-         # adaptive at k = 6: 1 slow and 5 fast coordinates (mf.dsgd.slow_dims)
+         # adaptive at k = 6: 1 slow and 5 fast coordinates (mf.rowstate.slow_dims)
          "adaptive": (dict(k=6, lam=0.05, seed=3), dict(k=6, lam=0.05, lr=0.1, seed=3, step="adaptive")),
          "adaptive-bias": (dict(k=6, lam=0.05, seed=3, bias=True),
                            dict(k=6, lam=0.05, lr=0.1, seed=3, step="adaptive", bias=True)),
