@@ -22,10 +22,11 @@ slowest rank makes no extra updates: an atomic arrival counter
 it is the last, where the barrier alone would tell it only after the others'
 next polls (milliseconds when ranks share cores).
 
-Per-row state travels with its factor row: with ``step="adaptive"`` each W
-and H row has an accumulator of squared gradients (Chin et al. 2015), with
-``bias=True`` a bias; the H-side ones move with their H block in the same
-message, so a rank always updates rows together with their own state.
+Per-row state travels with its factor row (:mod:`mpiml.mf.rowstate`): with
+``step="adaptive"`` each W and H row has two accumulators of squared
+gradients (Chin et al. 2015, as LIBMF runs it), with ``bias=True`` a bias;
+the H-side ones move with their H block in the same message, so a rank
+always updates rows together with their own state.
 
 Resuming bit-identically at the same rank count needs: the epoch counter,
 :meth:`StepSize.state`, W and H (H blocks are where the schedule places them
