@@ -43,11 +43,6 @@ def register(b) -> None:
     p.set_defaults(func=bench_links)
 
 
-def _median_steady(recs, key):
-    steady = recs[1:] or recs      # iteration 1 also loads the compiled kernels
-    return float(np.median([r[key] for r in steady]))
-
-
 def _job(cluster, args, log: Path):
     import sys
     res = cluster.mpiexec([sys.executable, "-m", "mpi4py", "-m", "mpiml", "train", *map(str, args),
@@ -65,6 +60,7 @@ def bench_links(args) -> int:
     from ..datasets.ratings import synthetic_ratings
     from ..runtime.progress import human_bytes
     from .hosts import Cluster, namespaces_permitted
+    from .launcher import median_steady
     why = namespaces_permitted()
     if why:
         raise SystemExit(f"mpiml bench links: needs network namespaces: {why}")
@@ -104,7 +100,7 @@ def bench_links(args) -> int:
                                               "--topology", topo, "--max-iter", args.iters], tmp / "l.jsonl")
                     plan = fin["plan"]
                     rows.append({"link": link, "gbit_s": gbit, "job": "ibm1", "variant": topo,
-                                 "s_iter": _median_steady(its, "wall_s"), "c_s": _median_steady(its, "c_s"),
+                                 "s_iter": median_steady(its, "wall_s"), "c_s": median_steady(its, "c_s"),
                                  "bytes": plan["bytes_total"], "cross_host": plan["cross_host_bytes"],
                                  "max_rank": plan["bytes_max_rank"],
                                  "rounds": plan["rounds"], "wire_bytes": wire,
@@ -114,10 +110,10 @@ def bench_links(args) -> int:
                                               "--rank", args.k, "--max-iter", args.epochs, "--seed", "1"],
                                           tmp / "m.jsonl")
                     rows.append({"link": link, "gbit_s": gbit, "job": "mf", "variant": solver,
-                                 "s_iter": _median_steady(its, "wall_s"),
-                                 "c_s": _median_steady(its, "comm_s") + _median_steady(its, "wait_s"),
-                                 "bytes": int(_median_steady(its, "bytes")), "cross_host": None,
-                                 "max_rank": int(_median_steady(its, "bytes_max_rank")),
+                                 "s_iter": median_steady(its, "wall_s"),
+                                 "c_s": median_steady(its, "comm_s") + median_steady(its, "wait_s"),
+                                 "bytes": int(median_steady(its, "bytes")), "cross_host": None,
+                                 "max_rank": int(median_steady(its, "bytes_max_rank")),
                                  "rounds": None, "wire_bytes": wire, "load": os.getloadavg()[0]})
             if c.leftovers():
                 raise SystemExit(f"mpiml bench links: left behind {c.leftovers()}")

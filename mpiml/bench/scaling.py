@@ -76,7 +76,7 @@ def _make_data(algo: str, n: int, tmp: Path, tag: str, vocab: int = 0) -> list:
 
 
 def _run(args, ranks: int, train_args: list, log: Path, cluster=None) -> dict:
-    from .launcher import run_mpi
+    from .launcher import median_steady, run_mpi
     argv = ["-m", "mpiml", "train", *map(str, train_args), "--max-iter", str(args.iters),
             "--quiet", "--log", str(log)]
     if cluster is None:
@@ -88,22 +88,22 @@ def _run(args, ranks: int, train_args: list, log: Path, cluster=None) -> dict:
             raise SystemExit(f"mpiml bench scaling: job failed ({res.returncode}):\n{res.stderr[-2000:]}")
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     its = [r for r in recs if "iter" in r]
-    steady = its[1:] or its
-    out = {k: float(np.median([r[k] for r in steady]))
-           for k in ("wall_s", "compute_s", "comm_s", "wait_s", "bytes")}
+    out = {k: median_steady(its, k) for k in ("wall_s", "compute_s", "comm_s", "wait_s", "bytes")}
     out["ranks"] = ranks
     return out
 
 
 def bench_scaling(args) -> int:
     from ..cli.plan import _rank_counts
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..plot import MissingExtra
     try:
         from .scaling_plots import check_matplotlib
         check_matplotlib()
-    except ImportError as exc:
-        raise SystemExit(f"mpiml bench scaling: {exc}") from None
+    except MissingExtra as exc:
+        sys.stderr.write(f"mpiml: error: {exc}\n")
+        return exc.exit_code
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     ranks = _rank_counts(args.ranks)
     per = args.size or DEFAULT_SIZE[args.algorithm]
     cores = os.cpu_count() or 1
