@@ -6,7 +6,9 @@ source tree (``MPIML_MULTIHOST_SCRIPTS`` points elsewhere)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +16,62 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(os.environ.get("MPIML_MULTIHOST_SCRIPTS", REPO / "scripts" / "multihost"))
+
+# up.sh gives host i the address SUBNET.i of one /24, and refuses N outside 1..250.
+MAX_HOSTS = 250
+# Rates as tc spells them (case-insensitive; a bare number is bit/s), limited to
+# the units whose tbf burst up.sh computes; delays as tc's time values.
+_RATE = re.compile(r"(?i)(\d+(\.\d*)?|\.\d+)(bit|kbit|mbit|gbit)?")
+_DELAY = re.compile(r"(?i)(\d+(\.\d*)?|\.\d+)(s|sec|ms|msec|us|usec)")
+
+
+def link_rate(text: str) -> str:
+    """argparse type: a link rate for ``tc`` (``100mbit``, ``1gbit``, ``1.5gbit``)."""
+    m = _RATE.fullmatch(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a link rate: expected a positive number with bit, kbit, mbit or gbit "
+            "(per second), like 100mbit or 1gbit")
+    return text.strip()
+
+
+def link_rates(text: str) -> list[str | None]:
+    """argparse type: comma-separated link rates, ``none`` for an unshaped link
+    (returned as None)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        out.append(None if part.lower() == "none" else link_rate(part))
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} names no link rate (e.g. none,1gbit,100mbit)")
+    return out
+
+
+def link_delay(text: str) -> str:
+    """argparse type: an added one-way delay for ``tc netem`` (``50us``, ``1ms``), or '' for none."""
+    if not text.strip():
+        return ""
+    m = _DELAY.fullmatch(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a delay: expected a number with us, ms or s, "
+                                         "like 50us or 1ms ('' for none)")
+    return text.strip()
+
+
+def host_count(low: int = 1):
+    """argparse type: a number of emulated hosts in ``low..MAX_HOSTS``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or not low <= n <= MAX_HOSTS:
+            raise argparse.ArgumentTypeError(f"{text!r} hosts: expected an integer from {low} to {MAX_HOSTS}")
+        return n
+    parse.__name__ = "host count"
+    return parse
 
 
 def namespaces_permitted() -> str | None:

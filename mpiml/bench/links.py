@@ -22,12 +22,16 @@ import numpy as np
 
 
 def register(b) -> None:
+    from .hosts import MAX_HOSTS, host_count, link_delay, link_rates
     p = b.add_parser("links", help="IBM1 topologies and DSGD vs ALS across emulated hosts with shaped "
                                    "links (tc tbf/netem in network namespaces; root)")
-    p.add_argument("--hosts", type=int, default=4, help="emulated hosts, one rank each (default %(default)s)")
-    p.add_argument("--links", default="none,10gbit,1gbit,100mbit",
-                   help="comma-separated link rates, 'none' = unshaped (default %(default)s)")
-    p.add_argument("--delay", default="50us",
+    # at least 2 hosts: the link throughput is measured from host 1 to host 2
+    p.add_argument("--hosts", type=host_count(2), default=4,
+                   help=f"emulated hosts, one rank each, 2..{MAX_HOSTS} (default %(default)s)")
+    p.add_argument("--links", type=link_rates, default="none,10gbit,1gbit,100mbit",
+                   help="comma-separated link rates (bit/kbit/mbit/gbit per second), 'none' = unshaped "
+                        "(default %(default)s)")
+    p.add_argument("--delay", type=link_delay, default="50us",
                    help="added one-way delay per link, needs the kernel's netem; '' for none "
                         "(default %(default)s)")
     p.add_argument("--pairs", type=int, default=10000, help="IBM1 sentence pairs (default %(default)s)")
@@ -64,7 +68,7 @@ def bench_links(args) -> int:
     why = namespaces_permitted()
     if why:
         raise SystemExit(f"mpiml bench links: needs network namespaces: {why}")
-    rates = [x.strip() for x in args.links.split(",") if x.strip()]
+    rates = args.links
     topologies = [t for t in args.topologies.split(",") if t]
     print(f"emulated cluster: {args.hosts} hosts x 1 rank on {os.cpu_count()} cores "
           f"(load average {os.getloadavg()[0]:.2f}); UCX over TCP through veth links and a bridge")
@@ -83,8 +87,8 @@ def bench_links(args) -> int:
         print(f"IBM1: {args.pairs} Zipfian sentence pairs (vocabulary {args.words}), {args.iters} "
               f"iterations per job; MF: {n_ratings} ratings ({args.users} x {args.items}), k = {args.k}, "
               f"{args.epochs} epochs per job; medians of iterations 2..N")
-        for rate in rates:
-            shaped = None if rate == "none" else rate
+        for shaped in rates:
+            rate = shaped or "none"
             c = Cluster(f"mhb{os.getpid() % 10000}", args.hosts, rate=shaped,
                         delay=(args.delay or None) if shaped else None)
             c.env["MPIML_MH_ALLOW_NO_DELAY"] = "1"
