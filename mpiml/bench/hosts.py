@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,66 @@ def host_count(low: int = 1):
         return n
     parse.__name__ = "host count"
     return parse
+
+
+# Every prefix mpiml's own code uses is mh + who + the creating process's pid
+# (+ x/y for a test's extra set-ups): t = the multi-host tests, b = bench links,
+# s = bench scaling.  The pid makes a set-up whose process was killed (no
+# clean-up ran) recognisable: its process no longer exists.
+KINDS = {"tests": "t", "links": "b", "scaling": "s"}
+_OURS = re.compile(r"mh[tbs](\d+)[xy]*")
+_PROBE = re.compile(r"mpimlprobe(\d+)")
+DEFAULT_STATE = "/run/mpiml-multihost"     # scripts/multihost/common.sh's default
+
+
+def session_prefix(kind: str) -> str:
+    """The namespace prefix of this process's set-up for ``kind`` (a key of KINDS)."""
+    return f"mh{KINDS[kind]}{os.getpid()}"
+
+
+def _dead(pid: str) -> bool:
+    return not Path(f"/proc/{int(pid)}").exists()
+
+
+def remove_stale(state_dir: str | None = None) -> list[str]:
+    """Remove the set-ups of mpiml processes that were killed before cleaning up.
+
+    Only set-ups with a state file that up.sh wrote (in ``state_dir``, default
+    ``$MPIML_MH_STATE`` or /run/mpiml-multihost), a prefix of the form
+    :func:`session_prefix` makes, and a creating process that no longer exists
+    are removed, by down.sh, which deletes exactly what that state file
+    records.  Also the probe namespace of :func:`namespaces_permitted` of a
+    dead process.  Anyone else's namespaces, and live processes' set-ups (other
+    test sessions, benchmarks running now), are never touched.  Returns the
+    prefixes (and probe names) removed.
+    """
+    state_dir = state_dir or os.environ.get("MPIML_MH_STATE", DEFAULT_STATE)
+    removed = []
+    for state in sorted(Path(state_dir).glob("*.created")):
+        prefix = state.name[:-len(".created")]
+        m = _OURS.fullmatch(prefix)
+        if m and _dead(m.group(1)):
+            Cluster(prefix, 0, state_dir=state_dir).down()
+            removed.append(prefix)
+    try:
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:      # no iproute2: nothing can have been made
+        ns = ""
+    for name in (line.split()[0] for line in ns.splitlines() if line.strip()):
+        m = _PROBE.fullmatch(name)
+        if m and _dead(m.group(1)):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+            removed.append(name)
+    return removed
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a CI step's timeout) raise SystemExit in the main
+    thread, so that the benchmark's ``with Cluster``/``finally`` removes its
+    namespaces; only SIGKILL then leaves any, for :func:`remove_stale`."""
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def namespaces_permitted() -> str | None:

@@ -63,11 +63,14 @@ def bench_links(args) -> int:
     from ..datasets.corpus import synthetic_parallel
     from ..datasets.ratings import synthetic_ratings
     from ..runtime.progress import human_bytes
-    from .hosts import Cluster, namespaces_permitted
+    from .hosts import Cluster, exit_on_sigterm, namespaces_permitted, remove_stale, session_prefix
     from .launcher import median_steady
     why = namespaces_permitted()
     if why:
         raise SystemExit(f"mpiml bench links: needs network namespaces: {why}")
+    exit_on_sigterm()
+    for gone in remove_stale():
+        print(f"removed the emulated hosts {gone}-* left by a killed mpiml process")
     rates = args.links
     topologies = [t for t in args.topologies.split(",") if t]
     print(f"emulated cluster: {args.hosts} hosts x 1 rank on {os.cpu_count()} cores "
@@ -89,7 +92,7 @@ def bench_links(args) -> int:
               f"{args.epochs} epochs per job; medians of iterations 2..N")
         for shaped in rates:
             rate = shaped or "none"
-            c = Cluster(f"mhb{os.getpid() % 10000}", args.hosts, rate=shaped,
+            c = Cluster(session_prefix("links"), args.hosts, rate=shaped,
                         delay=(args.delay or None) if shaped else None)
             c.env["MPIML_MH_ALLOW_NO_DELAY"] = "1"
             with c:

@@ -128,11 +128,14 @@ def bench_scaling(args) -> int:
     cores = os.cpu_count() or 1
     cluster = None
     if args.hosts:
-        from .hosts import Cluster, namespaces_permitted
+        from .hosts import Cluster, exit_on_sigterm, namespaces_permitted, remove_stale, session_prefix
         why = namespaces_permitted()
         if why:
             raise SystemExit(f"mpiml bench scaling --hosts: {why}")
-        cluster = Cluster(f"mhs{os.getpid() % 10000}", max(ranks), rate=args.rate)
+        exit_on_sigterm()
+        for gone in remove_stale():
+            print(f"removed the emulated hosts {gone}-* left by a killed mpiml process")
+        cluster = Cluster(session_prefix("scaling"), max(ranks), rate=args.rate)
     meta = {"algorithm": args.algorithm, "ranks": ranks, "size_per_rank": per, "iters": args.iters,
             "cores": cores, "where": "emulated hosts" + (f" ({args.rate} links)" if args.rate else "")
             if cluster else "one machine", "load_start": os.getloadavg()[0],
@@ -142,9 +145,9 @@ def bench_scaling(args) -> int:
     strong, weak = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if cluster:
-            cluster.up()
         try:
+            if cluster:   # inside the try: a set-up interrupted half-way is removed too
+                cluster.up()
             total = per * max(ranks)
             strong_args = _make_data(args.algorithm, total, tmp, "strong", vocab=total)
             for n in ranks:
