@@ -85,41 +85,22 @@ def mpi_info() -> dict:
 
 
 class Request:
-    """A started non-blocking operation: ``test()`` polls, ``wait()`` blocks.
+    """Started non-blocking operations: ``test()`` polls, ``wait()`` blocks.
 
-    Both watch the failure channel like every wait in :class:`Comm`: inside
+    ``reqs`` is one MPI request or a list of them, completed together.  Both
+    calls watch the failure channel like every wait in :class:`Comm`: inside
     an agreed block whose failure notice arrives they raise (and the block's
-    ``agree`` turns that into the same CollectiveError everywhere)."""
+    ``agree`` turns that into the same CollectiveError everywhere).  ``keep``
+    holds what the operation reads or writes until it completed.
+    """
 
-    def __init__(self, req, comm: "Comm", kind: str, keep=None):
-        self._req, self._comm, self._kind, self._keep = req, comm, kind, keep
-        self.done = False
-        comm._inflight[id(self)] = self
-
-    def test(self) -> bool:
-        if self.done:
-            return True
-        if self._req.Test():
-            self.done = True
-            self._comm._inflight.pop(id(self), None)
-            return True
-        self._comm.check_failure()
-        return False
-
-    def wait(self) -> None:
-        if not self.done:
-            self._comm._wait([self._req], self._kind, wait=True)
-            self.done = True
-            self._comm._inflight.pop(id(self), None)
-
-
-class MultiRequest:
-    """Several point-to-point requests completed together (``test``/``wait``
-    watch the failure channel like :class:`Request`)."""
+    # A collective: its wait counts as waiting for other ranks.
+    _p2p = False
 
     def __init__(self, reqs, comm: "Comm", kind: str, keep=None):
-        self._reqs, self._comm, self._kind, self._keep = reqs, comm, kind, keep
-        self.done = not reqs
+        self._reqs = list(reqs) if isinstance(reqs, (list, tuple)) else [reqs]
+        self._comm, self._kind, self._keep = comm, kind, keep
+        self.done = not self._reqs
         if not self.done:
             comm._inflight[id(self)] = self
 
@@ -127,21 +108,34 @@ class MultiRequest:
         if self.done:
             return True
         if self._comm._MPI.Request.Testall(self._reqs):
-            self.done = True
-            self._comm._inflight.pop(id(self), None)
+            self._finish()
             return True
         self._comm.check_failure()
         return False
 
     def wait(self) -> None:
-        if not self.done:
-            if self._comm._open:
-                self._comm._wait(self._reqs, self._kind, cancel=True)
-            else:
-                self._comm._MPI.Request.Waitall(self._reqs)
-            self.done = True
-            self._keep = None
-            self._comm._inflight.pop(id(self), None)
+        if self.done:
+            return
+        c = self._comm
+        if not self._p2p:
+            c._wait(self._reqs, self._kind, wait=True)
+        elif c._open:
+            c._wait(self._reqs, self._kind, cancel=True)
+        else:   # outside every block no notice can concern it (see Comm._wait)
+            c._MPI.Request.Waitall(self._reqs)
+        self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        self._keep = None
+        self._comm._inflight.pop(id(self), None)
+
+
+class MultiRequest(Request):
+    """Several point-to-point requests completed together: abandoned ones are
+    cancelled, and a wait counts as communication time."""
+
+    _p2p = True
 
 
 class Comm(Operations):
