@@ -23,8 +23,8 @@ from .operations import Operations
 from .watchdog import Watchdog
 
 
-# Waits poll (Testany/Testsome over the operation and the failure channel's
-# receive) and yield the core every 256 polls that found nothing.  Measured
+# Waits poll (Testany, or Testall and then Test, over the operation and the
+# failure channel's receive) and yield the core every 256 polls that found nothing.  Measured
 # here with 2 ranks on loaded cores: MPI_Waitany (which never yields) made an
 # 8 MiB Iallreduce take 1.7x as long as MPI_Wait (which does) because the
 # polling rank took the CPU from its peer; this loop matched MPI_Wait.
