@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..comm.shuffle import shuffle_by_owner
+from ..comm.shuffle import owner_order, shuffle_by_owner
 from ..errors import ConfigError
 from ..partition import hash_owner
 from .hosttree import ring_edge_bytes, split_bytes
-from .keys import VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix
-from .plan import TOPOLOGIES, Messages, allreduce_bytes, rank_plan_from_messages, route
+from . import kernels
+from .keys import VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, rank_dtype, shared_pairs
+from .plan import TOPOLOGIES, Messages, allreduce_bytes, assemble_rank_plan, rank_plan_from_messages
 from .topology import RootedTree, junction_tree_edges
 
 
@@ -50,29 +51,120 @@ class PlanInfo:
 def _key_owner(own_keys: np.ndarray, space, size: int) -> np.ndarray:
     """``hash_owner(space.source_of(own_keys), size)`` for sorted keys, hashing
     only the vocabulary: parameters come sorted in runs of one source word,
-    then the totals."""
-    words = hash_owner(np.arange(space.n_src, dtype=np.int64), size)
+    then the totals.  In the small rank dtype (:func:`~mpiml.em.keys.rank_dtype`)."""
+    words = hash_owner(np.arange(space.n_src, dtype=np.int64), size).astype(rank_dtype(size))
     n_par = int(np.searchsorted(own_keys, space.n_param))
     bounds = np.searchsorted(own_keys[:n_par], np.arange(space.n_src + 1, dtype=np.int64) * space.n_tgt)
-    dest = np.empty(own_keys.size, dtype=np.int64)
+    dest = np.empty(own_keys.size, dtype=words.dtype)
     dest[:n_par] = np.repeat(words, np.diff(bounds))
     dest[n_par:] = words[own_keys[n_par:] - space.n_param]
     return dest
 
 
-def _shard_holders(comm, own_keys: np.ndarray, space, kind: str) -> Holders:
+def _shard_holders(comm, own_keys: np.ndarray, space, kind: str, keep_parts: bool = False):
     """Holders of the keys whose source word hashes to this rank.
 
     Sharding by source word makes this rank the mapreduce reducer of every
     key in its shard, and keeps a word's parameters and total together.
+    Returns ``(holders, parts, dest)``; with ``keep_parts``, ``parts[q]`` are
+    the keys of the shard rank q holds and ``dest`` the shard owner of each
+    own key (the mapreduce plan needs both), else ``None, None``.
     """
-    if comm.size == 1:
-        return holders_from_key_sets([own_keys])
-    got, = shuffle_by_owner(comm, _key_owner(own_keys, space, comm.size), own_keys, kind=kind,
-                            per_source=True)
+    dest = _key_owner(own_keys, space, comm.size)
+    got, = shuffle_by_owner(comm, dest, own_keys, kind=kind, per_source=True)
     # each part is a sorted subset of one rank's distinct keys (the shuffle is
     # stable), in rank order
-    return holders_from_key_sets(got)
+    if keep_parts:
+        return holders_from_key_sets(got), got, dest
+    del dest
+    return holders_from_key_sets(got, consume=True), None, None
+
+
+def _peer_lists(keys: np.ndarray, peers: np.ndarray) -> dict:
+    """{peer: sorted keys} from parallel (key, peer) arrays."""
+    if keys.size == 0:
+        return {}
+    o = np.lexsort((keys, peers))
+    k, p = keys[o], peers[o]
+    del o
+    cut = np.flatnonzero(np.r_[True, p[1:] != p[:-1], True])
+    return {int(p[a]): k[a:b] for a, b in zip(cut[:-1], cut[1:])}
+
+
+def _ship(comm, dest, keys, peers, kind: str) -> dict:
+    """Collective.  Entry (key, peer) to rank ``dest``; this rank's {peer: sorted keys}."""
+    got_k, got_p = shuffle_by_owner(comm, dest, keys, peers, kind=kind)
+    return _peer_lists(got_k, got_p)
+
+
+def _tree_lists(comm, h: Holders, tree: RootedTree, kind: str):
+    """Collective.  This rank's sends/recvs of the tree schedule.
+
+    A shared key travels on every edge (v, parent v) of its Steiner subtree:
+    up in round ``height[v]`` (collect), down in round ``n_collect +
+    depth[parent v]`` (distribute), the same keys both ways.  So each end of
+    an edge gets one (key, other end) entry per key: one int64 and one small
+    int instead of two four-column int64 message records per end.
+    """
+    keep = np.diff(h.ptr) >= 2
+    if keep.any():
+        key_of, v = kernels.steiner_edges(h.ptr, h.ranks, keep, tree.parent, tree.depth, tree.tin,
+                                          False)[1:]
+    else:
+        key_of = v = np.empty(0, np.int64)
+    keys = h.keys[key_of]
+    del key_of
+    rd = rank_dtype(comm.size)
+    v = v.astype(rd)
+    p = tree.parent[v].astype(rd)
+    by_peer = _ship(comm, np.concatenate([v, p]), np.concatenate([keys, keys]),
+                    np.concatenate([p, v]), kind)
+    me = comm.rank
+    sends, recvs = {}, {}
+    for q, k in by_peer.items():
+        if q == tree.parent[me]:      # q is my parent
+            sends[(int(tree.height[me]), q)] = k
+            recvs[(tree.n_collect + int(tree.depth[q]), q)] = k
+        else:                         # q is my child
+            recvs[(int(tree.height[q]), q)] = k
+            sends[(tree.n_collect + int(tree.depth[me]), q)] = k
+    return sends, recvs
+
+
+def _allpairs_lists(comm, h: Holders, kind: str):
+    """Collective.  One round: the keys shared with each peer go both ways."""
+    k, a, b = shared_pairs(h)
+    by_peer = _ship(comm, a, h.keys[k], b, kind)
+    return {(0, q): x for q, x in by_peer.items()}, {(0, q): x for q, x in by_peer.items()}
+
+
+def _mapreduce_lists(comm, own, parts, dest, space):
+    """This rank's mapreduce sends/recvs, without communication.
+
+    The shard owner is the reducer of its keys, so a holder sends each own key
+    to ``dest`` in round 0 and gets theta of its parameters back in round 1;
+    the reducer receives ``parts[q]`` from every other holder q and returns
+    theta of the parameters among them.
+    """
+    me = comm.rank
+    sends, recvs = {}, {}
+    order, cuts = owner_order(dest, comm.size)   # stable: each group stays sorted
+    for q in range(comm.size):
+        if q == me:
+            continue
+        up = own[order[cuts[q]:cuts[q + 1]]]
+        if up.size:
+            sends[(0, q)] = up
+            down = up[~space.is_total(up)]
+            if down.size:
+                recvs[(1, q)] = down
+        got = np.asarray(parts[q], dtype=np.int64)
+        if got.size:
+            recvs[(0, q)] = got
+            back = got[~space.is_total(got)]
+            if back.size:
+                sends[(1, q)] = back
+    return sends, recvs
 
 
 def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, root=None,
@@ -98,6 +190,13 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     Returns
     -------
     (RankPlan, PlanInfo)
+
+    Notes
+    -----
+    The plan equals ``make_plan(...).rank_plan(rank)``, but no rank lists the
+    (round, src, dst, key) messages: each shard owner sends every rank only
+    its (key, peer) entries (tree, allpairs), or nothing (mapreduce: the
+    shuffle of the keys already told the reducer who holds what).
     """
     if topology not in TOPOLOGIES:
         raise ConfigError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
@@ -106,10 +205,14 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     own = np.asarray(own_keys, dtype=np.int64)
     if size == 1:     # nothing is shared: every topology is "no messages"
         return _single_rank_plan(comm, own, topology, space, tree_edges, t0)
-    h = _shard_holders(comm, own, space, kind + ":keys")
-    tree, union, n_collect = None, None, 0
+    h, parts, dest = _shard_holders(comm, own, space, kind + ":keys", keep_parts=topology == "mapreduce")
+    n_keys = int(h.keys.size)
+    n_shared = int(np.count_nonzero(np.diff(h.ptr) >= 2))
+    tree, union, n_collect, extra = None, None, 0, None
+    sends, recvs = {}, {}
     if topology == "allreduce":
-        union = np.sort(np.concatenate(comm.allgather_array(h.keys, kind=kind + ":union")))
+        union = np.concatenate(comm.allgather_array(h.keys, kind=kind + ":union"))
+        union.sort()
     elif topology in ("junction-tree", "tree"):
         if topology == "tree":
             if tree_edges is None:
@@ -123,25 +226,32 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
                 edges = junction_tree_edges(weights, rank_hosts if host_aware else None)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
-    msgs = route(h, topology, size, space=space, tree=tree)
-    # every message entry is known to both of its ends
-    rec = np.stack([msgs.round, msgs.src, msgs.dst, msgs.key], axis=1)
-    mine, = shuffle_by_owner(comm, np.concatenate([msgs.src, msgs.dst]), np.concatenate([rec, rec]),
-                             kind=kind + ":messages")
-    mine = Messages(*(np.ascontiguousarray(mine[:, c]) for c in range(4))).sorted()
-    n_shared = int(np.count_nonzero(h.counts >= 2))
-    sent_here = VALUE_BYTES * int(np.count_nonzero(mine.src == comm.rank))
-    dsts, n_to = np.unique(mine.dst[mine.src == comm.rank], return_counts=True)
-    to_peer = [(comm.rank, int(d), VALUE_BYTES * int(c)) for d, c in zip(dsts.tolist(), n_to.tolist())]
+        h = h.shared()      # only shared keys travel; drop the (much larger) rest
+        sends, recvs = _tree_lists(comm, h, tree, kind + ":messages")
+    elif topology == "allpairs":
+        h = h.shared()
+        sends, recvs = _allpairs_lists(comm, h, kind + ":messages")
+    else:   # mapreduce
+        sends, recvs = _mapreduce_lists(comm, own, parts, dest, space)
+        at = np.minimum(np.searchsorted(own, h.keys), max(own.size - 1, 0))
+        extra = h.keys[own[at] != h.keys] if own.size else h.keys    # keys it only reduces
+        parts = dest = None
+    del h
+    n_to = {}
+    for (_, q), k in sends.items():
+        n_to[q] = n_to.get(q, 0) + int(k.size)
+    sent_here = VALUE_BYTES * sum(n_to.values())
+    to_peer = [(comm.rank, q, VALUE_BYTES * n) for q, n in sorted(n_to.items())]
     hosts = rank_hosts if rank_hosts is not None else [""] * size
     split = split_bytes(to_peer, hosts)
-    facts = comm.allgather_obj((sent_here, np.unique(mine.round).tolist(), int(h.keys.size),
-                                n_shared, split), kind=kind + ":summary")
+    facts = comm.allgather_obj((sent_here, sorted({r for r, _ in sends}), n_keys, n_shared, split),
+                               kind=kind + ":summary")
     # the per-edge list can have size^2 entries (allpairs): gathered on rank 0 only
     edges_at_root = comm.gather_obj(to_peer, root=0, kind=kind + ":edges")
     rounds = sorted(set().union(*(f[1] for f in facts)))
-    plan = rank_plan_from_messages(comm.rank, size, topology, own, mine, rounds=rounds,
-                                   n_collect=n_collect, space=space, union_keys=union)
+    plan = assemble_rank_plan(comm.rank, size, topology, own, sends, recvs, rounds=rounds,
+                              n_collect=n_collect, space=space, union_keys=union, extra=extra)
+    del sends, recvs
     if topology == "allreduce":
         per = allreduce_bytes(size, union.size)
         sent = [per] * size

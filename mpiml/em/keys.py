@@ -68,6 +68,16 @@ class Holders:
     def counts(self) -> np.ndarray:
         return np.diff(self.ptr)
 
+    def shared(self) -> "Holders":
+        """The keys held by two or more ranks (all the C-step messages are about)."""
+        cnt = np.diff(self.ptr)
+        sel = np.flatnonzero(cnt >= 2)
+        cnt = cnt[sel]
+        ranks = self.ranks[_segment_indices(self.ptr[sel], cnt)]
+        ptr = np.zeros(sel.size + 1, np.int64)
+        np.cumsum(cnt, out=ptr[1:])
+        return Holders(self.keys[sel], ptr, ranks)
+
 
 def holders_from_pairs(keys, ranks) -> Holders:
     """Holders from parallel arrays of (key, holding rank) entries."""
@@ -82,34 +92,63 @@ def holders_from_pairs(keys, ranks) -> Holders:
     return Holders(k[starts], np.append(starts, k.size).astype(np.int64), r)
 
 
-def holders_from_key_sets(key_sets) -> Holders:
+def rank_dtype(size: int):
+    """Smallest integer dtype that holds the ranks 0..size (int16 owners sort
+    by numpy's radix sort; halving the holder lists is what matters at scale)."""
+    return np.int16 if size < 2 ** 15 - 1 else np.int32
+
+
+def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
     """Holders from one sorted array of distinct keys per rank.
 
-    A stable sort of the concatenation (rank order) keeps each key's
-    holders in rank order, so no lexsort over (key, rank) is needed.
+    Sorting the combined keys ``key * n + rank`` (n = number of sets) in
+    place orders the entries by key, then rank, with one int64 array of the
+    entries and the sort's buffer as the only large temporaries (an argsort
+    and two gathers would need three more).  Keys too large to combine, or
+    sets that are not sorted and distinct, take the lexsort path.
+    ``ranks`` is int16/int32 (:func:`rank_dtype`).  With ``consume``, the
+    list ``key_sets`` is emptied once its keys are copied, so buffers only it
+    refers to are freed before the sort.
     """
-    key_sets = [np.asarray(k, np.int64) for k in key_sets]
-    if not all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in key_sets):
-        ranks = [np.full(len(ks), r, dtype=np.int64) for r, ks in enumerate(key_sets)]
-        return holders_from_pairs(np.concatenate(key_sets or [np.empty(0, np.int64)]),
-                                  np.concatenate(ranks or [np.empty(0, np.int64)]))
-    allk = np.concatenate(key_sets or [np.empty(0, np.int64)])
-    ranks = np.repeat(np.arange(len(key_sets), dtype=np.int64), [k.size for k in key_sets])
-    if len(key_sets) > 1:
-        order = np.argsort(allk, kind="stable")
-        allk, ranks = allk[order], ranks[order]
-        del order
-    if allk.size == 0:
-        return Holders(allk, np.zeros(1, np.int64), ranks)
-    starts = np.flatnonzero(np.r_[True, allk[1:] != allk[:-1]])
-    return Holders(allk[starts], np.append(starts, allk.size).astype(np.int64), ranks)
-
-
-_HEAVY_ROWS = 1 << 14     # keys per dense product chunk (counts stay exact in float32)
+    sets = [np.asarray(k, np.int64) for k in key_sets]
+    n = len(sets)
+    top = max((int(k[-1]) for k in sets if k.size), default=0)
+    low = min((int(k[0]) for k in sets if k.size), default=0)
+    if (low < 0 or top >= (2 ** 63 - 1) // max(n, 1) - 1
+            or not all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in sets)):
+        ranks = [np.full(len(ks), r, dtype=np.int64) for r, ks in enumerate(sets)]
+        h = holders_from_pairs(np.concatenate(sets or [np.empty(0, np.int64)]),
+                               np.concatenate(ranks or [np.empty(0, np.int64)]))
+        return Holders(h.keys, h.ptr, h.ranks.astype(rank_dtype(n)))
+    comb = np.empty(sum(k.size for k in sets), np.int64)
+    at = 0
+    for r, k in enumerate(sets):
+        np.multiply(k, n, out=comb[at:at + k.size])
+        comb[at:at + k.size] += r
+        at += k.size
+    del sets, k
+    if consume:
+        key_sets.clear()
+    if comb.size == 0:
+        return Holders(comb, np.zeros(1, np.int64), np.empty(0, rank_dtype(n)))
+    if n > 1:
+        comb.sort(kind="stable")   # the sets are sorted runs: a merge (timsort)
+    ranks = np.empty(comb.size, rank_dtype(n))
+    np.remainder(comb, n, out=ranks, casting="unsafe")
+    np.floor_divide(comb, n, out=comb)      # the keys, each repeated per holder
+    fresh = np.empty(comb.size, bool)
+    fresh[0] = True
+    np.not_equal(comb[1:], comb[:-1], out=fresh[1:])
+    starts = np.flatnonzero(fresh)
+    del fresh
+    keys = comb[starts]
+    del comb
+    return Holders(keys, np.append(starts, ranks.size).astype(np.int64), ranks)
 
 
 def shared_pairs(h: Holders):
-    """(key position, a, b) for every ordered pair a != b holding the same key."""
+    """(key position, a, b) for every ordered pair a != b holding the same key
+    (positions int64, ranks in the holders' dtype)."""
     cnt = h.counts
     out_k, out_a, out_b = [], [], []
     for c in np.unique(cnt[cnt >= 2]).tolist():
@@ -121,8 +160,11 @@ def shared_pairs(h: Holders):
         out_b.append(mat[:, ib].ravel())
     if not out_k:
         e = np.empty(0, np.int64)
-        return e, e, e
+        return e, e.astype(h.ranks.dtype), e.astype(h.ranks.dtype)
     return np.concatenate(out_k), np.concatenate(out_a), np.concatenate(out_b)
+
+
+_HEAVY_ROWS = 1 << 14     # keys per dense product chunk (counts stay exact in float32)
 
 
 def intersection_matrix(h: Holders, size: int) -> np.ndarray:

@@ -218,28 +218,58 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
     step for each, empty or not, because ``comm.exchange`` is collective
     (every rank must call it the same number of times).
     """
+    out = msgs.src == rank
+    inn = msgs.dst == rank
+    return assemble_rank_plan(rank, size, topology, own_keys,
+                              _groups(msgs.round[out], msgs.dst[out], msgs.key[out]),
+                              _groups(msgs.round[inn], msgs.src[inn], msgs.key[inn]),
+                              rounds=rounds, n_collect=n_collect, space=space, union_keys=union_keys)
+
+
+def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dict, recvs: dict, *,
+                       rounds, n_collect: int = 0, space=None, union_keys=None,
+                       extra=None) -> RankPlan:
+    """Rank ``rank``'s plan from its key lists per round and peer (pure).
+
+    ``sends`` / ``recvs`` map ``(round, peer)`` to the sorted keys sent to /
+    received from that peer in that round.  One array may serve several
+    entries (a tree edge's separator goes up in one round and comes down
+    in another; allpairs sends and receives the same keys): its positions
+    are computed once and shared by the steps, which only read them.
+    ``extra``: the sorted keys the rank only carries or reduces (default:
+    the listed keys that are not its own).  ``rounds`` as in
+    :func:`rank_plan_from_messages`.
+    """
     own = np.asarray(own_keys, dtype=np.int64)
-    extra = unique_sorted(msgs.key)
-    if extra.size:
-        at = np.minimum(np.searchsorted(own, extra), max(own.size - 1, 0))
-        extra = extra[own[at] != extra] if own.size else extra
+    if extra is None:
+        lists = list({id(k): k for k in (*sends.values(), *recvs.values())}.values())
+        extra = unique_sorted(np.concatenate(lists)) if lists else np.empty(0, np.int64)
+        del lists
+        if extra.size and own.size:
+            at = np.minimum(np.searchsorted(own, extra), own.size - 1)
+            extra = extra[own[at] != extra]
     if extra.size:      # keys this rank only carries or reduces
         work = union_sorted(own, extra).astype(np.int64)
         own_pos = np.searchsorted(work, own)
     else:
         work, own_pos = own, None      # the identity: no index array
     plan = RankPlan(rank, size, topology, own, work, own_pos)
-    out = msgs.src == rank
-    sends = _groups(msgs.round[out], msgs.dst[out], msgs.key[out])
-    inn = msgs.dst == rank
-    recvs = _groups(msgs.round[inn], msgs.src[inn], msgs.key[inn])
     mine = {k[0] for k in sends} | {k[0] for k in recvs}
     if not mine <= set(rounds):
         raise AssertionError("rank has messages outside the global rounds")
+    at_work = {}
+
+    def positions(keys):
+        got = at_work.get(id(keys))
+        if got is None:     # (keys, positions): holding keys keeps its id unique
+            got = at_work[id(keys)] = (keys, np.searchsorted(work, keys))
+        return got[1]
+
     for r in sorted(set(rounds)):
         plan.steps.append(Step(r, round_op(topology, r, n_collect),
-                               {p: np.searchsorted(work, k) for (rr, p), k in sends.items() if rr == r},
-                               {p: np.searchsorted(work, k) for (rr, p), k in recvs.items() if rr == r}))
+                               {p: positions(k) for (rr, p), k in sorted(sends.items()) if rr == r},
+                               {p: positions(k) for (rr, p), k in sorted(recvs.items()) if rr == r}))
+    at_work.clear()
     if topology == "allreduce":
         union = np.asarray(union_keys, dtype=np.int64)
         plan.union_size, plan.union_pos = int(union.size), np.searchsorted(union, own)
