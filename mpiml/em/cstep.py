@@ -74,8 +74,7 @@ class CStep:
                 self._reduce(work, theta)
                 reduced = True
             source = theta if step.op == "theta" else work
-            for q, ix in step.sends.items():
-                self.sent_to[q] = self.sent_to.get(q, 0) + VALUE_BYTES * int(ix.size)
+            self.count_sends(step)
             got = self.comm.exchange({q: source[ix] for q, ix in step.sends.items()},
                                      {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
                                      kind=self.kind)
@@ -87,6 +86,11 @@ class CStep:
                 return theta[:self.n_own_params]
             return theta[p.own_pos[:self.n_own_params]]
         return work if p.own_pos is None else work[p.own_pos]
+
+    def count_sends(self, step) -> None:
+        """Add a step's payload to :attr:`sent_to` (per destination rank)."""
+        for q, ix in step.sends.items():
+            self.sent_to[q] = self.sent_to.get(q, 0) + VALUE_BYTES * int(ix.size)
 
     def _reduce(self, work, theta):
         # mapreduce M-step on the parameters this rank reduces
