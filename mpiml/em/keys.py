@@ -136,14 +136,14 @@ def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
     ranks = np.empty(comb.size, rank_dtype(n))
     np.remainder(comb, n, out=ranks, casting="unsafe")
     np.floor_divide(comb, n, out=comb)      # the keys, each repeated per holder
-    fresh = np.empty(comb.size, bool)
-    fresh[0] = True
-    np.not_equal(comb[1:], comb[:-1], out=fresh[1:])
-    starts = np.flatnonzero(fresh)
+    fresh = np.empty(comb.size + 1, bool)     # key starts, and the end
+    fresh[0] = fresh[-1] = True
+    np.not_equal(comb[1:], comb[:-1], out=fresh[1:-1])
+    ptr = np.flatnonzero(fresh).astype(np.int64, copy=False)
     del fresh
-    keys = comb[starts]
+    keys = comb[ptr[:-1]]
     del comb
-    return Holders(keys, np.append(starts, ranks.size).astype(np.int64), ranks)
+    return Holders(keys, ptr, ranks)
 
 
 def shared_pairs(h: Holders):
