@@ -58,7 +58,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..partition import block_owner, block_range
-from .lines import read_line_block
+from . import lines as textlines
+from .lines import count_newlines, exact_floats, read_line_block
 
 FORMATS = ("auto", "triplets", "movielens", "npy", "hdf5")
 DUPLICATES = ("last", "first", "mean", "error")
@@ -120,13 +121,14 @@ class _Raw:
 
 
 def _pieces(raw: bytes):
-    """(line offset, bytes) pieces of ~_PIECE bytes ending at line ends."""
+    """(line offset, memoryview) pieces of ~_PIECE bytes ending at line ends."""
     start, line = 0, 0
+    view = memoryview(raw)
     while start < len(raw):
         end = raw.find(b"\n", min(start + _PIECE, len(raw)) - 1)
         end = len(raw) if end < 0 else end + 1
-        yield line, raw[start:end]
-        line += raw.count(b"\n", start, end)
+        yield line, view[start:end]
+        line += count_newlines(view[start:end])
         start = end
 
 
@@ -140,11 +142,18 @@ def _is_float(tok: bytes) -> bool:
 
 def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) -> _Raw:
     """Parse one piece; ``first_line`` is the global number of its first line."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError("not valid UTF-8 text", path, first_line + data[:exc.start].count(b"\n")) from None
-    data = data.translate(bytes.maketrans(b":" if fmt == "movielens" else b",", b" "))
+    sep = b":" if fmt == "movielens" else b","
+    if not force_str and len(data) >= textlines.FAST_MIN_BYTES:
+        fast = _parse_fast(data, first_line, path, sep)
+        if fast is not None:
+            return fast
+    data = bytes(data)
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError("not valid UTF-8 text", path, first_line + data[:exc.start].count(b"\n")) from None
+    data = data.translate(bytes.maketrans(sep, b" "))
     if b"#" in data:      # blank comment lines in place, keeping byte positions
         data = re.sub(rb"(?m)^[ \t]*#[^\n]*", lambda m: b" " * len(m.group()), data)
     if first_line == 1:   # a header line: rating field not a number
@@ -180,6 +189,32 @@ def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) 
             _check_values(values, lines, path)
             return _Raw(vals[col == 0].astype(np.int64), vals[col == 1].astype(np.int64), values, lines, "int")
     return _parse_slow(data, first_line, path, force_str)
+
+
+def _parse_fast(data, first_line: int, path, sep: bytes) -> _Raw | None:
+    """The compiled parser on a piece; None when the piece needs the exact
+    path (non-integer ids, ratings that are not plain decimals, non-ASCII
+    bytes), which then gives the same result or message.  Line 1 of the file
+    is skipped when its rating field is not a number, as the exact path does."""
+    from . import kernels
+    skip_first = False
+    if first_line == 1:
+        head = bytes(data[:256]).split(b"\n", 1)[0]
+        if len(head) == 256:
+            head = bytes(data).split(b"\n", 1)[0]
+        f = head.translate(bytes.maketrans(sep, b" ")).split()
+        skip_first = len(f) >= 3 and not _is_float(f[2])
+    out = kernels.parse_ratings(np.frombuffer(data, dtype=np.uint8), sep[0], skip_first)
+    outcome, line, found, users, items, values, lines, hard, dst = out
+    if outcome == kernels.FIELDS:
+        raise InputError(f"expected 3 or 4 fields (user item rating [timestamp]), found {found}",
+                         path, first_line + int(line))
+    if outcome != kernels.DONE:
+        return None
+    values[dst] = exact_floats(hard, dst.size)
+    lines += first_line
+    _check_values(values, lines, path)
+    return _Raw(users, items, values, lines, "int")
 
 
 def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> _Raw:
