@@ -184,7 +184,8 @@ def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) 
     if vals is not None and vals.size == starts.size:
         # id tokens must be integer literals ("1.0", "1e3" make string ids)
         odd = np.logical_or.reduceat(_NONDIGIT[x], starts) if starts.size else np.zeros(0, bool)
-        if not np.any(odd[col < 2]):
+        # ids from 2**53 on are not exact as doubles: the line-by-line path reads them
+        if not np.any(odd[col < 2]) and not np.any(np.abs(vals[col < 2]) >= 2.0 ** 53):
             values = vals[col == 2]
             _check_values(values, lines, path)
             return _Raw(vals[col == 0].astype(np.int64), vals[col == 1].astype(np.int64), values, lines, "int")
@@ -235,7 +236,8 @@ def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> _Raw:
         ls.append(first_line + k)
     values, lines = np.asarray(vs, dtype=np.float64), np.asarray(ls, dtype=np.int64)
     _check_values(values, lines, path)
-    ints = not force_str and all(_INT_RE.fullmatch(t) for t in us + its)
+    # integer ids beyond int64 are kept as strings, like any other label
+    ints = not force_str and all(_INT_RE.fullmatch(t) and -2 ** 63 <= int(t) < 2 ** 63 for t in us + its)
     if ints:
         return _Raw(np.array([int(t) for t in us], np.int64), np.array([int(t) for t in its], np.int64),
                     values, lines, "int")
