@@ -11,7 +11,7 @@ from mpiml.errors import CollectiveError, InputError
 from mpiml.io import kernels
 from mpiml.io.dense import read_dense
 from mpiml.io.libsvm import read_libsvm
-from mpiml.io.ratings import _read_raw
+from mpiml.io.ratings import read_raw_ratings as _read_raw
 from tests.fakecomm import run_ranks
 
 # Numbers whose doubles are easy to get wrong: ties, many digits, the edges
