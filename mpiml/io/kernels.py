@@ -125,13 +125,100 @@ def tokenize_ids(buf, n_lines):
 OK, HARD, BAD = 0, 1, 2
 # OK: the value is exact.  HARD: the token is a well-formed decimal number
 # whose correctly rounded double this kernel does not compute (more than 19
-# significant digits, or a power of ten beyond 1e22); the caller converts such
-# tokens with Python's float() rules.  BAD: not a plain decimal number (inf,
+# significant digits, a subnormal or overflowing result, or one of the rare
+# products too close to a rounding boundary); the caller converts such tokens
+# with Python's float() rules.  BAD: not a plain decimal number (inf,
 # nan, underscores, hex, junk): the caller takes the exact slow path.
 
 # 10**k for k <= 22 is exactly representable as a double (5**22 < 2**53).
 _POW10 = np.array([10.0 ** k for k in range(23)])
 _TWO53 = 1 << 53
+_Q_MIN, _Q_MAX = -342, 308
+
+
+def _pow5_table():
+    """128-bit approximations of 5**q, q in [-342, 308], with the top bit set,
+    as (high, low) uint64 words: for q >= 0 the leading 128 bits of 5**q
+    (truncated); for q < 0 one more than the leading 128 bits of 2**b / 5**-q
+    (b chosen so the quotient has at least 128 bits).  This is the table of
+    Lemire's algorithm ("Number parsing at a gigabyte per second", Software:
+    Practice and Experience 51(8), 2021, section 5), computed here with
+    Python integers."""
+    hi, lo = [], []
+    for q in range(_Q_MIN, _Q_MAX + 1):
+        if q >= 0:
+            c = 5 ** q
+            c = c << (128 - c.bit_length()) if c.bit_length() < 128 else c >> (c.bit_length() - 128)
+        else:
+            p5 = 5 ** -q
+            z = (p5 - 1).bit_length()                 # smallest z with 2**z >= 5**-q
+            b = z + 127 if q >= -27 else 2 * z + 128
+            c = (1 << b) // p5 + 1
+            while c >= 1 << 128:
+                c >>= 1
+        hi.append(c >> 64)
+        lo.append(c & ((1 << 64) - 1))
+    return np.array(hi, dtype=np.uint64), np.array(lo, dtype=np.uint64)
+
+
+_P5_HI, _P5_LO = _pow5_table()
+_M32 = np.uint64(0xFFFFFFFF)
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _mul128(a, b):
+    """(high, low) 64-bit words of the 128-bit product of uint64 a and b."""
+    s32 = np.uint64(32)
+    a0, a1, b0, b1 = a & _M32, a >> s32, b & _M32, b >> s32
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> s32) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> s32) + (p10 >> s32) + (mid >> s32), (mid << s32) | (p00 & _M32)
+
+
+@njit(cache=True)
+def _eisel_lemire(w, q):
+    """The double nearest to ``w * 10**q`` (w < 2**64, w > 0), or ``(False,
+    0.0)`` where the 128-bit product cannot decide the rounding, or the
+    result is subnormal or infinite (the caller then converts exactly).
+
+    Lemire's algorithm (2021, after Eisel): normalise w, multiply by the
+    128-bit 5**q, keep 54 bits and round to 53, halfway cases to even; the
+    binary exponent is floor(q * log2(10)) + 63 + (top bit) - (leading zeros).
+    """
+    if q < _Q_MIN or q > _Q_MAX:
+        return False, 0.0
+    lz = 0
+    top = np.uint64(1) << np.uint64(63)
+    while not (w & top):
+        w = w << np.uint64(1)
+        lz += 1
+    k = q - _Q_MIN
+    hi, lo = _mul128(w, _P5_HI[k])
+    mask = np.uint64(0x1FF)
+    if (hi & mask) == mask:                     # the low words may carry into the kept bits
+        hi2, _ = _mul128(w, _P5_LO[k])
+        lo2 = lo + hi2
+        if lo2 < lo:
+            hi = hi + np.uint64(1)
+        lo = lo2
+        if (hi & mask) == mask and lo == _ONES:
+            return False, 0.0
+    upper = int(hi >> np.uint64(63))
+    m = hi >> np.uint64(upper + 9)
+    e2 = ((217706 * q) >> 16) + 63 + upper - lz + 1023   # biased exponent of the result
+    if e2 <= 0:
+        return False, 0.0
+    if lo <= np.uint64(1) and -4 <= q <= 23 and (m & np.uint64(3)) == np.uint64(1) \
+            and (m << np.uint64(upper + 9)) == hi:
+        m = m & ~np.uint64(1)                   # exactly halfway: round to even
+    m = (m + (m & np.uint64(1))) >> np.uint64(1)
+    if m >= np.uint64(1) << np.uint64(53):
+        m = np.uint64(1) << np.uint64(52)
+        e2 += 1
+    if e2 >= 2047:
+        return False, 0.0
+    return True, np.ldexp(float(m), e2 - 1075)
 
 
 @njit(cache=True)
@@ -142,7 +229,8 @@ def scan_float(buf, a, b):
     gives) when status is OK: with a mantissa ``w`` below 2**53 and a power
     ``q`` with |q| <= 22, both ``w`` and ``10**|q|`` are exact doubles and one
     IEEE multiplication or division rounds the exact product correctly
-    (Clinger 1990, the "fast path").
+    (Clinger 1990, the "fast path"); other mantissas of up to 19 digits go
+    through :func:`_eisel_lemire`, which is exact or declines (HARD).
     """
     if a >= b:
         return BAD, 0.0
@@ -198,8 +286,13 @@ def scan_float(buf, a, b):
         return BAD, 0.0
     if nd == 0:
         return OK, -0.0 if neg else 0.0
-    if nd > 19 or w >= np.uint64(_TWO53) or q > 22 or q < -22:
+    if nd > 19:
         return HARD, 0.0
+    if w >= np.uint64(_TWO53) or q > 22 or q < -22:
+        ok, v = _eisel_lemire(w, q)
+        if not ok:
+            return HARD, 0.0
+        return OK, -v if neg else v
     v = float(w)
     if q >= 0:
         v = v * _POW10[q]

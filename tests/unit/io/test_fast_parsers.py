@@ -59,6 +59,35 @@ def test_scan_float_random_round_trip_and_decimals():
     assert np.array_equal(_bits(got), _bits(want))
 
 
+def _scan_all(toks):
+    """(doubles, number of HARD tokens) of whitespace-separated tokens, as the dense reader converts them."""
+    raw = (" ".join(toks) + "\n").encode()
+    out = kernels.parse_dense(np.frombuffer(raw, np.uint8), False, False)
+    assert out[0] == kernels.DONE
+    vals = out[2].copy()
+    vals[out[6]] = L.exact_floats(out[5], out[6].size)
+    return vals, out[6].size
+
+
+def test_long_mantissas_round_like_python_float():
+    """Up to 19 significant digits beyond the Clinger range: Lemire's 128-bit
+    product (exact or declining), over the whole exponent range, near
+    midpoints between doubles, and at exact ties (round half to even)."""
+    rng = np.random.default_rng(11)
+    x = np.frombuffer(rng.integers(0, 2 ** 63 - 1, 20000, dtype=np.int64).tobytes(), np.float64)
+    x = x[np.isfinite(x)]
+    toks = [f"{v:.{d}e}" for v, d in zip(x, rng.integers(15, 19, x.size))]
+    toks += [f"{a}e{b}" for a, b in zip(rng.integers(10 ** 18, 10 ** 19 - 1, 20000, dtype=np.uint64),
+                                         rng.integers(-360, 330, 20000))]
+    toks += [str(2 ** 53 + 2 * i + 1) for i in range(2000)] + [str(2 ** 54 + 4 * i + 2) for i in range(2000)]
+    toks += [str(2 ** 63 + 2 ** 10 * i + 2 ** 9) for i in range(500)] + [str(v) for v in
+                                                                        rng.integers(2 ** 53, 2 ** 63, 5000)]
+    got, n_hard = _scan_all(toks)
+    want = np.array([float(t) for t in toks])
+    assert np.array_equal(_bits(got), _bits(want))
+    assert n_hard < 0.1 * len(toks)      # most went through the compiled conversion
+
+
 @pytest.mark.parametrize("tok", ["", "+", "-", ".", "e5", ".e5", "1e", "1e+", "--1", "1..2", "1.2.3", "inf", "nan",
                                  "-Infinity", "1_000", "0x10", "1e5x", "abc", "1,5", "\u0661"])
 def test_scan_float_refuses_what_it_does_not_compute(tok):
