@@ -354,78 +354,43 @@ DONE, SLOW, FIELDS = 0, 1, 2
 
 @njit(cache=True)
 def parse_ratings(buf, sep, skip_first):
-    """Ratings lines ``user item rating [anything]`` of a byte block.
+    """Ratings lines ``user item rating [anything]`` of an ASCII byte block.
 
     Fields are separated by ASCII whitespace (bytes 9-13, 32) or the byte
     ``sep``, lines by ``\\n``; lines without fields are skipped, and so are
     comment lines (``#`` after nothing but spaces, tabs and ``sep``) and the
-    first line if ``skip_first``.  Returns ``(outcome, line, found,
+    first line if ``skip_first``.  One pass; returns ``(outcome, line, found,
     users, items, values, lines, hard_buf, hard_dst)``:
 
-    * SLOW: the block has a non-ASCII byte (the exact path checks UTF-8
-      first), or some id is not an integer literal of at most 18 digits or
-      some rating not a plain decimal number (``line``: the first such line);
     * FIELDS: local line ``line`` (0-based) has ``found`` fields, not 0, 3 or 4
       (the first such line: the field count is checked before the values);
+    * SLOW: some id is not an integer literal of at most 18 digits or some
+      rating not a plain decimal number (``line``: the first such line);
     * DONE: users/items (int64), values, 0-based lines of the rows; ratings
       whose value needs exact conversion are left 0 and listed, as text
       separated by spaces, in ``hard_buf`` with their row in ``hard_dst``.
     """
     n = buf.shape[0]
-    n_rows = 0
-    t = 0
-    line = 0
-    k = 0
-    wide = False
-    bad_line = -1
-    bad_k = 0
-    if skip_first:
-        while t < n and buf[t] != 10:
-            wide = wide or buf[t] >= 128
-            t += 1
-    while t <= n:                   # pass 1: fields per line
-        if k == 0 and t < n and buf[t] == 35 and _only_blank(buf, t, sep):
-            while t < n and buf[t] != 10:
-                wide = wide or buf[t] >= 128
-                t += 1
-            continue
-        if t == n or buf[t] == 10:
-            if k != 0 and k != 3 and k != 4 and bad_line < 0:
-                bad_line, bad_k = line, k
-            if k:
-                n_rows += 1
-            k = 0
-            line += 1
-            t += 1
-            continue
-        x = buf[t]
-        if _is_space(x) or x == sep:
-            t += 1
-            continue
-        k += 1
-        while t < n and not _is_space(buf[t]) and buf[t] != sep:
-            wide = wide or buf[t] >= 128
-            t += 1
-    e = np.empty(0, np.int64)
-    if wide:
-        return SLOW, 0, 0, e, e, np.empty(0), e, np.empty(0, np.uint8), e
-    if bad_line >= 0:
-        return FIELDS, bad_line, bad_k, e, e, np.empty(0), e, np.empty(0, np.uint8), e
-    users = np.empty(n_rows, np.int64)
-    items = np.empty(n_rows, np.int64)
-    values = np.empty(n_rows, np.float64)
-    lines = np.empty(n_rows, np.int64)
+    cap = 1
+    for t in range(n):
+        if buf[t] == 10:
+            cap += 1
+    users = np.empty(cap, np.int64)
+    items = np.empty(cap, np.int64)
+    values = np.empty(cap, np.float64)
+    lines = np.empty(cap, np.int64)
     hard_buf = np.empty(n + 1, np.uint8)
-    hard_dst = np.empty(n_rows, np.int64)
+    hard_dst = np.empty(cap, np.int64)
     hn = 0
     nh = 0
     r = 0
     t = 0
     line = 0
+    slow_line = -1
     if skip_first:
         while t < n and buf[t] != 10:
             t += 1
-    while t < n:                    # pass 2: values
+    while t < n:
         t = _skip_sep(buf, t, n, sep)
         if t >= n:
             break
@@ -437,26 +402,47 @@ def parse_ratings(buf, sep, skip_first):
             while t < n and buf[t] != 10:
                 t += 1
             continue
-        a = t
-        t = _field_end(buf, t, n, sep)
-        ok, u = scan_int(buf, a, t, True)
-        a = _skip_sep(buf, t, n, sep)
-        t = _field_end(buf, a, n, sep)
-        ok2, i = scan_int(buf, a, t, True)
-        a = _skip_sep(buf, t, n, sep)
-        t = _field_end(buf, a, n, sep)
-        st, v = scan_float(buf, a, t)
-        if not ok or not ok2 or st == BAD:
-            return SLOW, line, 0, e, e, np.empty(0), e, np.empty(0, np.uint8), e
+        k = 0
+        ok = True
+        u = i = 0
+        v = 0.0
+        st = OK
+        a2 = b2 = 0
+        while t < n and buf[t] != 10:       # the fields of this line
+            a = t
+            t = _field_end(buf, t, n, sep)
+            if k == 0:
+                good, u = scan_int(buf, a, t, True)
+                ok = ok and good
+            elif k == 1:
+                good, i = scan_int(buf, a, t, True)
+                ok = ok and good
+            elif k == 2:
+                st, v = scan_float(buf, a, t)
+                ok = ok and st != BAD
+                a2, b2 = a, t
+            k += 1
+            t = _skip_sep(buf, t, n, sep)
+        if k != 3 and k != 4:
+            e = np.empty(0, np.int64)
+            return FIELDS, line, k, e, e, np.empty(0), e, np.empty(0, np.uint8), e
+        if not ok:
+            if slow_line < 0:
+                slow_line = line
+            continue
+        if slow_line >= 0:
+            continue
         if st == HARD:
-            hn = _put_hard(hard_buf, hn, buf, a, t)
+            hn = _put_hard(hard_buf, hn, buf, a2, b2)
             hard_dst[nh] = r
             nh += 1
         users[r], items[r], values[r], lines[r] = u, i, v, line
         r += 1
-        while t < n and buf[t] != 10:   # the timestamp, if any, is not read
-            t += 1
-    return DONE, 0, 0, users, items, values, lines, hard_buf[:hn].copy(), hard_dst[:nh].copy()
+    if slow_line >= 0:
+        e = np.empty(0, np.int64)
+        return SLOW, slow_line, 0, e, e, np.empty(0), e, np.empty(0, np.uint8), e
+    return (DONE, 0, 0, users[:r].copy(), items[:r].copy(), values[:r].copy(), lines[:r].copy(),
+            hard_buf[:hn].copy(), hard_dst[:nh].copy())
 
 
 @njit(cache=True)

@@ -141,10 +141,13 @@ def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) 
 
 def _parse_fast(data, first_line: int, path, sep: bytes) -> RawRatings | None:
     """The compiled parser on a piece; None when the piece needs the exact
-    path (non-integer ids, ratings that are not plain decimals, non-ASCII
-    bytes), which then gives the same result or message.  Line 1 of the file
+    path (non-ASCII bytes, non-integer ids, ratings that are not plain
+    decimals), which then gives the same result or message.  Line 1 of the file
     is skipped when its rating field is not a number, as the exact path does."""
     from . import kernels
+    x = np.frombuffer(data, dtype=np.uint8)
+    if x.size and x.max() >= 128:       # the exact path checks UTF-8 first
+        return None
     skip_first = False
     if first_line == 1:
         head = bytes(data[:256]).split(b"\n", 1)[0]
@@ -152,7 +155,7 @@ def _parse_fast(data, first_line: int, path, sep: bytes) -> RawRatings | None:
             head = bytes(data).split(b"\n", 1)[0]
         f = head.translate(bytes.maketrans(sep, b" ")).split()
         skip_first = len(f) >= 3 and not _is_float(f[2])
-    out = kernels.parse_ratings(np.frombuffer(data, dtype=np.uint8), sep[0], skip_first)
+    out = kernels.parse_ratings(x, sep[0], skip_first)
     outcome, line, found, users, items, values, lines, hard, dst = out
     if outcome == kernels.FIELDS:
         raise InputError(f"expected 3 or 4 fields (user item rating [timestamp]), found {found}",
