@@ -62,10 +62,11 @@ def generate(d: Path, mb: float, seed: int = 0) -> dict:
     np.savetxt(out["dense-18e"], X[: int(mb * 1e6 / (20 * 26))], delimiter=",")
     out["libsvm"] = d / "data.svm"
     n_rows = int(mb * 1e6 / 200)
+    idx = np.cumsum(rng.integers(1, 250, (n_rows, 20)), axis=1)     # increasing, at most 5000
+    vals = rng.random((n_rows, 20))
     with open(out["libsvm"], "w") as f:
-        for k in range(n_rows):
-            idx = np.sort(rng.choice(5000, 20, replace=False)) + 1
-            f.write(("1" if k % 2 else "-1") + "".join(f" {j}:{x:.6g}" for j, x in zip(idx, rng.random(20))) + "\n")
+        f.write("".join(("1" if k % 2 else "-1") + "".join(f" {j}:{x:.6g}" for j, x in zip(ji, xi)) + "\n"
+                        for k, (ji, xi) in enumerate(zip(idx.tolist(), vals.tolist()))))
     out["corpus"] = d / "corpus.txt"
     words = np.array([f"w{k}" for k in range(50_000)])
     n_tok = int(mb * 1e6 / 6)

@@ -53,6 +53,6 @@ def run(args) -> int:
     mb = os.path.getsize(args.input) / 1e6
     shape = f"{s['rows']} ratings, {s['ids']} ids" if s["kind"] == "ratings" else \
         f"{s['rows']} rows x {s['features']} features" + (f", {s['nnz']} non-zeros" if "nnz" in s else "")
-    print(f"read   {args.input} ({mb:.1f} MB): {shape} in {s['read_s']:.2f} s ({mb / max(s['read_s'], 1e-9):.0f} MB/s)")
+    print(f"read   {args.input} ({mb:.1f} MB): {shape} in {s['read_s']:.2f} s ({mb / max(s['read_s'], 1e-9):.1f} MB/s)")
     print(f"wrote  {s['out']} ({s['bytes']} bytes) in {s['seconds'] - s['read_s']:.2f} s")
     return 0
