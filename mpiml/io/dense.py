@@ -143,7 +143,7 @@ def _read_text(comm, p: Path) -> DenseBlock:
 def _parse_fast(raw: bytes, first_line: int, sep):
     """The compiled parser: (values, fields per row, line per row), or None
     when a field is not a plain decimal number (the exact path decides)."""
-    from . import kernels
+    from .textparse import kernels
     skip_first = False
     if first_line == 1:       # a header line, as the exact path sees it
         head = raw.split(b"\n", 1)[0].decode("ascii").strip()

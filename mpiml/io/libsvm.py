@@ -252,7 +252,7 @@ def _parse(raw: bytes, p: Path, first_line: int, n_features: int | None):
 def _parse_fast(raw: bytes, first_line: int, n_features: int | None):
     """The compiled parser; None when a line needs the exact path (which
     then raises its message, or accepts what the compiled one does not know)."""
-    from . import kernels
+    from .textparse import kernels
     out = kernels.parse_libsvm(np.frombuffer(raw, dtype=np.uint8), -1 if n_features is None else int(n_features))
     outcome, _, labels, lines, indptr, indices, values, max_index, hard, dst = out
     if outcome != kernels.DONE:

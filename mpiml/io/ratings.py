@@ -22,7 +22,7 @@ Text files are split by byte ranges aligned to line starts; a count exchange
 gives every rank its global line numbers, so errors read ``file:line: ...``
 (for arrays, ``file:row: ...``).  Raw ids are integers when every id token is
 an integer literal that fits int64, otherwise strings (the same kind on every
-rank).  Text is parsed by the compiled parser of :mod:`mpiml.io.kernels`
+rank).  Text is parsed by the compiled parser of :mod:`mpiml.io.textparse.kernels`
 where it can, and line by line with ``float()`` where it cannot (string ids,
 ``inf``/``nan``, non-ASCII text, a malformed line): both give the same
 values, and the line-by-line path words every message.
@@ -144,7 +144,7 @@ def _parse_fast(data, first_line: int, path, sep: bytes) -> RawRatings | None:
     path (non-ASCII bytes, non-integer ids, ratings that are not plain
     decimals), which then gives the same result or message.  Line 1 of the file
     is skipped when its rating field is not a number, as the exact path does."""
-    from . import kernels
+    from .textparse import kernels
     x = np.frombuffer(data, dtype=np.uint8)
     if x.size and x.max() >= 128:       # the exact path checks UTF-8 first
         return None

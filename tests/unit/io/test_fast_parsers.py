@@ -1,4 +1,4 @@
-"""The compiled text parsers (mpiml.io.kernels) against the exact per-line
+"""The compiled text parsers (mpiml.io.textparse.kernels) against the exact per-line
 path: the same doubles as Python's float() on tricky numbers, and on fuzzed
 files the same result or the same ``file:line`` message, at 1 and 3 ranks."""
 
@@ -8,7 +8,7 @@ import pytest
 import mpiml.io.lines as L
 from mpiml.comm import SerialComm
 from mpiml.errors import CollectiveError, InputError
-from mpiml.io import kernels
+from mpiml.io.textparse import kernels
 from mpiml.io.dense import read_dense
 from mpiml.io.libsvm import read_libsvm
 from mpiml.io.ratings import read_raw_ratings as _read_raw
