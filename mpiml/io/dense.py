@@ -146,7 +146,8 @@ def _parse_fast(raw: bytes, first_line: int, sep):
     from .textparse import kernels
     skip_first = False
     if first_line == 1:       # a header line, as the exact path sees it
-        head = raw.split(b"\n", 1)[0].decode("ascii").strip()
+        nl = raw.find(b"\n")
+        head = raw[:nl if nl >= 0 else len(raw)].decode("ascii").strip()
         if head and not head.startswith("#") and not all(_is_float(x) for x in head.split(sep)):
             skip_first = True
     outcome, _, flat, counts, lines, hard, dst = kernels.parse_dense(
