@@ -190,7 +190,7 @@ def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> RawRatin
     ints = not force_str and all(_INT_RE.fullmatch(t) and -2 ** 63 <= int(t) < 2 ** 63 for t in us + its)
     if ints:
         return RawRatings(np.array([int(t) for t in us], np.int64), np.array([int(t) for t in its], np.int64),
-                    values, lines, "int")
+                          values, lines, "int")
     dec = lambda toks: np.array([t.decode() for t in toks], dtype=str) if toks else np.empty(0, dtype=str)
     return RawRatings(dec(us), dec(its), values, lines, "str")
 
