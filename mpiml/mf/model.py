@@ -35,7 +35,7 @@ import numpy as np
 from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, InputError
 from ..io.checkpoint import State
-from ..io.ratings import lookup, read_ratings
+from .data import lookup, read_ratings
 from ..partition import block_owner, block_range
 from ..runtime.algorithm import Algorithm
 from .common import Triplets

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io.ratings import DUPLICATES, FORMATS
+from ..io.ratings import FORMATS
+from .data import DUPLICATES
 from ..settings import Settings, option
 from .common import StepSize
 from .schedule import ORDERS

@@ -10,7 +10,7 @@ import pytest
 from mpiml.datasets.ratings import synthetic_ratings
 from mpiml.errors import CheckpointError, CollectiveError, ConfigError
 from mpiml.io.ckpt_read import Checkpoint
-from mpiml.io.ratings import split_mask
+from mpiml.mf.data import split_mask
 from mpiml.mf.model import FactorModel, MatrixFactorization, decode_ids, dense_index, encode_ids
 from mpiml.runtime.loop import RunOptions, train
 from tests.fakecomm import run_ranks
