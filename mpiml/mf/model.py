@@ -89,11 +89,11 @@ class MatrixFactorization(Algorithm):
         from .als import ALS
         from .dsgd import DSGD
         if self.solver == "als":
-            return ALS(k=self.k, lam=self.lam, seed=self.seed)
+            return ALS(k=self.k, lam=self.lam, seed=self.seed, dtype=self.dtype)
         return DSGD(k=self.k, lam=self.lam, lr=self.lr, step=self.step_rule, decay=self.decay,
                     order=self.order, blocks_per_rank=self.blocks_per_rank, seed=self.seed,
                     fugue=self.solver == "fugue", fugue_cap=self.fugue_cap, fugue_chunk=self.fugue_chunk,
-                    fugue_fixed=self.fugue_fixed)
+                    fugue_fixed=self.fugue_fixed, dtype=self.dtype)
 
     def setup(self, comm) -> int:
         """Collective.  Read and split the ratings, distribute them for the solver,
@@ -114,9 +114,15 @@ class MatrixFactorization(Algorithm):
         valid = None if data.valid is None else Triplets(data.valid.users, data.valid.items, data.valid.values)
         self.solver_ = self._make_solver()
         self.solver_.setup(comm, train, data.n_users, data.n_items, valid)
+        self._note()
         self.extra_total_ = 0
         self.last_ = {}
         return int(train.users.size)
+
+    def _note(self) -> None:
+        """The banner's addition to the partition line: factor type and blocking."""
+        s = self.solver_
+        self.partition_note = f"factors {self.dtype}" + ("" if self.solver == "als" else f", {s.blocks_note_}")
 
     def initialize(self, comm) -> None:
         """Nothing to do: the solver initialised its factors in :meth:`setup`."""
@@ -162,7 +168,7 @@ class MatrixFactorization(Algorithm):
         dist = {}
         for name in ("W", "H"):
             pieces = lf[name]
-            if name == "H" and self.solver != "als" and self.blocks_per_rank > 1:
+            if name == "H" and self.solver != "als" and self.solver_.blocks_per_rank_ > 1:
                 lo, rows = _relayout(comm, pieces, n[name], self.k)
             else:
                 lo, rows = pieces[0]
@@ -187,10 +193,30 @@ class MatrixFactorization(Algorithm):
         if k != self.k:
             raise CheckpointError(f"{ckpt.dir}: the model has rank {k}, --rank is {self.k}")
 
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
+        """The settings' resume guard, with two MF rules: a checkpoint written
+        before ``--dtype`` existed holds DSGD/Fugue factors in float32 and ALS
+        factors in float64 (what those versions computed in), and
+        ``--blocks-per-rank auto`` continues with the checkpoint's blocking
+        (which :meth:`restore` keeps), while an explicit B must equal the
+        checkpoint's."""
+        if "dtype" not in stored:
+            stored = {**stored, "dtype": "float64" if stored.get("solver") == "als" else "float32"}
+        out = self.settings.resume_conflicts(stored)
+        if self.blocks_per_rank == "auto":
+            out = [c for c in out if not c.startswith("--blocks-per-rank ")]
+        return out
+
     def restore(self, comm, ckpt) -> None:
         """Continue the run in ``ckpt`` (bit-identical at the same rank count)."""
         self._check_model(ckpt)
+        written = ckpt.arrays.get("distributed/W", {}).get("dtype")
+        if written is not None and np.dtype(written) != np.dtype(self.dtype):
+            raise CheckpointError(f"{ckpt.dir}: the factors were written in {np.dtype(written).name}, "
+                                  f"--dtype is {self.dtype} (give --dtype {np.dtype(written).name})")
         self.solver_.load_state(ckpt.meta["solver_state"], ckpt.read_rows)
+        if self.solver != "als":
+            self._note()
         self.last_ = dict(ckpt.meta.get("last", {}))
         self.extra_total_ = int(ckpt.meta.get("extra_total", 0))
 

@@ -292,6 +292,8 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
     if opts.checkpoint_dir:
         _estimate_space(algo, comm, opts, start)
     setup_s = comm.allreduce_scalar(time.perf_counter() - t_setup, "max", "progress")
+    if getattr(algo, "partition_note", None):
+        info["partition_note"] = algo.partition_note
     progress.print(banner(info))
     progress.print(f"setup {setup_s:.3f} s")
     progress.event({"event": "start", **{k: v for k, v in info.items() if k != "hosts"}, "setup_s": setup_s})

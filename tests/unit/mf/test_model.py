@@ -58,14 +58,19 @@ def model_of(root):
     return ck, ck.read_rows("W"), ck.read_rows("H")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("P", [1, 2, 3, 4])
-def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
+def test_training_loop_equals_serial_dsgd(P, dtype, ratings_file, tmp_path):
     log = tmp_path / "log.jsonl"
-    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, **SGD)
+    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, dtype=dtype, **SGD)
     tr, va = _split()
-    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, **SGD)
+    # --blocks-per-rank auto: this matrix's factor rows fit any cache, so one block per rank.
+    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, blocks_per_rank=1, dtype=dtype,
+                               **SGD)
     ck, W, H = model_of(tmp_path / "ck")
+    assert W.dtype == H.dtype == np.dtype(dtype) and Ws.dtype == np.dtype(dtype)
     assert np.array_equal(W, Ws) and np.array_equal(H, Hs)
+    assert ck.meta["solver_state"]["blocks_per_rank"] == 1 and ck.config["dtype"] == dtype
     rows = [json.loads(x) for x in log.read_text().splitlines() if '"iter"' in x]
     assert [r["objective"] for r in rows] == [r["objective"] for r in recs]
     assert [r["lr"] for r in rows] == [r["lr"] for r in recs]
@@ -75,19 +80,31 @@ def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
     assert ck.meta["solver_state"]["epoch"] == 3 and ck.iteration == 3
 
 
-@pytest.mark.parametrize("P", [1, 3])
-def test_training_loop_equals_serial_als(P, ratings_file, tmp_path):
-    run_train(P, ratings_file, tmp_path / "ck", solver="als", k=3, lam=0.05, seed=2)
+@pytest.mark.parametrize("P,dtype", [(1, "float64"), (3, "float64"), (1, "float32"), (3, "float32")])
+def test_training_loop_equals_serial_als(P, dtype, ratings_file, tmp_path):
+    run_train(P, ratings_file, tmp_path / "ck", solver="als", k=3, lam=0.05, seed=2, dtype=dtype)
     tr = (DATA.users, DATA.items, DATA.values)
     scale = MatrixFactorization(data=ratings_file, solver="als", k=3, lam=0.05, seed=2)
     def fn(comm):
         scale.setup(comm)
         return scale.solver_.init_scale_
     init_scale = run_ranks(1, fn)[0]
-    Ws, Hs, _ = serial_als(tr, M, N, k=3, lam=0.05, seed=2, n_epochs=3, init_scale=init_scale)
+    Ws, Hs, _ = serial_als(tr, M, N, k=3, lam=0.05, seed=2, n_epochs=3, init_scale=init_scale, dtype=dtype)
     _, W, H = model_of(tmp_path / "ck")
-    np.testing.assert_allclose(W, Ws, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(H, Hs, rtol=1e-8, atol=1e-10)
+    assert W.dtype == H.dtype == np.dtype(dtype)
+    # The serial reference solves with numpy.linalg.solve, the kernel by Cholesky:
+    # equal to float64 rounding, i.e. to one float32 rounding step when stored in float32.
+    tol = dict(rtol=1e-8, atol=1e-10) if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(W, Ws, **tol)
+    np.testing.assert_allclose(H, Hs, **tol)
+
+
+def test_als_float32_is_the_same_on_any_rank_count(ratings_file, tmp_path):
+    models = []
+    for P in (1, 2, 3, 4):
+        run_train(P, ratings_file, tmp_path / f"ck{P}", solver="als", k=3, lam=0.05, seed=2, dtype="float32")
+        models.append(model_of(tmp_path / f"ck{P}")[1:])
+    assert all(np.array_equal(W, models[0][0]) and np.array_equal(H, models[0][1]) for W, H in models)
 
 
 @pytest.mark.parametrize("kw", [
