@@ -238,3 +238,43 @@ def test_id_helpers():
     assert dense_index(ids, ["10", "x", "3", str(2 ** 40), "4"]).tolist() == [1, -1, 0, 2, -1]
     assert dense_index(ids, np.array([10, 11])).tolist() == [1, -1]
     assert dense_index(np.array(["a", "b"]), ["b", "c"]).tolist() == [1, -1]
+
+
+def test_auto_blocks_resume_keeps_the_checkpoints_blocking(ratings_file, tmp_path):
+    # Written with an explicit B = 2 (as every checkpoint before "auto" was);
+    # resumed with the default "auto", which alone would choose 1 here.
+    b2 = dict(solver="dsgd", order="COWOR", **SGD)
+    run_train(3, ratings_file, tmp_path / "ref", max_iter=4, blocks_per_rank=2, **b2)
+    run_train(3, ratings_file, tmp_path / "ck", max_iter=2, blocks_per_rank=2, **b2)
+    got = run_train(3, ratings_file, tmp_path / "ck", max_iter=4, resume="auto", **b2)
+    ck_ref, W_ref, H_ref = model_of(tmp_path / "ref")
+    ck, W, H = model_of(tmp_path / "ck")
+    assert ck.config["blocks_per_rank"] == "auto" and ck.meta["solver_state"]["blocks_per_rank"] == 2
+    assert np.array_equal(W, W_ref) and np.array_equal(H, H_ref) and got["epochs"] == 4
+    # An explicit, different B is refused; the same B is accepted.
+    stored = ck_ref.config
+    assert MatrixFactorization(data=ratings_file, blocks_per_rank=3, **b2).resume_conflicts(stored) == [
+        "--blocks-per-rank was 2, now 3"]
+    assert MatrixFactorization(data=ratings_file, blocks_per_rank=2, **b2).resume_conflicts(stored) == []
+
+
+def test_checkpoints_from_before_dtype_resume_in_the_type_they_were_written_in(ratings_file, tmp_path):
+    # Before --dtype, DSGD/Fugue computed and stored float32 factors, ALS float64.
+    old = {"data": str(ratings_file), "solver": "als", "rank": 3, "lam": 0.05, "seed": 1}
+    als = dict(solver="als", k=3, lam=0.05, seed=1)
+    assert MatrixFactorization(data=ratings_file, **als).resume_conflicts(old) == [
+        "--dtype was 'float64', now 'float32'"]
+    assert MatrixFactorization(data=ratings_file, dtype="float64", **als).resume_conflicts(old) == []
+    old_sgd = {**old, "solver": "dsgd", "rank": 4, "lam": 0.05, "lr": 0.02, "seed": 3, "blocks_per_rank": 1}
+    assert MatrixFactorization(data=ratings_file, **SGD).resume_conflicts(old_sgd) == []
+    assert MatrixFactorization(data=ratings_file, dtype="float64", **SGD).resume_conflicts(old_sgd) == [
+        "--dtype was 'float32', now 'float64'"]
+    # And restore checks the arrays themselves.
+    run_train(1, ratings_file, tmp_path / "ck", max_iter=1, **SGD)
+
+    def fn(comm):
+        algo = MatrixFactorization(data=ratings_file, dtype="float64", **SGD)
+        algo.setup(comm)
+        algo.restore(comm, Checkpoint(tmp_path / "ck"))
+    with pytest.raises(CheckpointError, match="written in float32, --dtype is float64"):
+        run_ranks(1, fn)
