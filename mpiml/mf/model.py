@@ -28,7 +28,9 @@ hyperslabs of W and H.
 from __future__ import annotations
 
 import re
+import resource
 import sys
+import time
 
 import numpy as np
 
@@ -98,8 +100,10 @@ class MatrixFactorization(Algorithm):
     def setup(self, comm) -> int:
         """Collective.  Read and split the ratings, distribute them for the solver,
         initialise the factors; returns this rank's number of training ratings."""
+        t0 = time.perf_counter()
         data = read_ratings(comm, self.data, self.fmt, valid_fraction=self.valid_fraction,
                             valid_path=self.valid, seed=self.seed, duplicates=self.duplicates)
+        t1 = time.perf_counter()
         self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids
         self.n_duplicates_, self.n_valid_unknown_ = data.n_duplicates, data.n_valid_unknown
         if comm.rank == 0:
@@ -114,6 +118,7 @@ class MatrixFactorization(Algorithm):
         valid = None if data.valid is None else Triplets(data.valid.users, data.valid.items, data.valid.values)
         self.solver_ = self._make_solver()
         self.solver_.setup(comm, train, data.n_users, data.n_items, valid)
+        self.setup_seconds_ = {"read_s": t1 - t0, "prepare_s": time.perf_counter() - t1}
         self._note()
         self.extra_total_ = 0
         self.last_ = {}
@@ -151,9 +156,17 @@ class MatrixFactorization(Algorithm):
         return out
 
     def finish(self, comm) -> dict:
-        """Summary of the run (no communication: every rank has the same numbers)."""
+        """Collective.  Summary of the run: the same numbers on every rank, with
+        each rank's setup phases (reading the file, distributing and blocking)
+        and peak resident set size (``ru_maxrss``, kB on Linux)."""
         s = self.solver_
-        return {"solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
+        mine = (self.setup_seconds_["read_s"], self.setup_seconds_["prepare_s"],
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+        per_rank = comm.allgather_obj(mine, kind="mf:finish")
+        return {"read_s": [p[0] for p in per_rank], "prepare_s": [p[1] for p in per_rank],
+                "peak_rss_mb": [p[2] for p in per_rank], "dtype": self.dtype,
+                "blocks_per_rank": None if self.solver == "als" else int(s.blocks_per_rank_),
+                "solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
                 "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
                 "n_train": int(s.n_train_), "n_valid": None if s.n_valid_ is None else int(s.n_valid_),
                 "n_duplicates": int(self.n_duplicates_), "extra_updates": int(self.extra_total_),
