@@ -350,13 +350,20 @@ class DSGD:
         pos = (self.epoch_ + 1, 0)
         local = {}
         cur = self.H_
+        # Squared row norms once per row, not once per rating (a row's norm is
+        # a function of the row alone, so the serial replay's global norms match).
+        nw = np.empty(self.W_.shape[0])
+        kernels.row_norms(self.W_, nw)
         for q in range(P):
             for j in sorted(cur):
+                nh = np.empty(cur[j].shape[0])
+                kernels.row_norms(cur[j], nh)
                 for i in sched.row_blocks(rank):
-                    sse, reg = kernels.block_loss(self.W_, cur[j], *self.blocks_.block(i, j))
+                    sse, reg = kernels.block_loss_normed(self.W_, cur[j], nw, nh, *self.blocks_.block(i, j))
                     vsse = 0.0
                     if self.valid_blocks_ is not None:
-                        vsse = kernels.block_loss(self.W_, cur[j], *self.valid_blocks_.block(i, j))[0]
+                        vsse = kernels.block_loss_normed(self.W_, cur[j], nw, nh,
+                                                         *self.valid_blocks_.block(i, j))[0]
                     local[(i, j)] = (sse, reg, vsse)
             if P > 1:
                 # after q+1 shifts we hold what rank (rank + q + 1) held at pos

@@ -155,11 +155,14 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
                         kernels.sgd_sampled(W, H, *blocks[(i, j)], eff, lam,
                                             block_seed(seed, e, i, j, 7), 0, c)
         sse = reg = vsse = 0.0
+        nw, nh = np.empty(n_users), np.empty(n_items)
+        kernels.row_norms(W, nw)
+        kernels.row_norms(H, nh)
         for key in sorted(blocks):
-            a, bb = kernels.block_loss(W, H, *blocks[key])
+            a, bb = kernels.block_loss_normed(W, H, nw, nh, *blocks[key])
             sse += a
             reg += bb
-            vsse += kernels.block_loss(W, H, *vblocks[key])[0] if vblocks is not None else 0.0
+            vsse += kernels.block_loss_normed(W, H, nw, nh, *vblocks[key])[0] if vblocks is not None else 0.0
         obj = sse + lam * reg
         if step == "bold" and prev is not None:
             cur_lr *= 1.05 if obj < prev else 0.5
