@@ -44,6 +44,9 @@ def add_arguments(p) -> None:
                    help="LIBMF comparison: epochs per run (default %(default)s)")
     p.add_argument("--libmf-so", default=None, metavar="PATH",
                    help="LIBMF comparison: a LIBMF shared library for the bindings (LIBMF_OBJ)")
+    p.add_argument("--libmf-repeat", type=int, default=1, metavar="R",
+                   help="LIBMF comparison: run every configuration R times, in turn, and keep each one's "
+                        "fastest s/epoch (default %(default)s)")
     p.add_argument("--skip-libmf", action="store_true", help="skip the comparison with LIBMF")
 
 
@@ -86,18 +89,21 @@ def _child(path: str, k: int, lam: float, threads: int, epochs: int) -> None:
     with _quiet_stdout():
         from libmf import mf
     X = np.load(path)      # (n, 3) float32: user, item, rating
-    times = {}
-    for iters in (1, 1 + epochs):
-        # LIBMF's defaults but the L2 weight: no L1 term, lambda as mpiml's,
-        # bins = max(20, 2 * threads + 1) as LIBMF's command line chooses.
-        model = mf.MF(k=k, nr_threads=threads, nr_bins=max(20, 2 * threads + 1), nr_iters=iters,
-                      lambda_p1=0.0, lambda_q1=0.0, lambda_p2=lam, lambda_q2=lam, quiet=True)
-        t0 = time.perf_counter()
-        with _quiet_stdout():
-            model.fit(X)
-        times[iters] = time.perf_counter() - t0
-    per_epoch = (times[1 + epochs] - times[1]) / epochs
-    print(json.dumps({"threads": threads, "s_epoch": per_epoch, "setup_s": times[1] - per_epoch,
+    times = {1: [], 1 + epochs: []}
+    for _ in range(2):      # each fit twice, in turn: the fastest of each
+        for iters in times:
+            # LIBMF's defaults but the L2 weight: no L1 term, lambda as mpiml's,
+            # bins = max(20, 2 * threads + 1) as LIBMF's command line chooses.
+            model = mf.MF(k=k, nr_threads=threads, nr_bins=max(20, 2 * threads + 1), nr_iters=iters,
+                          lambda_p1=0.0, lambda_q1=0.0, lambda_p2=lam, lambda_q2=lam, quiet=True)
+            t0 = time.perf_counter()
+            with _quiet_stdout():
+                model.fit(X)
+            times[iters].append(time.perf_counter() - t0)
+    one, more = min(times[1]), min(times[1 + epochs])
+    # Noise can make the difference meaningless on a loaded machine: then no figure.
+    per_epoch = (more - one) / epochs if more > one else None
+    print(json.dumps({"threads": threads, "s_epoch": per_epoch, "setup_s": one - (per_epoch or 0.0),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
@@ -122,7 +128,8 @@ def libmf_table(args) -> None:
     density = min(args.size / (m * n), 1.0)
     epochs = max(args.libmf_epochs, 2)
     lam = 0.05                                   # mpiml's default --lam
-    print(f"mpiml vs LIBMF: {args.size} ratings ({m} x {n}), k = 32, lambda {lam}, {epochs} epochs; "
+    print(f"mpiml vs LIBMF: {args.size} ratings ({m} x {n}), k = 32, lambda {lam}, {epochs} epochs, "
+          f"best of {max(args.libmf_repeat, 1)} run(s); "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     missing = libmf_missing(args.libmf_so)
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,20 +139,29 @@ def libmf_table(args) -> None:
         npy = Path(tmp) / "ratings32.npy"
         np.save(npy, np.column_stack([data.users, data.items, data.values]).astype(np.float32))
         del data
-        rows = []          # (peer, workers, record)
-        for ranks in (1, 2):
-            rows.append(("mpiml dsgd", ranks, _mpiml_run(ranks, text, epochs, Path(tmp) / f"mpiml-{ranks}.jsonl")))
-        if missing is None:
-            for threads in (1, 2):
-                rows.append(("LIBMF", threads, run_libmf(npy, 32, lam, threads, epochs, args.libmf_so)))
-    libmf = {w: r["s_epoch"] for name, w, r in rows if name == "LIBMF"}
+        configs = [("mpiml dsgd", 1), ("mpiml dsgd", 2)]
+        configs += [("LIBMF", 1), ("LIBMF", 2)] if missing is None else []
+        found = {}         # config -> fastest record
+        for rep in range(max(args.libmf_repeat, 1)):
+            for name, w in configs:
+                if name == "LIBMF":
+                    r = run_libmf(npy, 32, lam, w, epochs, args.libmf_so)
+                else:
+                    r = _mpiml_run(w, text, epochs, Path(tmp) / f"mpiml-{w}-{rep}.jsonl")
+                old = found.get((name, w))
+                if old is None or old["s_epoch"] is None or (r["s_epoch"] is not None
+                                                             and r["s_epoch"] < old["s_epoch"]):
+                    found[(name, w)] = r
+        rows = [(name, w, found[(name, w)]) for name, w in configs]
+    libmf = {w: r["s_epoch"] for name, w, r in rows if name == "LIBMF" and r["s_epoch"] is not None}
     print(f"{'':>10} {'ranks/threads':>13} {'s/epoch':>8} {'LIBMF/mpiml':>11} {'read s':>7} "
           f"{'other setup s':>13} {'peak RSS MB':>11} {'blocks/rank':>11}")
     for name, w, r in rows:
         ratio = f"{libmf[w] / r['s_epoch']:.2f}x" if name != "LIBMF" and w in libmf else "-"
         read = f"{r['read_s']:.2f}" if "read_s" in r else "-"
         other = r["setup_s"] - r.get("read_s", 0.0)
-        print(f"{name:>10} {w:>13} {r['s_epoch']:>8.3f} {ratio:>11} {read:>7} {other:>13.2f} "
+        sec = "-" if r["s_epoch"] is None else f"{r['s_epoch']:.4f}"
+        print(f"{name:>10} {w:>13} {sec:>8} {ratio:>11} {read:>7} {other:>13.2f} "
               f"{r['peak_rss_mb']:>11.0f} {str(r.get('blocks', '-')):>11}", flush=True)
     if missing is not None:
         print(f"LIBMF skipped: {missing}")
@@ -153,7 +169,8 @@ def libmf_table(args) -> None:
         build = f"the --libmf-so build {args.libmf_so}" if args.libmf_so else "the libmf bindings as pip builds them"
         print(f"LIBMF: {build}. LIBMF/mpiml: LIBMF's s/epoch over mpiml's at the same count (above 1: "
               f"mpiml is faster). LIBMF is handed the ratings in memory (no reading); its setup is its "
-              f"grid and shuffle.")
+              f"grid and shuffle. LIBMF s/epoch '-': t(1 + n epochs) <= t(1 epoch), i.e. noise "
+              f"larger than the epochs (use a larger --size or --libmf-repeat).")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
