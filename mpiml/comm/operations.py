@@ -84,7 +84,7 @@ class Operations:
         st.collectives[kind] += 1
         dt = _mpi.datatype(a.dtype)
         if self._open:      # inside an agreed block: watch the failure channel
-            self._wait1(self.mpi.Iallreduce([a, dt], [out, dt], op=_mpi.op(op)), kind)
+            self._wait([self.mpi.Iallreduce([a, dt], [out, dt], op=_mpi.op(op))], kind)
         else:
             self._wait_blocking(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
         return out
@@ -254,27 +254,27 @@ class Operations:
         vice versa (and call ``exchange`` with the same ``kind`` order).  An
         empty exchange returns at once.
         """
-        MPI = _mpi.MPI()
         reqs, out = [], {}
+        mpi, datatype = self.mpi, _mpi.datatype
         for src, (count, dtype) in recv.items():
             buf = np.empty(int(count), dtype=dtype)
             out[src] = buf
-            reqs.append(self.mpi.Irecv([buf, _mpi.datatype(buf.dtype)], source=src, tag=_TAG_EXCHANGE))
-        keep = []
-        for dst, arr in sends.items():
-            a = np.ascontiguousarray(arr).reshape(-1)
-            keep.append(a)
-            self.stats.add(kind, a.nbytes)
-            reqs.append(self.mpi.Isend([a, _mpi.datatype(a.dtype)], dest=dst, tag=_TAG_EXCHANGE))
+            reqs.append(mpi.Irecv([buf, datatype(buf.dtype)], source=src, tag=_TAG_EXCHANGE))
+        if sends:
+            st = self.stats
+            for dst, arr in sends.items():
+                # any C-contiguous buffer is the 1-D message MPI sends (mpi4py keeps
+                # a reference to it on the request, so it outlives an abandoned send)
+                a = np.ascontiguousarray(arr)
+                st.bytes_sent[kind] += a.nbytes
+                st.messages[kind] += 1
+                reqs.append(mpi.Isend([a, datatype(a.dtype)], dest=dst, tag=_TAG_EXCHANGE))
         if reqs:
             self.stats.p2p[kind] += 1
             if self._open:
-                if len(reqs) == 1:
-                    self._wait1(reqs[0], kind, cancel=True)
-                else:
-                    self._wait(reqs, kind, cancel=True)
+                self._wait(reqs, kind, cancel=True)
             else:
-                self._wait_blocking(kind, lambda: MPI.Request.Waitall(reqs))
+                self._wait_blocking(kind, lambda: self._MPI.Request.Waitall(reqs))
         return out
 
     def iexchange(self, sends: dict, recv: dict, kind: str = "exchange", tag: int = 0):
