@@ -115,16 +115,15 @@ def _child(path: str, k: int, lam: float, threads: int, epochs: int) -> None:
 
 
 def _mpiml_run(n: int, text: Path, epochs: int, log: Path) -> dict:
-    from .launcher import run_mpi
+    from .launcher import median_steady, run_mpi
     run_mpi(n, ["-m", "mpiml", "train", "mf", "--data", str(text), "--rank", "32",
                 "--max-iter", str(epochs), "--quiet", "--log", str(log)])
     recs = [json.loads(x) for x in log.read_text().splitlines()]
-    its = [r["wall_s"] for r in recs if "iter" in r]
+    its = [r for r in recs if "iter" in r]
     fin = next(r for r in recs if r.get("event") == "finish")
     start = next(r for r in recs if r.get("event") == "start")
-    cpus = [r["cpu_s_max_rank"] for r in recs if "iter" in r]
-    return {"s_epoch": float(np.median(its[1:] if len(its) > 1 else its)),
-            "cpu_epoch": float(np.median(cpus[1:] if len(cpus) > 1 else cpus)), "read_s": max(fin["read_s"]),
+    return {"s_epoch": median_steady(its, "wall_s"), "cpu_epoch": median_steady(its, "cpu_s_max_rank"),
+            "read_s": max(fin["read_s"]),
             "prepare_s": max(fin["prepare_s"]), "peak_rss_mb": max(fin["peak_rss_mb"]),
             "blocks": fin["blocks_per_rank"], "setup_s": start["setup_s"]}
 
