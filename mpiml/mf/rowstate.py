@@ -86,10 +86,11 @@ class RowState:
                                    self.BH_.get(j, self._none), *blk, *self._scratch, lr, self.lam,
                                    self.mu_, seed, self.adaptive_, self.bias, self.ks_, epoch == 0)
 
-    def _loss(self, H, BH, blk):
+    def _loss(self, H, BH, nw, nh, blk):
+        """``(Σ e², Σ regulariser)`` of a block; ``nw``/``nh``: squared row norms of W, H."""
         if self.bias:
             return kernels.block_loss_bias(self.W_, H, self.BW_, BH, self.mu_, *blk)
-        return kernels.block_loss(self.W_, H, *blk)
+        return kernels.block_loss_normed(self.W_, H, nw, nh, *blk)
 
     def _sgd_sampled(self, j: int, blk, lr: float, seed, start: int, count: int, epoch: int) -> None:
         if self._plain:
