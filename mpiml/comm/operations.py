@@ -24,6 +24,25 @@ _TAG_SENDRECV = 18
 _TAG_TAGGED = 1 << 10     # iexchange tags start here
 
 
+def _back_to_back(parts, dtype) -> np.ndarray:
+    """``np.concatenate(parts)`` as ``dtype``, or a view when the parts already
+    lie back to back in one array (the slices of one owner-sorted array in a
+    shuffle): no second copy of the data being sent."""
+    base = parts[0].base if parts else None
+    if (isinstance(base, np.ndarray) and base.dtype == dtype and base.flags.c_contiguous
+            and all(p.base is base and p.dtype == dtype for p in parts)):
+        flat = base.reshape(-1)
+        first = at = (parts[0].ctypes.data - flat.ctypes.data) // dtype.itemsize
+        for p in parts:
+            if p.size and p.ctypes.data != flat.ctypes.data + at * dtype.itemsize:
+                break
+            at += p.size
+        else:
+            if 0 <= first <= at <= flat.size:
+                return flat[first:at]
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+
 def _displs(counts: np.ndarray) -> np.ndarray:
     d = np.zeros_like(counts)
     np.cumsum(counts[:-1], out=d[1:])
@@ -235,7 +254,7 @@ class Operations:
         dt64 = _mpi.datatype(np.int64)
         self._run(kind + ":sizes", lambda: self.mpi.Ialltoall([scounts, dt64], [rcounts, dt64]))
         sdispl, rdispl = _displs(scounts), _displs(rcounts)
-        sbuf = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+        sbuf = _back_to_back(parts, dtype)
         rbuf = np.empty(int(rcounts.sum()), dtype=dtype)
         others = [r for r in range(self.size) if r != self.rank]
         self.stats.add(kind, sum(parts[r].nbytes for r in others), sum(1 for r in others if parts[r].size))

@@ -52,6 +52,7 @@ def run_async(cstep, local: np.ndarray) -> np.ndarray:
     try:
         for step, (req, got) in zip(p.steps, posted):
             if step.sends:
+                cstep.count_sends(step)
                 sent.append(comm.iexchange({q: work[ix] for q, ix in step.sends.items()}, {},
                                            kind=cstep.kind, tag=step.round)[0])
             if step.recvs:
