@@ -186,15 +186,18 @@ def estep(theta, idx, src_ptr, tgt_ptr, null, counts):
     n = src_ptr.shape[0] - 1
     ll = 0.0
     pos = 0
-    inv = np.empty(64, dtype=np.float64)
+    max_lt = 0
+    for p in range(n):
+        max_lt = max(max_lt, tgt_ptr[p + 1] - tgt_ptr[p])
+    # allocated once: an array reassigned inside the loop would make numba
+    # count references in the loop
+    inv = np.empty(max_lt, dtype=np.float64)
     for p in range(n):
         width = src_ptr[p + 1] - src_ptr[p] + null
         lt = tgt_ptr[p + 1] - tgt_ptr[p]
         if width == 0 or lt == 0:
             pos += width * lt
             continue
-        if lt > inv.shape[0]:
-            inv = np.empty(2 * lt, dtype=np.float64)
         log_width = np.log(width)
         for j in range(lt):
             denom = 0.0
