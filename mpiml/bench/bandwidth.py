@@ -19,7 +19,9 @@ import numpy as np
 from scipy import sparse
 
 from ..em.ibm1 import KeySpace, simulated_stat_keys
-from ..em.plan import VALUE_BYTES, allreduce_bytes, RootedTree, holders_from_key_sets, spanning_tree
+from ..em.keys import VALUE_BYTES, holders_from_key_sets
+from ..em.plan import allreduce_bytes
+from ..em.topology import RootedTree, spanning_tree
 from ..partition import hash_owner
 
 TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree")

@@ -33,8 +33,9 @@ def datatype(dtype):
     m = MPI()
     if not _TYPES:
         for t, mt in ((np.float64, m.DOUBLE), (np.float32, m.FLOAT), (np.int64, m.INT64_T),
-                      (np.int32, m.INT32_T), (np.uint64, m.UINT64_T), (np.uint32, m.UINT32_T),
-                      (np.uint8, m.UINT8_T), (np.int8, m.INT8_T), (np.bool_, m.C_BOOL)):
+                      (np.int32, m.INT32_T), (np.int16, m.INT16_T), (np.uint64, m.UINT64_T),
+                      (np.uint32, m.UINT32_T), (np.uint16, m.UINT16_T), (np.uint8, m.UINT8_T),
+                      (np.int8, m.INT8_T), (np.bool_, m.C_BOOL)):
             _TYPES[np.dtype(t)] = mt
     dt = np.dtype(dtype)
     try:

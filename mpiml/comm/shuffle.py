@@ -15,9 +15,13 @@ import numpy as np
 def owner_order(owner, size: int):
     """``(order, cuts)``: ``order`` sorts entries by owner (stable); the entries
     for rank q are ``order[cuts[q]:cuts[q + 1]]``."""
-    owner = np.asarray(owner, dtype=np.int64)
+    owner = np.asarray(owner)
+    # keep a small integer dtype (no int64 copy of a large owner array;
+    # numpy's stable sort of 8/16-bit integers is a radix sort)
+    if owner.dtype.kind not in "iu" or size + 1 > np.iinfo(owner.dtype).max:
+        owner = owner.astype(np.int64)
     order = np.argsort(owner, kind="stable")
-    return order, np.searchsorted(owner[order], np.arange(size + 1))
+    return order, np.searchsorted(owner[order], np.arange(size + 1, dtype=owner.dtype))
 
 
 def split_by_owner(owner, size: int, *arrays) -> list[list[np.ndarray]]:
@@ -35,10 +39,12 @@ def shuffle_by_owner(comm, owner, *arrays, kind: str = "shuffle", per_source: bo
     """
     order, cuts = owner_order(owner, comm.size)
     out = []
-    for a in arrays:
+    for i, a in enumerate(arrays):
         a = np.asarray(a)
         tail = a.shape[1:]
         s = a[order]
+        if i == len(arrays) - 1:
+            del order       # not needed while the last array is in flight
         got = comm.alltoallv([s[cuts[q]:cuts[q + 1]].reshape(-1) for q in range(comm.size)], kind=kind)
         got = [g.reshape((-1,) + tail) for g in got]
         if per_source:

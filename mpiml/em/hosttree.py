@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plan import VALUE_BYTES, Messages, spanning_tree, validate_tree
+from .keys import VALUE_BYTES
+from .plan import Messages
+from .topology import spanning_tree, validate_tree
 
 
 def host_groups(rank_hosts) -> list[list[int]]:

@@ -11,10 +11,10 @@ co-occur in its own sentence pairs (NULL included), and the E-step also emits
 the redundant totals eta_s = sum_t eta_st, so the M-step theta_st = eta_st /
 eta_s needs only statistics the rank itself holds once they are complete.
 
-Key spaces (shared with :mod:`mpiml.em.plan`): a parameter (s, t) has the
-int64 key ``s * n_tgt + t``; the total of source word s has the key
-``n_src * n_tgt + s``, above every parameter key, so both kinds of statistic
-can travel in one sorted key list.
+Key spaces (:class:`mpiml.em.keys.KeySpace`, shared with the planner): a
+parameter (s, t) has the int64 key ``s * n_tgt + t``; the total of source
+word s has the key ``n_src * n_tgt + s``, above every parameter key, so both
+kinds of statistic can travel in one sorted key list.
 """
 
 from __future__ import annotations
@@ -27,39 +27,9 @@ import numpy as np
 from ..errors import InputError
 from ..partition import block_range
 from . import kernels
+from .keys import KeySpace  # noqa: F401  (the key space; importable from here too)
 
 NULL_ID = 0
-
-
-class KeySpace:
-    """Integer keys of IBM1 statistics: parameters (s, t) and totals s."""
-
-    def __init__(self, n_src: int, n_tgt: int):
-        self.n_src = int(n_src)
-        self.n_tgt = int(n_tgt)
-        self.n_param = self.n_src * self.n_tgt
-        if self.n_param + self.n_src >= 2 ** 62:
-            raise ValueError("vocabulary too large for int64 statistic keys")
-
-    def param_key(self, s, t):
-        return np.asarray(s, dtype=np.int64) * self.n_tgt + np.asarray(t, dtype=np.int64)
-
-    def total_key(self, s):
-        return self.n_param + np.asarray(s, dtype=np.int64)
-
-    def is_total(self, keys) -> np.ndarray:
-        return np.asarray(keys) >= self.n_param
-
-    def source_of(self, keys) -> np.ndarray:
-        """Source word of each key (parameter or total)."""
-        k = np.asarray(keys, dtype=np.int64)
-        return np.where(k >= self.n_param, k - self.n_param, k // self.n_tgt)
-
-    def __eq__(self, other):
-        return isinstance(other, KeySpace) and (self.n_src, self.n_tgt) == (other.n_src, other.n_tgt)
-
-    def __repr__(self):
-        return f"KeySpace(n_src={self.n_src}, n_tgt={self.n_tgt})"
 
 
 # int32 holds every position the kernels store (parameters, pairs, word ids);
@@ -368,13 +338,13 @@ class IBM1:
         self.null = null
 
     def fit(self, corpus) -> "IBM1":
-        self.params_ = build_local_params(corpus, self.null)
-        self.theta_ = uniform_theta(self.params_)
-        self.loglik_ = []
-        for _ in range(self.n_iter):
-            eta_st, eta_s, ll = estep(self.params_, corpus, self.theta_)
-            self.theta_ = mstep(eta_st, eta_s, self.params_)
-            self.loglik_.append(ll)
+        """The distributed iteration (:class:`mpiml.em.distributed.DistributedIBM1`)
+        on a one-rank communicator: no plan messages, the same kernels."""
+        from ..comm.serial import SerialComm
+        from .distributed import DistributedIBM1
+        model = DistributedIBM1(SerialComm(), "allpairs", null=self.null).setup(corpus)
+        self.loglik_ = [model.iterate().loglik for _ in range(self.n_iter)]
+        self.params_, self.theta_ = model.params_, model.theta_
         return self
 
     def align(self, corpus) -> list[str]:

@@ -6,7 +6,7 @@ theta_st = p(t | s) of IBM Model 1 (Brown et al. 1993).  Objective: the
 negative log-likelihood of the target sentences given the source sentences,
 which EM never increases.
 
-This module connects :class:`mpiml.em.cstep.DistributedIBM1` (E-step,
+This module connects :class:`mpiml.em.distributed.DistributedIBM1` (E-step,
 C-step over a topology, M-step) with the training loop: progress columns,
 checkpoints of the distributed theta, resume at the same or another rank
 count, and the final outputs (Viterbi alignments, top-k translation table).
@@ -30,15 +30,14 @@ import time
 import numpy as np
 
 from ..comm.shuffle import ask_owners, shuffle_by_owner
-from ..errors import CheckpointError, ConfigError, InputError, NumericalError
+from ..errors import CheckpointError, ConfigError, InputError
 from ..io.checkpoint import State
 from ..io.corpus import read_parallel
 from ..partition import block_range, hash_owner
 from ..runtime.algorithm import Algorithm
-from .cstep import DistributedIBM1
-from .ibm1 import estep_stats, mstep
+from .distributed import DistributedIBM1
 from .hosttree import cross_host_edges
-from .plan import validate_tree
+from .topology import validate_tree
 from .settings import IBM1Settings, edge_list
 
 KIND = "ibm1"
@@ -131,7 +130,8 @@ class IBM1Model(Algorithm):
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
                                       tree_edges=self.tree_edges_, kind=KIND,
                                       host_aware=self.host_aware,
-                                      schedule=self.schedule).setup(corpus)
+                                      schedule=self.schedule,
+                                      low_memory=self.low_memory).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs
@@ -142,50 +142,15 @@ class IBM1Model(Algorithm):
 
     # ------------------------------------------------------------- iteration
     def step(self, comm, iteration: int, straggler) -> dict:
-        """Collective.  One E, C and M step; objective = -log-likelihood."""
-        m = self.model_
-        kind = m.cstep_.kind
-        b0 = comm.stats.bytes_sent.get(kind, 0)
-        to0 = dict(m.cstep_.sent_to)
-        t0 = time.perf_counter()
-        local, ll = estep_stats(m.params_, m.corpus_, m.theta_)
-        straggler.delay(time.perf_counter() - t0)
-        t1 = time.perf_counter()
-        out = m.cstep_.run(local)
-        del local
-        t2 = time.perf_counter()
-        if m.cstep_.returns_theta:   # mapreduce: the reducers did the M-step
-            theta = out
-        else:
-            n = m.params_.n_params      # out is ours (CStep.run returns a fresh array)
-            theta = mstep(out[:n], out[n:], m.params_, out=out[:n])
-        t3 = time.perf_counter()
-        sent = comm.stats.bytes_sent.get(kind, 0) - b0
-        ok = bool(np.all(np.isfinite(theta)))
-        hosts = m.rank_hosts_
-        if m.cstep_.plan.topology == "allreduce":   # no per-peer figures: the ring model
-            info = m.plan_info_
-            cross, intra = (info.cross_host_bytes, info.intra_host_bytes) if comm.rank == 0 else (0, 0)
-        else:
-            cross = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] != hosts[comm.rank])
-            intra = sum(n - to0.get(q, 0) for q, n in m.cstep_.sent_to.items() if hosts[q] == hosts[comm.rank])
-        facts = comm.allgather_obj((ll, int(m.corpus_.tgt.size), t1 - t0, t2 - t1, t3 - t2, sent, ok,
-                                    cross, intra), kind=KIND + ".progress")
-        bad = [r for r, f in enumerate(facts) if not f[6]]
-        if bad:
-            raise NumericalError(f"non-finite theta after iteration {iteration} on ranks {bad}")
-        m.theta_ = theta
-        m.iteration_ = iteration
-        total_ll = float(sum(f[0] for f in facts))
-        n_tok = sum(f[1] for f in facts)
-        self.loglik_ = total_ll
-        self.perplexity_ = float(np.exp(-total_ll / n_tok))
-        return {"objective": -total_ll, "loglik": total_ll, "perplexity": self.perplexity_,
-                "e_s": max(f[2] for f in facts), "c_s": max(f[3] for f in facts),
-                "m_s": max(f[4] for f in facts), "cstep_bytes": int(sum(f[5] for f in facts)),
-                "cstep_bytes_max": int(max(f[5] for f in facts)),
-                "cstep_cross_host": int(sum(f[7] for f in facts)),
-                "cstep_intra_host": int(sum(f[8] for f in facts))}
+        """Collective.  One E, C and M step (:meth:`DistributedIBM1.iterate`,
+        the straggler slowing the E-step); objective = -log-likelihood."""
+        rec = self.model_.iterate(iteration, straggler)
+        self.loglik_ = rec.loglik
+        self.perplexity_ = rec.perplexity
+        return {"objective": -rec.loglik, "loglik": rec.loglik, "perplexity": rec.perplexity,
+                "e_s": rec.seconds_e, "c_s": rec.seconds_c, "m_s": rec.seconds_m,
+                "cstep_bytes": rec.bytes_total, "cstep_bytes_max": rec.bytes_max_rank,
+                "cstep_cross_host": rec.cross_host_bytes, "cstep_intra_host": rec.intra_host_bytes}
 
     # ---------------------------------------------------------------- outputs
     def plan_summary(self) -> dict:

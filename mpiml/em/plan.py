@@ -29,29 +29,33 @@ the partial counts travel is the *topology*:
 ``tree``
     the same schedule on a user-supplied spanning tree (edge list).
 
-A plan is computed from the per-key *holders* (which ranks hold each key).
+A plan is computed from the per-key *holders* (which ranks hold each key,
+:mod:`mpiml.em.keys`) and, for the tree topologies, a rooted spanning tree
+(:mod:`mpiml.em.topology`).
 :func:`make_plan` does this for all ranks in one process (e.g. 64 simulated
-ranks); :func:`mpiml.em.cstep.build_rank_plan` computes the same thing with
+ranks); :func:`mpiml.em.distplan.build_rank_plan` computes the same thing with
 the keys sharded over the ranks by the hash of their source word.
-Statistic keys are int64 (see :class:`mpiml.em.ibm1.KeySpace`); every value
+Statistic keys are int64 (see :class:`mpiml.em.keys.KeySpace`); every value
 sent is one float64.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
 
 from ..errors import ConfigError
 from ..arrays import union_sorted, unique_sorted
 from ..partition import hash_owner
 from . import kernels
+# Holders, intersections and trees live in .keys / .topology; the names the
+# planner uses are importable from here too (older import paths keep working).
+from .keys import (VALUE_BYTES, Holders, holders_from_key_sets, holders_from_pairs,  # noqa: F401
+                   intersection_matrix, shared_pairs)
 from .settings import TOPOLOGIES   # declared with the options of train ibm1
-
-VALUE_BYTES = 8
+from .topology import (RootedTree, check_running_intersection, junction_tree_edges,  # noqa: F401
+                       spanning_tree, validate_tree)
 
 
 def allreduce_bytes(size: int, n_values: int) -> int:
@@ -59,102 +63,6 @@ def allreduce_bytes(size: int, n_values: int) -> int:
     bandwidth-optimal model (reduce-scatter + allgather: 2 (p-1)/p of the
     vector per rank); what every topology is compared against."""
     return int(round(2 * (size - 1) / size * VALUE_BYTES * n_values)) if size > 1 else 0
-
-
-# ------------------------------------------------------------------ holders
-@dataclass
-class Holders:
-    """For each unique key (sorted), the sorted ranks holding it (CSR)."""
-
-    keys: np.ndarray
-    ptr: np.ndarray
-    ranks: np.ndarray
-
-    @cached_property
-    def counts(self) -> np.ndarray:
-        return np.diff(self.ptr)
-
-
-def holders_from_pairs(keys, ranks) -> Holders:
-    """Holders from parallel arrays of (key, holding rank) entries."""
-    keys = np.asarray(keys, dtype=np.int64)
-    ranks = np.asarray(ranks, dtype=np.int64)
-    order = np.lexsort((ranks, keys))
-    k, r = keys[order], ranks[order]
-    if k.size:
-        fresh = np.r_[True, (k[1:] != k[:-1]) | (r[1:] != r[:-1])]
-        k, r = k[fresh], r[fresh]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if k.size else np.empty(0, np.int64)
-    return Holders(k[starts], np.append(starts, k.size).astype(np.int64), r)
-
-
-def holders_from_key_sets(key_sets) -> Holders:
-    """Holders from one sorted array of distinct keys per rank.
-
-    A stable sort of the concatenation (rank order) keeps each key's
-    holders in rank order, so no lexsort over (key, rank) is needed.
-    """
-    key_sets = [np.asarray(k, np.int64) for k in key_sets]
-    if not all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in key_sets):
-        ranks = [np.full(len(ks), r, dtype=np.int64) for r, ks in enumerate(key_sets)]
-        return holders_from_pairs(np.concatenate(key_sets or [np.empty(0, np.int64)]),
-                                  np.concatenate(ranks or [np.empty(0, np.int64)]))
-    allk = np.concatenate(key_sets or [np.empty(0, np.int64)])
-    ranks = np.repeat(np.arange(len(key_sets), dtype=np.int64), [k.size for k in key_sets])
-    if len(key_sets) > 1:
-        order = np.argsort(allk, kind="stable")
-        allk, ranks = allk[order], ranks[order]
-        del order
-    if allk.size == 0:
-        return Holders(allk, np.zeros(1, np.int64), ranks)
-    starts = np.flatnonzero(np.r_[True, allk[1:] != allk[:-1]])
-    return Holders(allk[starts], np.append(starts, allk.size).astype(np.int64), ranks)
-
-
-_HEAVY_ROWS = 1 << 14     # keys per dense product chunk (counts stay exact in float32)
-
-
-def _shared_pairs(h: Holders):
-    """(key position, a, b) for every ordered pair a != b holding the same key."""
-    cnt = h.counts
-    out_k, out_a, out_b = [], [], []
-    for c in np.unique(cnt[cnt >= 2]).tolist():
-        sel = np.flatnonzero(cnt == c)
-        mat = h.ranks[h.ptr[sel][:, None] + np.arange(c)]
-        ia, ib = np.nonzero(~np.eye(c, dtype=bool))
-        out_k.append(np.repeat(sel, ia.size))
-        out_a.append(mat[:, ia].ravel())
-        out_b.append(mat[:, ib].ravel())
-    if not out_k:
-        e = np.empty(0, np.int64)
-        return e, e, e
-    return np.concatenate(out_k), np.concatenate(out_a), np.concatenate(out_b)
-
-
-def intersection_matrix(h: Holders, size: int) -> np.ndarray:
-    """|K_i & K_j| for every pair of ranks (int64, size x size; diagonal |K_i|).
-
-    This is the Gram matrix B^T B of the key x rank incidence matrix B.  Keys
-    held by few ranks add their holder pairs in a numba loop (cost: the sum
-    over keys of holders squared); keys held by many go through dense
-    float32 products (BLAS) in chunks of at most 2**14 keys, where a pair
-    loop would approach size**2 per key; chunk sums stay below 2**24, so
-    they are exact in float32.
-    """
-    cnt = h.counts
-    heavy = cnt > max(32, size // 16)
-    m = kernels.pair_counts(h.ptr, h.ranks, (cnt >= 2) & ~heavy, size)
-    m[np.diag_indices(size)] = np.bincount(h.ranks, minlength=size)
-    rows = np.flatnonzero(heavy)
-    for a in range(0, rows.size, _HEAVY_ROWS):
-        sel = rows[a:a + _HEAVY_ROWS]
-        d = np.zeros((sel.size, size), np.float32)
-        ent = _segment_indices(h.ptr[sel], cnt[sel])
-        d[np.repeat(np.arange(sel.size), cnt[sel]), h.ranks[ent]] = 1.0
-        g = (d.T @ d).astype(np.int64)
-        g[np.diag_indices(size)] = 0
-        m += g
-    return m
 
 
 # ------------------------------------------------------------------ messages
@@ -194,7 +102,7 @@ class Messages:
 
 def route_allpairs(h: Holders) -> Messages:
     """Round 0: each holder sends each shared key to every other holder."""
-    k, a, b = _shared_pairs(h)
+    k, a, b = shared_pairs(h)
     return Messages(np.zeros(k.size, np.int64), a, b, h.keys[k])
 
 
@@ -211,131 +119,6 @@ def route_mapreduce(h: Holders, reducer: np.ndarray, is_param: np.ndarray) -> Me
     back = away & np.asarray(is_param, bool)[kpos]
     down = Messages(np.ones(int(back.sum()), np.int64), red[back], h.ranks[back], h.keys[kpos[back]])
     return Messages.concat([up, down])
-
-
-# ------------------------------------------------------------------ trees
-def validate_tree(edges, size: int) -> np.ndarray:
-    """Check that ``edges`` is a spanning tree of ranks 0..size-1; return (n, 2) int64."""
-    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2) if len(edges) else np.empty((0, 2), np.int64)
-    if e.shape[0] != size - 1:
-        raise ConfigError(f"a spanning tree of {size} ranks needs {size - 1} edges, got {e.shape[0]}")
-    if e.size and (e.min() < 0 or e.max() >= size):
-        raise ConfigError(f"tree edge endpoints must be ranks in [0, {size})")
-    parent = list(range(size))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in e.tolist():
-        ra, rb = find(a), find(b)
-        if ra == rb:
-            raise ConfigError(f"tree edges contain a cycle (or self loop) at edge {a}-{b}")
-        parent[ra] = rb
-    return np.sort(e, axis=1)
-
-
-def spanning_tree(weights: np.ndarray) -> np.ndarray:
-    """Maximum spanning tree of the complete graph with ``weights`` (pure).
-
-    scipy's minimum spanning tree on the negated weights; the weights are
-    shifted by one first so that pairs sharing nothing remain edges (zero
-    entries mean "no edge" to csgraph) and the result spans every rank.
-    """
-    size = weights.shape[0]
-    if size == 1:
-        return np.empty((0, 2), np.int64)
-    neg = -(np.asarray(weights, dtype=np.float64) + 1.0)
-    np.fill_diagonal(neg, 0.0)
-    mst = minimum_spanning_tree(neg).tocoo()
-    return validate_tree(np.column_stack([mst.row, mst.col]), size)
-
-
-def junction_tree_edges(weights: np.ndarray, rank_hosts=None) -> np.ndarray:
-    """The junction tree's spanning tree: maximum over ``weights``, or, given
-    each rank's host name, :func:`mpiml.em.hosttree.host_aware_tree` (a tree
-    per host plus one over host leaders)."""
-    if rank_hosts is None:
-        return spanning_tree(weights)
-    from .hosttree import host_aware_tree
-    return host_aware_tree(weights, rank_hosts)
-
-
-@dataclass
-class RootedTree:
-    """A spanning tree rooted at ``root`` with preorder intervals.
-
-    ``tin[v] <= tin[u] < tout[v]`` iff u is in v's subtree; ``height`` is
-    0 for leaves; ``n_collect = height[root]`` collect rounds precede the
-    distribute rounds.
-    """
-
-    edges: np.ndarray
-    root: int
-    parent: np.ndarray
-    depth: np.ndarray
-    height: np.ndarray
-    tin: np.ndarray
-    tout: np.ndarray
-
-    @property
-    def n_collect(self) -> int:
-        return int(self.height[self.root])
-
-    @classmethod
-    def build(cls, edges, size: int, root: int | None = None) -> "RootedTree":
-        edges = validate_tree(edges, size)
-        adj = [[] for _ in range(size)]
-        for a, b in edges.tolist():
-            adj[a].append(b)
-            adj[b].append(a)
-        for nb in adj:
-            nb.sort()
-        if root is None:
-            root = _center(adj)
-        parent = np.full(size, -1, np.int64)
-        depth = np.zeros(size, np.int64)
-        tin = np.zeros(size, np.int64)
-        order, stack, seen = [], [root], np.zeros(size, bool)
-        seen[root] = True
-        while stack:
-            v = stack.pop()
-            tin[v] = len(order)
-            order.append(v)
-            for u in reversed(adj[v]):
-                if not seen[u]:
-                    seen[u] = True
-                    parent[u], depth[u] = v, depth[v] + 1
-                    stack.append(u)
-        height = np.zeros(size, np.int64)
-        size_sub = np.ones(size, np.int64)
-        for v in reversed(order):
-            if parent[v] >= 0:
-                height[parent[v]] = max(height[parent[v]], height[v] + 1)
-                size_sub[parent[v]] += size_sub[v]
-        return cls(edges, int(root), parent, depth, height, tin, tin + size_sub)
-
-
-def _center(adj) -> int:
-    """Lowest-numbered node of minimum eccentricity (keeps the schedule short)."""
-    best, best_ecc = 0, None
-    for s in range(len(adj)):
-        dist = {s: 0}
-        frontier = [s]
-        while frontier:
-            nxt = []
-            for v in frontier:
-                for u in adj[v]:
-                    if u not in dist:
-                        dist[u] = dist[v] + 1
-                        nxt.append(u)
-            frontier = nxt
-        ecc = max(dist.values())
-        if best_ecc is None or ecc < best_ecc:
-            best, best_ecc = s, ecc
-    return best
 
 
 def route_tree(h: Holders, tree: RootedTree) -> Messages:
@@ -356,45 +139,6 @@ def route_tree(h: Holders, tree: RootedTree) -> Messages:
     p = tree.parent[v]
     return Messages.concat([Messages(tree.height[v], v, p, keys),
                             Messages(tree.n_collect + tree.depth[p], p, v, keys)])
-
-
-def _segment_indices(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(starts[i], starts[i] + lengths[i])."""
-    total = int(lengths.sum())
-    offs = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return np.arange(total) + offs
-
-
-def check_running_intersection(edges, key_sets, work_sets) -> list[str]:
-    """Violations of the junction-tree property (empty list if none; pure).
-
-    For every key: the ranks carrying it (``work_sets``) include all ranks
-    holding it (``key_sets``), induce a connected subtree, and every leaf
-    of that subtree is a holder (no needless carriers).
-    """
-    size = len(key_sets)
-    edges = validate_tree(edges, size)
-    carry = holders_from_key_sets(work_sets)
-    n_edges = np.zeros(carry.keys.size, np.int64)
-    deg = [dict() for _ in range(size)]
-    for a, b in edges.tolist():
-        common = np.intersect1d(work_sets[a], work_sets[b])
-        n_edges[np.searchsorted(carry.keys, common)] += 1
-        for x in (a, b):
-            for k in common.tolist():
-                deg[x][k] = deg[x].get(k, 0) + 1
-    bad = []
-    for r in range(size):
-        missing = np.setdiff1d(key_sets[r], work_sets[r])
-        if missing.size:
-            bad.append(f"rank {r} holds but does not carry keys {missing[:5].tolist()}")
-        for k in np.setdiff1d(work_sets[r], key_sets[r]).tolist():
-            if deg[r].get(k, 0) < 2:
-                bad.append(f"rank {r} carries key {k} without lying between two holders")
-    disconnected = carry.keys[n_edges != carry.counts - 1]
-    if disconnected.size:
-        bad.append(f"keys whose carriers are not connected: {disconnected[:5].tolist()}")
-    return bad
 
 
 # ------------------------------------------------------------------ per-rank plans
@@ -474,28 +218,58 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
     step for each, empty or not, because ``comm.exchange`` is collective
     (every rank must call it the same number of times).
     """
+    out = msgs.src == rank
+    inn = msgs.dst == rank
+    return assemble_rank_plan(rank, size, topology, own_keys,
+                              _groups(msgs.round[out], msgs.dst[out], msgs.key[out]),
+                              _groups(msgs.round[inn], msgs.src[inn], msgs.key[inn]),
+                              rounds=rounds, n_collect=n_collect, space=space, union_keys=union_keys)
+
+
+def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dict, recvs: dict, *,
+                       rounds, n_collect: int = 0, space=None, union_keys=None,
+                       extra=None) -> RankPlan:
+    """Rank ``rank``'s plan from its key lists per round and peer (pure).
+
+    ``sends`` / ``recvs`` map ``(round, peer)`` to the sorted keys sent to /
+    received from that peer in that round.  One array may serve several
+    entries (a tree edge's separator goes up in one round and comes down
+    in another; allpairs sends and receives the same keys): its positions
+    are computed once and shared by the steps, which only read them.
+    ``extra``: the sorted keys the rank only carries or reduces (default:
+    the listed keys that are not its own).  ``rounds`` as in
+    :func:`rank_plan_from_messages`.
+    """
     own = np.asarray(own_keys, dtype=np.int64)
-    extra = unique_sorted(msgs.key)
-    if extra.size:
-        at = np.minimum(np.searchsorted(own, extra), max(own.size - 1, 0))
-        extra = extra[own[at] != extra] if own.size else extra
+    if extra is None:
+        lists = list({id(k): k for k in (*sends.values(), *recvs.values())}.values())
+        extra = unique_sorted(np.concatenate(lists)) if lists else np.empty(0, np.int64)
+        del lists
+        if extra.size and own.size:
+            at = np.minimum(np.searchsorted(own, extra), own.size - 1)
+            extra = extra[own[at] != extra]
     if extra.size:      # keys this rank only carries or reduces
         work = union_sorted(own, extra).astype(np.int64)
         own_pos = np.searchsorted(work, own)
     else:
         work, own_pos = own, None      # the identity: no index array
     plan = RankPlan(rank, size, topology, own, work, own_pos)
-    out = msgs.src == rank
-    sends = _groups(msgs.round[out], msgs.dst[out], msgs.key[out])
-    inn = msgs.dst == rank
-    recvs = _groups(msgs.round[inn], msgs.src[inn], msgs.key[inn])
     mine = {k[0] for k in sends} | {k[0] for k in recvs}
     if not mine <= set(rounds):
         raise AssertionError("rank has messages outside the global rounds")
+    at_work = {}
+
+    def positions(keys):
+        got = at_work.get(id(keys))
+        if got is None:     # (keys, positions): holding keys keeps its id unique
+            got = at_work[id(keys)] = (keys, np.searchsorted(work, keys))
+        return got[1]
+
     for r in sorted(set(rounds)):
         plan.steps.append(Step(r, round_op(topology, r, n_collect),
-                               {p: np.searchsorted(work, k) for (rr, p), k in sends.items() if rr == r},
-                               {p: np.searchsorted(work, k) for (rr, p), k in recvs.items() if rr == r}))
+                               {p: positions(k) for (rr, p), k in sorted(sends.items()) if rr == r},
+                               {p: positions(k) for (rr, p), k in sorted(recvs.items()) if rr == r}))
+    at_work.clear()
     if topology == "allreduce":
         union = np.asarray(union_keys, dtype=np.int64)
         plan.union_size, plan.union_pos = int(union.size), np.searchsorted(union, own)

@@ -31,7 +31,10 @@ import numpy as np
 from ..errors import ConfigError
 from ..partition import hash_owner
 from . import kernels
-from .plan import TOPOLOGIES, VALUE_BYTES, allreduce_bytes, RootedTree, holders_from_key_sets, intersection_matrix, spanning_tree
+from .keys import VALUE_BYTES, holders_from_key_sets, intersection_matrix
+from .plan import allreduce_bytes
+from .settings import TOPOLOGIES
+from .topology import RootedTree, spanning_tree
 
 _RANGE_ENTRIES = 8_000_000     # (key, rank) entries per key range held at once
 

@@ -44,7 +44,7 @@ def run_async(cstep, local: np.ndarray) -> np.ndarray:
     if p.own_pos is None:       # own keys are the working keys (see CStep.run)
         work = local
     else:
-        work = np.zeros(p.work_keys.size)
+        work = np.zeros(cstep.n_work)
         work[p.own_pos] = local
     posted = [comm.iexchange({}, {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
                              kind=cstep.kind, tag=step.round) for step in p.steps]
@@ -52,6 +52,7 @@ def run_async(cstep, local: np.ndarray) -> np.ndarray:
     try:
         for step, (req, got) in zip(p.steps, posted):
             if step.sends:
+                cstep.count_sends(step)
                 sent.append(comm.iexchange({q: work[ix] for q, ix in step.sends.items()}, {},
                                            kind=cstep.kind, tag=step.round)[0])
             if step.recvs:

@@ -76,7 +76,7 @@ def inside_async_tree(comm):
     from pathlib import Path
 
     from mpiml.datasets.corpus import synthetic_parallel
-    from mpiml.em.cstep import DistributedIBM1
+    from mpiml.em.distributed import DistributedIBM1
     from mpiml.io.corpus import read_parallel
     d = None
     if comm.rank == 0:

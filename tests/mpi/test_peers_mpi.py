@@ -48,7 +48,7 @@ def test_cstep_rounds_run_no_collective(comm, paths, topology):
 
 
 def _theta(comm, paths, schedule, topology="junction-tree"):
-    from mpiml.em.cstep import DistributedIBM1
+    from mpiml.em.distributed import DistributedIBM1
     from mpiml.io.corpus import read_parallel
     m = DistributedIBM1(comm, topology, schedule=schedule,
                         tree_edges=[(r, r + 1) for r in range(comm.size - 1)] if topology == "tree" else None)

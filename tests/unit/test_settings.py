@@ -428,7 +428,7 @@ OLD_CHECKPOINTS = {
 
 
 # Options added after those checkpoints were written (not model-defining).
-ADDED_SINCE = {"ibm1": {"host_aware", "schedule"},
+ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "low_memory"},
                "linear": {"solver", "history", "tol", "fit_intercept", "exchange", "eval_every"}}
 
 

@@ -2,7 +2,7 @@
 
 ``apply_plan_messages`` executes a pure :class:`~mpiml.em.plan.Plan` with
 plain Python dictionaries (independent of :class:`~mpiml.em.cstep.CStep`);
-``train_fake_ranks`` runs :class:`~mpiml.em.cstep.DistributedIBM1` on N
+``train_fake_ranks`` runs :class:`~mpiml.em.distributed.DistributedIBM1` on N
 threads with ``tests.fakecomm``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpiml.em.cstep import DistributedIBM1
+from mpiml.em.distributed import DistributedIBM1
 from mpiml.em.plan import round_op
 from mpiml.io.corpus import read_parallel
 from tests.fakecomm import run_ranks

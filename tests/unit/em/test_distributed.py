@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mpiml.datasets.corpus import synthetic_parallel
-from mpiml.em.cstep import DistributedIBM1
+from mpiml.em.distributed import DistributedIBM1
 from mpiml.em.plan import TOPOLOGIES
 from mpiml.io.corpus import read_parallel
 from tests.fakecomm import run_ranks

@@ -5,7 +5,8 @@ and the per-edge byte accounting adds up."""
 import numpy as np
 import pytest
 
-from mpiml.em.cstep import CStep, build_rank_plan
+from mpiml.em.cstep import CStep
+from mpiml.em.distplan import build_rank_plan
 from mpiml.em.hosttree import (cross_host_edges, edge_bytes_from_messages, host_aware_tree,
                                host_groups, ring_edge_bytes, split_bytes)
 from mpiml.em.plan import (check_running_intersection, holders_from_key_sets, intersection_matrix,

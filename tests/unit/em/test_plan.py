@@ -5,7 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from mpiml.em.cstep import CStep, build_rank_plan
+from mpiml.em.cstep import CStep
+from mpiml.em.distplan import build_rank_plan
 from mpiml.em.ibm1 import KeySpace
 from mpiml.em.plan import (TOPOLOGIES, RootedTree, check_running_intersection, holders_from_key_sets,
                            intersection_matrix, make_plan, spanning_tree, validate_tree)

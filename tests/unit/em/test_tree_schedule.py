@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mpiml.datasets.corpus import synthetic_parallel
-from mpiml.em.cstep import DistributedIBM1
+from mpiml.em.distributed import DistributedIBM1
 from mpiml.io.corpus import read_parallel
 from tests.fakecomm import run_ranks
 
@@ -38,10 +38,10 @@ def train(size, paths, schedule, topology, edges, jitter):
                 time.sleep(rng.random() * 0.02)
             return real(local)
         m.cstep_.run = slow_run
-        for _ in range(N_ITER):
-            m.iterate()
+        recs = [m.iterate() for _ in range(N_ITER)]
         assert m.cstep_.schedule == schedule
-        return m.params_.keys.copy(), m.theta_.copy()
+        return m.params_.keys.copy(), m.theta_.copy(), [
+            (r.bytes_total, r.cross_host_bytes, r.intra_host_bytes) for r in recs]
     return run_ranks(size, body)
 
 
@@ -52,6 +52,9 @@ def test_async_equals_collect_distribute_bit_for_bit(paths, size, topology):
     edges = [(r, r + 1) for r in range(size - 1)] if topology == "tree" else None
     rounds = train(size, files, "collect-distribute", topology, edges, False)
     asyn = train(size, files, "async", topology, edges, True)
-    for (k1, t1), (k2, t2) in zip(rounds, asyn):
+    for (k1, t1, b1), (k2, t2, b2) in zip(rounds, asyn):
         assert np.array_equal(k1, k2) and np.array_equal(t1, t2)
         assert np.all(np.isfinite(t2)) and t2.size
+        # the same C-step bytes, all between ranks of the one fake host
+        assert b1 == b2 and all(x == i and c == 0 for x, c, i in b2)
+        assert (b2[0][0] > 0) == (size > 1)
