@@ -100,3 +100,17 @@ def test_index_overflow_is_a_clear_error(monkeypatch, low):
     with pytest.raises(InputError, match=rf"have {corpus.n_src} source words: int32 indices hold at "
                                          rf"most {corpus.n_src - 1}"):
         ibm1.build_local_params(corpus, low_memory=low)
+
+
+@pytest.mark.parametrize("low", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_theta_is_a_numerical_error(low, bad):
+    from mpiml.comm.serial import SerialComm
+    from mpiml.em.distributed import DistributedIBM1
+    from mpiml.errors import NumericalError
+    src, tgt = hand_corpus()
+    m = DistributedIBM1(SerialComm(), "allpairs", low_memory=low).setup(encode_pairs(src, tgt))
+    m.iterate()
+    m.theta_[3] = bad
+    with pytest.raises(NumericalError, match="non-finite theta after iteration 2"):
+        m.iterate()
