@@ -114,7 +114,8 @@ def local_params(src_ptr, tgt, tgt_ptr, n_tgt, null, occ_ptr, occ_pair, tgt_of, 
     """
     n = tgt_ptr.shape[0] - 1
     n_src = occ_ptr.shape[0] - 1
-    stamp = np.full(n_tgt, -1, dtype=np.int64)
+    # int32 (word ids are below the int32 limit): half the cache footprint
+    stamp = np.full(n_tgt, -1, dtype=np.int32)
     scratch = np.empty(n_tgt, dtype=np.int32)
     pos_of = np.empty(n_tgt, dtype=np.int32)
     src_words = np.empty(n_src, dtype=np.int64)
