@@ -15,8 +15,10 @@ import time
 
 import numpy as np
 
+from mpiml.comm.serial import SerialComm
 from mpiml.datasets.corpus import synthetic_parallel
 from mpiml.em import ibm1
+from mpiml.em.distributed import DistributedIBM1
 from mpiml.em.plan import TOPOLOGIES, make_plan
 from mpiml.io.corpus import encode_pairs
 
@@ -24,19 +26,16 @@ from mpiml.io.corpus import encode_pairs
 def kernel_speed(corpus, n_iter: int) -> None:
     ibm1.IBM1(n_iter=1).fit(encode_pairs([["a"]], [["b"]]))      # compile / load the cache
     t0 = time.perf_counter()
-    params = ibm1.build_local_params(corpus, null=True)
+    # the library's one iteration (E, C, M) on one rank: the C-step has no messages
+    model = DistributedIBM1(SerialComm(), "allpairs").setup(corpus)
+    params = model.params_
     t_setup = time.perf_counter() - t0
-    theta = ibm1.uniform_theta(params)
     n_tp = params.idx.size
     times = []
     for it in range(n_iter):
-        t0 = time.perf_counter()
-        eta_st, eta_s, ll = ibm1.estep(params, corpus, theta)
-        t1 = time.perf_counter()
-        theta = ibm1.mstep(eta_st, eta_s, params)
-        t2 = time.perf_counter()
-        times.append((t1 - t0, t2 - t1))
-        print(f"  iter {it + 1}: loglik {ll:.6e}  E {t1 - t0:.4f}s  M {t2 - t1:.4f}s")
+        rec = model.iterate()
+        times.append((rec.seconds_e, rec.seconds_m))
+        print(f"  iter {it + 1}: loglik {rec.loglik:.6e}  E {rec.seconds_e:.4f}s  M {rec.seconds_m:.4f}s")
     e = np.median([t[0] for t in times])
     m = np.median([t[1] for t in times])
     print(f"pairs {corpus.n_pairs}, target tokens {corpus.tgt.size}, token pairs {n_tp}, "

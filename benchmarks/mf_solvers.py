@@ -18,7 +18,7 @@ import numpy as np
 
 from mpiml.comm import Comm
 from mpiml.datasets.ratings import synthetic_ratings
-from mpiml.io.ratings import split_mask
+from mpiml.mf.data import split_mask
 from mpiml.mf.als import ALS
 from mpiml.mf.common import Triplets
 from mpiml.mf.dsgd import DSGD

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 # name -> module; imported lazily so ``mpiml --help`` stays fast.
-BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "links", "scaling", "lasso", "ckpt", "comm", "lda")
+BENCHMARKS = ("kmeans", "mf", "ibm1", "linear", "links", "scaling", "lasso", "ckpt", "comm", "lda", "readers")
 
 
 def register(sub) -> None:

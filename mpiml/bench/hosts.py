@@ -6,7 +6,10 @@ source tree (``MPIML_MULTIHOST_SCRIPTS`` points elsewhere)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +17,122 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(os.environ.get("MPIML_MULTIHOST_SCRIPTS", REPO / "scripts" / "multihost"))
+
+# up.sh gives host i the address SUBNET.i of one /24, and refuses N outside 1..250.
+MAX_HOSTS = 250
+# Rates as tc spells them (case-insensitive; a bare number is bit/s), limited to
+# the units whose tbf burst up.sh computes; delays as tc's time values.
+_RATE = re.compile(r"(?i)(\d+(\.\d*)?|\.\d+)(bit|kbit|mbit|gbit)?")
+_DELAY = re.compile(r"(?i)(\d+(\.\d*)?|\.\d+)(s|sec|ms|msec|us|usec)")
+
+
+def link_rate(text: str) -> str:
+    """argparse type: a link rate for ``tc`` (``100mbit``, ``1gbit``, ``1.5gbit``)."""
+    m = _RATE.fullmatch(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a link rate: expected a positive number with bit, kbit, mbit or gbit "
+            "(per second), like 100mbit or 1gbit")
+    return text.strip()
+
+
+def link_rates(text: str) -> list[str | None]:
+    """argparse type: comma-separated link rates, ``none`` for an unshaped link
+    (returned as None)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        out.append(None if part.lower() == "none" else link_rate(part))
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} names no link rate (e.g. none,1gbit,100mbit)")
+    return out
+
+
+def link_delay(text: str) -> str:
+    """argparse type: an added one-way delay for ``tc netem`` (``50us``, ``1ms``), or '' for none."""
+    if not text.strip():
+        return ""
+    m = _DELAY.fullmatch(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a delay: expected a number with us, ms or s, "
+                                         "like 50us or 1ms ('' for none)")
+    return text.strip()
+
+
+def host_count(low: int = 1):
+    """argparse type: a number of emulated hosts in ``low..MAX_HOSTS``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or not low <= n <= MAX_HOSTS:
+            raise argparse.ArgumentTypeError(f"{text!r} hosts: expected an integer from {low} to {MAX_HOSTS}")
+        return n
+    parse.__name__ = "host count"
+    return parse
+
+
+# Every prefix mpiml's own code uses is mh + who + the creating process's pid
+# (+ x/y for a test's extra set-ups): t = the multi-host tests, b = bench links,
+# s = bench scaling.  The pid makes a set-up whose process was killed (no
+# clean-up ran) recognisable: its process no longer exists.
+KINDS = {"tests": "t", "links": "b", "scaling": "s"}
+_OURS = re.compile(r"mh[tbs](\d+)[xy]*")
+_PROBE = re.compile(r"mpimlprobe(\d+)")
+DEFAULT_STATE = "/run/mpiml-multihost"     # scripts/multihost/common.sh's default
+
+
+def session_prefix(kind: str) -> str:
+    """The namespace prefix of this process's set-up for ``kind`` (a key of KINDS)."""
+    return f"mh{KINDS[kind]}{os.getpid()}"
+
+
+def _dead(pid: str) -> bool:
+    return not Path(f"/proc/{int(pid)}").exists()
+
+
+def remove_stale(state_dir: str | None = None) -> list[str]:
+    """Remove the set-ups of mpiml processes that were killed before cleaning up.
+
+    Only set-ups with a state file that up.sh wrote (in ``state_dir``, default
+    ``$MPIML_MH_STATE`` or /run/mpiml-multihost), a prefix of the form
+    :func:`session_prefix` makes, and a creating process that no longer exists
+    are removed, by down.sh, which deletes exactly what that state file
+    records.  Also the probe namespace of :func:`namespaces_permitted` of a
+    dead process.  Anyone else's namespaces, and live processes' set-ups (other
+    test sessions, benchmarks running now), are never touched.  Returns the
+    prefixes (and probe names) removed.
+    """
+    state_dir = state_dir or os.environ.get("MPIML_MH_STATE", DEFAULT_STATE)
+    removed = []
+    for state in sorted(Path(state_dir).glob("*.created")):
+        prefix = state.name[:-len(".created")]
+        m = _OURS.fullmatch(prefix)
+        if m and _dead(m.group(1)):
+            Cluster(prefix, 0, state_dir=state_dir).down()
+            removed.append(prefix)
+    try:
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:      # no iproute2: nothing can have been made
+        ns = ""
+    for name in (line.split()[0] for line in ns.splitlines() if line.strip()):
+        m = _PROBE.fullmatch(name)
+        if m and _dead(m.group(1)):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+            removed.append(name)
+    return removed
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a CI step's timeout) raise SystemExit in the main
+    thread, so that the benchmark's ``with Cluster``/``finally`` removes its
+    namespaces; only SIGKILL then leaves any, for :func:`remove_stale`."""
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def namespaces_permitted() -> str | None:

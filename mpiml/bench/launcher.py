@@ -1,5 +1,6 @@
 """Shared launcher for the benchmarks: run the CLI under ``mpiexec -n R``,
-time a function by its best of several repeats."""
+time a function by its best of several repeats, take the steady-state median
+of a job's per-iteration records."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+
 
 def mpiexec() -> str:
     here = Path(sys.executable).parent / "mpiexec"
@@ -35,3 +39,13 @@ def best(fn, reps: int = 3) -> float:
         fn(s)
         ts.append(time.perf_counter() - t0)
     return min(ts)
+
+
+def median_steady(its: list[dict], key: str) -> float:
+    """Median of ``key`` over the iteration records ``its`` of one job,
+    leaving out the first iteration (it also loads the compiled kernels)
+    unless it is the only one."""
+    if not its:
+        raise ValueError(f"no iteration records to take the median of {key!r} from")
+    steady = its[1:] or its
+    return float(np.median([r[key] for r in steady]))

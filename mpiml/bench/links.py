@@ -22,12 +22,16 @@ import numpy as np
 
 
 def register(b) -> None:
+    from .hosts import MAX_HOSTS, host_count, link_delay, link_rates
     p = b.add_parser("links", help="IBM1 topologies and DSGD vs ALS across emulated hosts with shaped "
                                    "links (tc tbf/netem in network namespaces; root)")
-    p.add_argument("--hosts", type=int, default=4, help="emulated hosts, one rank each (default %(default)s)")
-    p.add_argument("--links", default="none,10gbit,1gbit,100mbit",
-                   help="comma-separated link rates, 'none' = unshaped (default %(default)s)")
-    p.add_argument("--delay", default="50us",
+    # at least 2 hosts: the link throughput is measured from host 1 to host 2
+    p.add_argument("--hosts", type=host_count(2), default=4,
+                   help=f"emulated hosts, one rank each, 2..{MAX_HOSTS} (default %(default)s)")
+    p.add_argument("--links", type=link_rates, default="none,10gbit,1gbit,100mbit",
+                   help="comma-separated link rates (bit/kbit/mbit/gbit per second), 'none' = unshaped "
+                        "(default %(default)s)")
+    p.add_argument("--delay", type=link_delay, default="50us",
                    help="added one-way delay per link, needs the kernel's netem; '' for none "
                         "(default %(default)s)")
     p.add_argument("--pairs", type=int, default=10000, help="IBM1 sentence pairs (default %(default)s)")
@@ -41,11 +45,6 @@ def register(b) -> None:
     p.add_argument("--epochs", type=int, default=4, help="MF epochs per job (default %(default)s)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.set_defaults(func=bench_links)
-
-
-def _median_steady(recs, key):
-    steady = recs[1:] or recs      # iteration 1 also loads the compiled kernels
-    return float(np.median([r[key] for r in steady]))
 
 
 def _job(cluster, args, log: Path):
@@ -64,11 +63,15 @@ def bench_links(args) -> int:
     from ..datasets.corpus import synthetic_parallel
     from ..datasets.ratings import synthetic_ratings
     from ..runtime.progress import human_bytes
-    from .hosts import Cluster, namespaces_permitted
+    from .hosts import Cluster, exit_on_sigterm, namespaces_permitted, remove_stale, session_prefix
+    from .launcher import median_steady
     why = namespaces_permitted()
     if why:
         raise SystemExit(f"mpiml bench links: needs network namespaces: {why}")
-    rates = [x.strip() for x in args.links.split(",") if x.strip()]
+    exit_on_sigterm()
+    for gone in remove_stale():
+        print(f"removed the emulated hosts {gone}-* left by a killed mpiml process")
+    rates = args.links
     topologies = [t for t in args.topologies.split(",") if t]
     print(f"emulated cluster: {args.hosts} hosts x 1 rank on {os.cpu_count()} cores "
           f"(load average {os.getloadavg()[0]:.2f}); UCX over TCP through veth links and a bridge")
@@ -87,9 +90,9 @@ def bench_links(args) -> int:
         print(f"IBM1: {args.pairs} Zipfian sentence pairs (vocabulary {args.words}), {args.iters} "
               f"iterations per job; MF: {n_ratings} ratings ({args.users} x {args.items}), k = {args.k}, "
               f"{args.epochs} epochs per job; medians of iterations 2..N")
-        for rate in rates:
-            shaped = None if rate == "none" else rate
-            c = Cluster(f"mhb{os.getpid() % 10000}", args.hosts, rate=shaped,
+        for shaped in rates:
+            rate = shaped or "none"
+            c = Cluster(session_prefix("links"), args.hosts, rate=shaped,
                         delay=(args.delay or None) if shaped else None)
             c.env["MPIML_MH_ALLOW_NO_DELAY"] = "1"
             with c:
@@ -104,7 +107,7 @@ def bench_links(args) -> int:
                                               "--topology", topo, "--max-iter", args.iters], tmp / "l.jsonl")
                     plan = fin["plan"]
                     rows.append({"link": link, "gbit_s": gbit, "job": "ibm1", "variant": topo,
-                                 "s_iter": _median_steady(its, "wall_s"), "c_s": _median_steady(its, "c_s"),
+                                 "s_iter": median_steady(its, "wall_s"), "c_s": median_steady(its, "c_s"),
                                  "bytes": plan["bytes_total"], "cross_host": plan["cross_host_bytes"],
                                  "max_rank": plan["bytes_max_rank"],
                                  "rounds": plan["rounds"], "wire_bytes": wire,
@@ -114,10 +117,10 @@ def bench_links(args) -> int:
                                               "--rank", args.k, "--max-iter", args.epochs, "--seed", "1"],
                                           tmp / "m.jsonl")
                     rows.append({"link": link, "gbit_s": gbit, "job": "mf", "variant": solver,
-                                 "s_iter": _median_steady(its, "wall_s"),
-                                 "c_s": _median_steady(its, "comm_s") + _median_steady(its, "wait_s"),
-                                 "bytes": int(_median_steady(its, "bytes")), "cross_host": None,
-                                 "max_rank": int(_median_steady(its, "bytes_max_rank")),
+                                 "s_iter": median_steady(its, "wall_s"),
+                                 "c_s": median_steady(its, "comm_s") + median_steady(its, "wait_s"),
+                                 "bytes": int(median_steady(its, "bytes")), "cross_host": None,
+                                 "max_rank": int(median_steady(its, "bytes_max_rank")),
                                  "rounds": None, "wire_bytes": wire, "load": os.getloadavg()[0]})
             if c.leftovers():
                 raise SystemExit(f"mpiml bench links: left behind {c.leftovers()}")

@@ -7,6 +7,9 @@
    Fugue and ALS on 1, 2 and 4 ranks, with and without a straggler
    (``--straggler 1:F``): real ``mpiexec`` jobs of ``mpiml train mf`` on seeded
    synthetic ratings with known noise sigma, read back from their JSON logs.
+3. Seconds per epoch of ``mpiml train mf`` with default options at 1 and 2
+   ranks beside LIBMF at 1 and 2 threads on the same ratings, reading time and
+   peak RSS (:mod:`mpiml.bench.mf_libmf`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mf_libmf
 from .launcher import best
 
 LIBMF_MPS = 35.0   # M rating updates/s, LIBMF on one core here, k = 32
@@ -26,7 +30,8 @@ LIBMF_MPS = 35.0   # M rating updates/s, LIBMF on one core here, k = 32
 
 def register(b) -> None:
     p = b.add_parser("mf", help="MF: DSGD kernel updates/s vs LIBMF; epochs and seconds to a target RMSE "
-                                "for DSGD, Fugue and ALS on 1/2/4 ranks, with and without a straggler")
+                                "for DSGD, Fugue and ALS on 1/2/4 ranks, with and without a straggler; "
+                                "s/epoch at 1/2 ranks vs LIBMF at 1/2 threads")
     p.add_argument("--kernel-nnz", type=int, default=4_000_000,
                    help="ratings of the ML-20M-shaped (138000 x 27000) kernel matrix (default %(default)s)")
     p.add_argument("--users", type=int, default=20_000)
@@ -46,6 +51,7 @@ def register(b) -> None:
                    help="run every configuration N times and print the medians (default %(default)s)")
     p.add_argument("--skip-kernel", action="store_true")
     p.add_argument("--skip-solvers", action="store_true")
+    mf_libmf.add_arguments(p)
     p.set_defaults(func=bench_mf)
 
 
@@ -54,6 +60,8 @@ def bench_mf(args) -> int:
         kernel_table(args.kernel_nnz)
     if not args.skip_solvers:
         solver_table(args)
+    if not args.skip_libmf:
+        mf_libmf.libmf_table(args)
     return 0
 
 

@@ -29,21 +29,35 @@ ALGOS = ("kmeans", "ibm1", "mf", "linear")
 def register(b) -> None:
     p = b.add_parser("scaling", help="strong and weak scaling at 1, 2, 4 ranks: report.md, results.json, "
                                      "PNG plots (needs the plot extra)")
+    from .hosts import MAX_HOSTS, link_rate
     p.add_argument("algorithm", choices=ALGOS)
-    p.add_argument("--ranks", default="1,2,4", help="rank counts (default %(default)s)")
+    p.add_argument("--ranks", type=rank_list, default="1,2,4",
+                   help=f"rank counts (default %(default)s; with --hosts at most {MAX_HOSTS})")
     p.add_argument("--size", type=int, default=0,
                    help="data per rank for weak scaling, and total data for strong scaling at the "
                         "largest rank count x this (rows, sentence pairs, users; default per algorithm)")
     p.add_argument("--iters", type=int, default=5, help="iterations per job (default %(default)s)")
     p.add_argument("--hosts", action="store_true",
                    help="run across emulated hosts (one rank per network namespace; root)")
-    p.add_argument("--rate", help="with --hosts: shape the links (e.g. 1gbit)")
-    p.add_argument("--plan-ranks", default="2,4,8,16,32,64,128,256,512,1024",
+    p.add_argument("--rate", type=link_rate, help="with --hosts: shape the links (e.g. 1gbit)")
+    p.add_argument("--plan-ranks", type=rank_list, default="2,4,8,16,32,64,128,256,512,1024",
                    help="ibm1: simulated rank counts of the planner's bandwidth figure")
     p.add_argument("--plan-pairs", type=int, default=40,
                    help="ibm1: sentence pairs per simulated rank in the bandwidth figure (default %(default)s)")
     p.add_argument("-o", "--out", default="scaling-report", help="output directory (default %(default)s)")
-    p.set_defaults(func=bench_scaling)
+    p.set_defaults(func=bench_scaling, parser=p)
+
+
+def rank_list(text: str) -> list[int]:
+    """argparse type: comma-separated positive rank counts."""
+    import argparse
+
+    from ..cli.plan import _rank_counts
+    from ..errors import ConfigError
+    try:
+        return _rank_counts(text)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected positive integers like 1,2,4, got {text!r}") from None
 
 
 DEFAULT_SIZE = {"kmeans": 40_000, "ibm1": 2_000, "mf": 4_000, "linear": 8_000}
@@ -76,7 +90,7 @@ def _make_data(algo: str, n: int, tmp: Path, tag: str, vocab: int = 0) -> list:
 
 
 def _run(args, ranks: int, train_args: list, log: Path, cluster=None) -> dict:
-    from .launcher import run_mpi
+    from .launcher import median_steady, run_mpi
     argv = ["-m", "mpiml", "train", *map(str, train_args), "--max-iter", str(args.iters),
             "--quiet", "--log", str(log)]
     if cluster is None:
@@ -88,32 +102,40 @@ def _run(args, ranks: int, train_args: list, log: Path, cluster=None) -> dict:
             raise SystemExit(f"mpiml bench scaling: job failed ({res.returncode}):\n{res.stderr[-2000:]}")
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     its = [r for r in recs if "iter" in r]
-    steady = its[1:] or its
-    out = {k: float(np.median([r[k] for r in steady]))
-           for k in ("wall_s", "compute_s", "comm_s", "wait_s", "bytes")}
+    out = {k: median_steady(its, k) for k in ("wall_s", "compute_s", "comm_s", "wait_s", "bytes")}
     out["ranks"] = ranks
     return out
 
 
 def bench_scaling(args) -> int:
-    from ..cli.plan import _rank_counts
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..plot import MissingExtra
+    from .hosts import MAX_HOSTS
+    if args.hosts and max(args.ranks) > MAX_HOSTS:
+        args.parser.error(f"--hosts runs one rank per emulated host, at most {MAX_HOSTS}: "
+                          f"--ranks asks for {max(args.ranks)}")
+    if args.rate and not args.hosts:
+        args.parser.error("--rate shapes the links between emulated hosts: it needs --hosts")
     try:
         from .scaling_plots import check_matplotlib
         check_matplotlib()
-    except ImportError as exc:
-        raise SystemExit(f"mpiml bench scaling: {exc}") from None
-    ranks = _rank_counts(args.ranks)
+    except MissingExtra as exc:
+        sys.stderr.write(f"mpiml: error: {exc}\n")
+        return exc.exit_code
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ranks = args.ranks
     per = args.size or DEFAULT_SIZE[args.algorithm]
     cores = os.cpu_count() or 1
     cluster = None
     if args.hosts:
-        from .hosts import Cluster, namespaces_permitted
+        from .hosts import Cluster, exit_on_sigterm, namespaces_permitted, remove_stale, session_prefix
         why = namespaces_permitted()
         if why:
             raise SystemExit(f"mpiml bench scaling --hosts: {why}")
-        cluster = Cluster(f"mhs{os.getpid() % 10000}", max(ranks), rate=args.rate)
+        exit_on_sigterm()
+        for gone in remove_stale():
+            print(f"removed the emulated hosts {gone}-* left by a killed mpiml process")
+        cluster = Cluster(session_prefix("scaling"), max(ranks), rate=args.rate)
     meta = {"algorithm": args.algorithm, "ranks": ranks, "size_per_rank": per, "iters": args.iters,
             "cores": cores, "where": "emulated hosts" + (f" ({args.rate} links)" if args.rate else "")
             if cluster else "one machine", "load_start": os.getloadavg()[0],
@@ -123,9 +145,9 @@ def bench_scaling(args) -> int:
     strong, weak = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if cluster:
-            cluster.up()
         try:
+            if cluster:   # inside the try: a set-up interrupted half-way is removed too
+                cluster.up()
             total = per * max(ranks)
             strong_args = _make_data(args.algorithm, total, tmp, "strong", vocab=total)
             for n in ranks:
@@ -150,8 +172,8 @@ def bench_scaling(args) -> int:
     if args.algorithm == "ibm1":
         from .bandwidth import planner_curves
         t0 = time.perf_counter()
-        results["planner"] = planner_curves(_rank_counts(args.plan_ranks), args.plan_pairs)
-        print(f"  planner bytes per rank up to {max(_rank_counts(args.plan_ranks))} simulated ranks "
+        results["planner"] = planner_curves(args.plan_ranks, args.plan_pairs)
+        print(f"  planner bytes per rank up to {max(args.plan_ranks)} simulated ranks "
               f"({time.perf_counter() - t0:.1f} s)")
     meta["load_end"] = os.getloadavg()[0]
     (out / "results.json").write_text(json.dumps(results, indent=1))

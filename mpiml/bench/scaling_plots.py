@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plot.figures import require_matplotlib
+
+
+WHAT = "mpiml bench scaling (its PNG figures)"
+
 
 def check_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError("the scaling report draws PNG figures with matplotlib: "
-                          "pip install 'mpiml[plot]'") from None
+    """Raise :class:`mpiml.plot.MissingExtra` (before any job runs) without matplotlib."""
+    require_matplotlib(WHAT)
 
 
 def _figure(w=6.4, h=4.2):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    Figure, FigureCanvasAgg = require_matplotlib(WHAT)
     fig = Figure(figsize=(w, h), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -46,6 +46,7 @@ def build_parser() -> Parser:
     from . import eval_aer, plan
     from . import topics
     from . import plot
+    from . import convert
     p = Parser(prog="mpiml", description="Machine learning with MPI on HPC clusters.",
                epilog="Launch training with: mpiexec -n N python -m mpi4py -m mpiml train ALGO ...")
     p.add_argument("--version", action="version", version=f"mpiml {__version__}")
@@ -60,6 +61,7 @@ def build_parser() -> Parser:
     eval_aer.register(sub)
     topics.register(sub)
     plot.register(sub)
+    convert.register(sub)
     return p
 
 

@@ -27,7 +27,7 @@ def register(sub) -> None:
 def seen_items(model, path, fmt: str, user) -> np.ndarray:
     """Dense model item indices that ``user`` (raw id) rated in ``path``."""
     from ..comm.serial import SerialComm
-    from ..io.ratings import read_ratings
+    from ..mf.data import read_ratings
     from ..mf.model import dense_index
     data = read_ratings(SerialComm(), path, fmt, duplicates="last")
     du = dense_index(data.user_ids, [user])[0]

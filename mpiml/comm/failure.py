@@ -19,7 +19,7 @@ Every wait in ``Comm`` (collectives are started as their non-blocking MPI-3
 forms ``Iallreduce``, ``Ialltoallv``, ``Ibarrier``, ...; point-to-point work
 is ``Isend``/``Irecv``; polled requests; RMA clock waits) waits on *its
 requests or the posted notice receive*, whichever completes first
-(``Waitany``/``Waitsome``/``Test``).  While nothing fails, that is the whole
+(polled by ``Testany``, or ``Testall`` and then ``Test`` of the notice receive).  While nothing fails, that is the whole
 cost: one extra (never completing) request in each wait, no message.
 
 Agreed blocks are numbered: every rank counts the blocks it opens, and since

@@ -24,6 +24,25 @@ _TAG_SENDRECV = 18
 _TAG_TAGGED = 1 << 10     # iexchange tags start here
 
 
+def _back_to_back(parts, dtype) -> np.ndarray:
+    """``np.concatenate(parts)`` as ``dtype``, or a view when the parts already
+    lie back to back in one array (the slices of one owner-sorted array in a
+    shuffle): no second copy of the data being sent."""
+    base = parts[0].base if parts else None
+    if (isinstance(base, np.ndarray) and base.dtype == dtype and base.flags.c_contiguous
+            and all(p.base is base and p.dtype == dtype for p in parts)):
+        flat = base.reshape(-1)
+        first = at = (parts[0].ctypes.data - flat.ctypes.data) // dtype.itemsize
+        for p in parts:
+            if p.size and p.ctypes.data != flat.ctypes.data + at * dtype.itemsize:
+                break
+            at += p.size
+        else:
+            if 0 <= first <= at <= flat.size:
+                return flat[first:at]
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+
 def _displs(counts: np.ndarray) -> np.ndarray:
     d = np.zeros_like(counts)
     np.cumsum(counts[:-1], out=d[1:])
@@ -84,7 +103,7 @@ class Operations:
         st.collectives[kind] += 1
         dt = _mpi.datatype(a.dtype)
         if self._open:      # inside an agreed block: watch the failure channel
-            self._wait1(self.mpi.Iallreduce([a, dt], [out, dt], op=_mpi.op(op)), kind)
+            self._wait([self.mpi.Iallreduce([a, dt], [out, dt], op=_mpi.op(op))], kind)
         else:
             self._wait_blocking(kind, lambda: self.mpi.Allreduce([a, dt], [out, dt], op=_mpi.op(op)))
         return out
@@ -235,7 +254,7 @@ class Operations:
         dt64 = _mpi.datatype(np.int64)
         self._run(kind + ":sizes", lambda: self.mpi.Ialltoall([scounts, dt64], [rcounts, dt64]))
         sdispl, rdispl = _displs(scounts), _displs(rcounts)
-        sbuf = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+        sbuf = _back_to_back(parts, dtype)
         rbuf = np.empty(int(rcounts.sum()), dtype=dtype)
         others = [r for r in range(self.size) if r != self.rank]
         self.stats.add(kind, sum(parts[r].nbytes for r in others), sum(1 for r in others if parts[r].size))
@@ -254,27 +273,27 @@ class Operations:
         vice versa (and call ``exchange`` with the same ``kind`` order).  An
         empty exchange returns at once.
         """
-        MPI = _mpi.MPI()
         reqs, out = [], {}
+        mpi, datatype = self.mpi, _mpi.datatype
         for src, (count, dtype) in recv.items():
             buf = np.empty(int(count), dtype=dtype)
             out[src] = buf
-            reqs.append(self.mpi.Irecv([buf, _mpi.datatype(buf.dtype)], source=src, tag=_TAG_EXCHANGE))
-        keep = []
-        for dst, arr in sends.items():
-            a = np.ascontiguousarray(arr).reshape(-1)
-            keep.append(a)
-            self.stats.add(kind, a.nbytes)
-            reqs.append(self.mpi.Isend([a, _mpi.datatype(a.dtype)], dest=dst, tag=_TAG_EXCHANGE))
+            reqs.append(mpi.Irecv([buf, datatype(buf.dtype)], source=src, tag=_TAG_EXCHANGE))
+        if sends:
+            st = self.stats
+            for dst, arr in sends.items():
+                # any C-contiguous buffer is the 1-D message MPI sends (mpi4py keeps
+                # a reference to it on the request, so it outlives an abandoned send)
+                a = np.ascontiguousarray(arr)
+                st.bytes_sent[kind] += a.nbytes
+                st.messages[kind] += 1
+                reqs.append(mpi.Isend([a, datatype(a.dtype)], dest=dst, tag=_TAG_EXCHANGE))
         if reqs:
             self.stats.p2p[kind] += 1
             if self._open:
-                if len(reqs) == 1:
-                    self._wait1(reqs[0], kind, cancel=True)
-                else:
-                    self._wait(reqs, kind, cancel=True)
+                self._wait(reqs, kind, cancel=True)
             else:
-                self._wait_blocking(kind, lambda: MPI.Request.Waitall(reqs))
+                self._wait_blocking(kind, lambda: self._MPI.Request.Waitall(reqs))
         return out
 
     def iexchange(self, sends: dict, recv: dict, kind: str = "exchange", tag: int = 0):

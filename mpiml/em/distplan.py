@@ -22,7 +22,8 @@ from ..errors import ConfigError
 from ..partition import hash_owner
 from .hosttree import ring_edge_bytes, split_bytes
 from . import kernels
-from .keys import VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, rank_dtype, shared_pairs
+from .keys import (VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, rank_dtype,
+                   shared_pairs)
 from .plan import TOPOLOGIES, Messages, allreduce_bytes, assemble_rank_plan, rank_plan_from_messages
 from .topology import RootedTree, junction_tree_edges
 

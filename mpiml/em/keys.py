@@ -103,8 +103,8 @@ def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
 
     Sorting the combined keys ``key * n + rank`` (n = number of sets) in
     place orders the entries by key, then rank, with one int64 array of the
-    entries and the sort's buffer as the only large temporaries (an argsort
-    and two gathers would need three more).  Keys too large to combine, or
+    entries (and for a few sets the merge's buffer) as the only large
+    temporaries (an argsort and two gathers would need three more).  Keys too large to combine, or
     sets that are not sorted and distinct, take the lexsort path.
     ``ranks`` is int16/int32 (:func:`rank_dtype`).  With ``consume``, the
     list ``key_sets`` is emptied once its keys are copied, so buffers only it
@@ -131,19 +131,24 @@ def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
         key_sets.clear()
     if comb.size == 0:
         return Holders(comb, np.zeros(1, np.int64), np.empty(0, rank_dtype(n)))
-    if n > 1:
-        comb.sort(kind="stable")   # the sets are sorted runs: a merge (timsort)
+    # The values are distinct, so any sort order is the same.  A few sorted
+    # runs merge fastest (timsort, buffer of half the entries); many sort
+    # faster with numpy's in-place quicksort, which needs no buffer.
+    if 1 < n <= 4:
+        comb.sort(kind="stable")
+    elif n > 4:
+        comb.sort()
     ranks = np.empty(comb.size, rank_dtype(n))
     np.remainder(comb, n, out=ranks, casting="unsafe")
     np.floor_divide(comb, n, out=comb)      # the keys, each repeated per holder
-    fresh = np.empty(comb.size, bool)
-    fresh[0] = True
-    np.not_equal(comb[1:], comb[:-1], out=fresh[1:])
-    starts = np.flatnonzero(fresh)
+    fresh = np.empty(comb.size + 1, bool)     # key starts, and the end
+    fresh[0] = fresh[-1] = True
+    np.not_equal(comb[1:], comb[:-1], out=fresh[1:-1])
+    ptr = np.flatnonzero(fresh).astype(np.int64, copy=False)
     del fresh
-    keys = comb[starts]
+    keys = comb[ptr[:-1]]
     del comb
-    return Holders(keys, np.append(starts, ranks.size).astype(np.int64), ranks)
+    return Holders(keys, ptr, ranks)
 
 
 def shared_pairs(h: Holders):

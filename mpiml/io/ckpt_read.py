@@ -280,11 +280,35 @@ class Checkpoint:
 
     def read_rows(self, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """Rows ``[lo, hi)`` of a distributed array, whatever the rank count
-        that wrote it (hyperslab of the virtual dataset)."""
-        def rd(f):
-            d = self._dataset(f, "distributed", name)
-            return d[lo:d.shape[0] if hi is None else hi]
-        return self._read(rd)
+        that wrote it (slice semantics: bounds are clipped to the array).
+
+        Read from the shards themselves, at the rows the verified manifest
+        maps (the same mapping as the master's virtual dataset, checked on
+        open), not through the virtual dataset: HDF5 resolves a virtual
+        dataset's relative source file names first in the directories of the
+        ``HDF5_VDS_PREFIX`` environment variable, which it reads once when the
+        library starts and which overrides the dataset-access prefix property,
+        so a variable set in a user's environment would silently read
+        same-named files outside the checkpoint.
+        """
+        key = f"distributed/{name}"
+        if key not in self.arrays:
+            raise CheckpointError(f"{self.master}: no distributed array {name!r}")
+        entry = self.arrays[key]
+        lo, hi, _ = slice(lo, hi).indices(entry["shape"][0])
+        hi = max(lo, hi)
+        out = np.empty((hi - lo, *entry["shape"][1:]), dtype=np.dtype(entry["dtype"]))
+        for src, s_lo, s_hi in entry["sources"]:      # the manifest checked that they tile the rows
+            a, b = max(lo, s_lo), min(hi, s_hi)
+            if a < b:
+                path = self.dir / src
+                try:
+                    with h5py.File(path, "r") as f:
+                        out[a - lo:b - lo] = f[name][a - s_lo:b - s_lo]
+                except (*_HDF5_ERRORS, MemoryError) as exc:
+                    raise CheckpointError(f"{path}: reading rows of {name!r} failed: "
+                                          f"{safe_text(exc)}") from None
+        return out
 
     def rank_state(self, rank: int) -> dict:
         raw = self._read(lambda f: f["rank_state"][rank])
@@ -297,18 +321,21 @@ class Checkpoint:
                                   f"expected an object")
         return doc
 
-    def _stats(self, d, entry) -> dict:
-        """min/max/mean by hyperslabs of at most STATS_CHUNK_BYTES."""
+    def _stats(self, name, d, entry) -> dict:
+        """min/max/mean by hyperslabs of at most STATS_CHUNK_BYTES (of the
+        shards for a distributed array, see :meth:`read_rows`)."""
         if not math.prod(entry["shape"]) or d.dtype.kind not in "fiub":
             return {}
         if d.ndim == 0:
             x = np.asarray(d[()], dtype=np.float64)
             return {"min": float(x), "max": float(x), "mean": float(x)}
+        group, short = name.split("/", 1)
+        rows = (lambda a, b: self.read_rows(short, a, b)) if group == "distributed" else (lambda a, b: d[a:b])
         row = max(1, math.prod(d.shape[1:]) * d.dtype.itemsize)
         step = max(1, STATS_CHUNK_BYTES // row)
         lo_v, hi_v, total = math.inf, -math.inf, 0.0
         for lo in range(0, d.shape[0], step):
-            x = d[lo:lo + step]
+            x = rows(lo, lo + step)
             if x.size:
                 lo_v = min(lo_v, float(x.min()))
                 hi_v = max(hi_v, float(x.max()))
@@ -322,7 +349,7 @@ class Checkpoint:
             for name in sorted(self.arrays):
                 entry, d = self.arrays[name], f[name]
                 out.append({"name": name, "shape": list(entry["shape"]), "dtype": str(d.dtype),
-                            **self._stats(d, entry)})
+                            **self._stats(name, d, entry)})
             return out
         arrays = self._read(run)
         return {"path": str(self.dir), "algorithm": self.algorithm, "schema_version": self.schema,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_range
+from . import lines as textlines
 from .lines import numpy_load_error, read_line_block, require_file
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -120,43 +121,70 @@ def _read_text(comm, p: Path) -> DenseBlock:
     raw, first_line = read_line_block(comm, p)
     with comm.agree(f"parsing {p}"):
         sep = "," if p.suffix.lower() == ".csv" else None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = first_line + raw[:exc.start].count(b"\n")
-            raise InputError("not valid UTF-8 text", p, line) from None
-        rows, lines = [], []
-        # split("\n") rather than splitlines(): other line-break characters must
-        # not shift the line numbers in error messages.
-        for k, line in enumerate(text.split("\n")):
-            lineno = first_line + k
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            fields = s.split(sep)
-            try:
-                rows.append([float(x) for x in fields])
-            except ValueError:
-                if lineno == 1 and not rows:
-                    continue  # a header line
-                bad = next(x for x in fields if not _is_float(x))
-                raise InputError(f"cannot parse {bad.strip()!r} as a number", p, lineno) from None
-            lines.append(lineno)
+        parsed = _parse_fast(raw, first_line, sep) if textlines.fast_ok(raw) else None
+        flat, counts, lines = parsed if parsed is not None else _parse_slow(raw, first_line, sep, p)
     # The file's first data row fixes the width: the first rank that has rows.
-    firsts = comm.allgather_obj((len(rows[0]), lines[0]) if rows else None, "read")
+    firsts = comm.allgather_obj((int(counts[0]), int(lines[0])) if counts.size else None, "read")
     with comm.agree(f"parsing {p}"):
         ref = next((f for f in firsts if f is not None), None)
         if ref is None:
             raise InputError("no data rows", p)
         width, ref_line = ref
-        for vals, lineno in zip(rows, lines):
-            if len(vals) != width:
-                raise InputError(f"expected {width} columns (as on line {ref_line}), found {len(vals)}",
-                                 p, lineno)
-        X = np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
-    counts = comm.allgather_obj(len(rows), "read")
+        bad = np.flatnonzero(counts != width)
+        if bad.size:
+            raise InputError(f"expected {width} columns (as on line {ref_line}), found {counts[bad[0]]}",
+                             p, int(lines[bad[0]]))
+        X = flat.reshape(counts.size, width)
+    counts = comm.allgather_obj(int(counts.size), "read")
     offset = int(sum(counts[:comm.rank]))
-    return DenseBlock(X, offset, int(sum(counts)), width, str(p), np.asarray(lines, dtype=np.int64))
+    return DenseBlock(X, offset, int(sum(counts)), width, str(p), lines)
+
+
+def _parse_fast(raw: bytes, first_line: int, sep):
+    """The compiled parser: (values, fields per row, line per row), or None
+    when a field is not a plain decimal number (the exact path decides)."""
+    from .textparse import kernels
+    skip_first = False
+    if first_line == 1:       # a header line, as the exact path sees it
+        nl = raw.find(b"\n")
+        head = raw[:nl if nl >= 0 else len(raw)].decode("ascii").strip()
+        if head and not head.startswith("#") and not all(_is_float(x) for x in head.split(sep)):
+            skip_first = True
+    outcome, _, flat, counts, lines, hard, dst = kernels.parse_dense(
+        np.frombuffer(raw, dtype=np.uint8), sep == ",", skip_first)
+    if outcome != kernels.DONE:
+        return None
+    flat[dst] = textlines.exact_floats(hard, dst.size)
+    return flat, counts, lines + first_line
+
+
+def _parse_slow(raw: bytes, first_line: int, sep, p: Path):
+    """Line by line with float(): the reference semantics and every message."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + raw[:exc.start].count(b"\n")
+        raise InputError("not valid UTF-8 text", p, line) from None
+    rows, lines = [], []
+    # split("\n") rather than splitlines(): other line-break characters must
+    # not shift the line numbers in error messages.
+    for k, line in enumerate(text.split("\n")):
+        lineno = first_line + k
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        fields = s.split(sep)
+        try:
+            rows.append([float(x) for x in fields])
+        except ValueError:
+            if lineno == 1 and not rows:
+                continue  # a header line
+            bad = next(x for x in fields if not _is_float(x))
+            raise InputError(f"cannot parse {bad.strip()!r} as a number", p, lineno) from None
+        lines.append(lineno)
+    counts = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.fromiter((x for r in rows for x in r), dtype=np.float64, count=int(counts.sum()))
+    return flat, counts, np.asarray(lines, dtype=np.int64)
 
 
 def _is_float(x: str) -> bool:

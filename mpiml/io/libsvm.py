@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dense import read_dense
+from . import lines as textlines
 from .lines import numpy_load_error, read_line_block, require_file
 
 DENSE_SUFFIXES = (".npy", ".h5", ".hdf5", ".csv", ".tsv")
@@ -241,6 +242,31 @@ def read_libsvm(comm, path, n_features: int | None = None, need_labels: bool = T
 
 
 def _parse(raw: bytes, p: Path, first_line: int, n_features: int | None):
+    if textlines.fast_ok(raw):
+        fast = _parse_fast(raw, first_line, n_features)
+        if fast is not None:
+            return fast
+    return _parse_slow(raw, p, first_line, n_features)
+
+
+def _parse_fast(raw: bytes, first_line: int, n_features: int | None):
+    """The compiled parser; None when a line needs the exact path (which
+    then raises its message, or accepts what the compiled one does not know)."""
+    from .textparse import kernels
+    out = kernels.parse_libsvm(np.frombuffer(raw, dtype=np.uint8), -1 if n_features is None else int(n_features))
+    outcome, _, labels, lines, indptr, indices, values, max_index, hard, dst = out
+    if outcome != kernels.DONE:
+        return None
+    exact = textlines.exact_floats(hard, dst.size)
+    lab = dst < 0
+    labels[-1 - dst[lab]] = exact[lab]
+    values[dst[~lab]] = exact[~lab]
+    if not np.all(np.isfinite(values)):   # an overflowing value: the exact path names it
+        return None
+    return labels, indptr, indices, values, lines + first_line, int(max_index)
+
+
+def _parse_slow(raw: bytes, p: Path, first_line: int, n_features: int | None):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

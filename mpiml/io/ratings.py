@@ -1,4 +1,4 @@
-"""Readers for ratings data (user, item, rating) — every rank reads its share.
+"""Reading ratings data (user, item, rating) — every rank reads its share.
 
 Formats (``fmt``):
 
@@ -21,31 +21,15 @@ Formats (``fmt``):
 Text files are split by byte ranges aligned to line starts; a count exchange
 gives every rank its global line numbers, so errors read ``file:line: ...``
 (for arrays, ``file:row: ...``).  Raw ids are integers when every id token is
-an integer literal, otherwise strings; either way they are mapped to dense
-indices ``0..n-1`` in sorted raw-id order, identically on every rank and for
-every rank count.  The maps (``user_ids``, ``item_ids``: dense → raw) belong
-with the saved model.
+an integer literal that fits int64, otherwise strings (the same kind on every
+rank).  Text is parsed by the compiled parser of :mod:`mpiml.io.textparse.kernels`
+where it can, and line by line with ``float()`` where it cannot (string ids,
+``inf``/``nan``, non-ASCII text, a malformed line): both give the same
+values, and the line-by-line path words every message.
 
-Duplicate (user, item) pairs, policy ``duplicates``:
-
-``last`` (default)
-    the entry on the latest line wins (a re-rating replaces the earlier one);
-    the number of dropped entries is returned as ``n_duplicates`` so the caller
-    can print a warning.
-``first`` / ``mean``
-    keep the earliest entry / the mean of all entries.
-``error``
-    :class:`~mpiml.errors.InputError` naming both lines.
-
-Train/validation split: with ``valid_fraction`` a rating goes to validation
-iff a hash of (dense user, dense item, seed) falls below the fraction — the
-same split for any rank count.  Alternatively ``valid_path`` names a separate
-file (same format); its ratings of users or items absent from the training
-data are dropped and counted (``n_valid_unknown``).
-
-The result is distributed by user: rank ``r`` holds the ratings of users
-``partition.block_range(n_users, size, r)``, which is where the MF solvers
-want them.
+:func:`read_raw_ratings` returns this rank's raw ratings as they lie in the
+file; mapping ids to dense indices, duplicates and the validation split are
+the matrix factorisation's business (:mod:`mpiml.mf.data`).
 """
 
 from __future__ import annotations
@@ -57,11 +41,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..partition import block_owner, block_range
-from .lines import read_line_block
+from ..partition import block_range
+from . import lines as textlines
+from .lines import count_newlines, exact_floats, read_line_block
 
 FORMATS = ("auto", "triplets", "movielens", "npy", "hdf5")
-DUPLICATES = ("last", "first", "mean", "error")
 _PIECE = 32 << 20                     # parse text in pieces of ~32 MB (bounded memory)
 _INT_RE = re.compile(rb"[+-]?\d+")
 _SPACE = np.zeros(256, dtype=bool)
@@ -70,48 +54,12 @@ _NONDIGIT = ~_SPACE.copy()
 _NONDIGIT[list(b"0123456789+-")] = False
 
 
-@dataclass
-class Ratings:
-    """This rank's ratings: dense ids, values, and global line (row) numbers."""
-
-    users: np.ndarray
-    items: np.ndarray
-    values: np.ndarray
-    lines: np.ndarray
-
-
-@dataclass
-class RatingsData:
-    """What :func:`read_ratings` returns (``train``/``valid`` distributed by user)."""
-
-    train: Ratings
-    valid: Ratings | None
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    n_duplicates: int = 0
-    n_valid_unknown: int = 0
-
-    @property
-    def n_users(self) -> int:
-        return int(self.user_ids.size)
-
-    @property
-    def n_items(self) -> int:
-        return int(self.item_ids.size)
-
-
-def lookup(ids: np.ndarray, raw) -> np.ndarray:
-    """Dense indices of raw ids in a sorted id map, ``-1`` where unknown."""
-    raw = np.asarray(raw, dtype=ids.dtype if ids.dtype.kind != "U" else str)
-    pos = np.searchsorted(ids, raw)
-    ok = pos < ids.size
-    ok[ok] = ids[pos[ok]] == raw[ok]
-    return np.where(ok, pos, -1)
-
-
 # ----------------------------------------------------------------- text files
 @dataclass
-class _Raw:
+class RawRatings:
+    """Ratings with raw ids (int64 or str, as ``kind`` says), values and the
+    global line (row) number of each."""
+
     users: np.ndarray        # int64 or str
     items: np.ndarray
     values: np.ndarray
@@ -120,13 +68,14 @@ class _Raw:
 
 
 def _pieces(raw: bytes):
-    """(line offset, bytes) pieces of ~_PIECE bytes ending at line ends."""
+    """(line offset, memoryview) pieces of ~_PIECE bytes ending at line ends."""
     start, line = 0, 0
+    view = memoryview(raw)
     while start < len(raw):
         end = raw.find(b"\n", min(start + _PIECE, len(raw)) - 1)
         end = len(raw) if end < 0 else end + 1
-        yield line, raw[start:end]
-        line += raw.count(b"\n", start, end)
+        yield line, view[start:end]
+        line += count_newlines(view[start:end])
         start = end
 
 
@@ -138,13 +87,20 @@ def _is_float(tok: bytes) -> bool:
         return False
 
 
-def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) -> _Raw:
+def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) -> RawRatings:
     """Parse one piece; ``first_line`` is the global number of its first line."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError("not valid UTF-8 text", path, first_line + data[:exc.start].count(b"\n")) from None
-    data = data.translate(bytes.maketrans(b":" if fmt == "movielens" else b",", b" "))
+    sep = b":" if fmt == "movielens" else b","
+    if not force_str and len(data) >= textlines.FAST_MIN_BYTES:
+        fast = _parse_fast(data, first_line, path, sep)
+        if fast is not None:
+            return fast
+    data = bytes(data)
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError("not valid UTF-8 text", path, first_line + data[:exc.start].count(b"\n")) from None
+    data = data.translate(bytes.maketrans(sep, b" "))
     if b"#" in data:      # blank comment lines in place, keeping byte positions
         data = re.sub(rb"(?m)^[ \t]*#[^\n]*", lambda m: b" " * len(m.group()), data)
     if first_line == 1:   # a header line: rating field not a number
@@ -175,14 +131,44 @@ def _parse_piece(data: bytes, first_line: int, path, fmt: str, force_str: bool) 
     if vals is not None and vals.size == starts.size:
         # id tokens must be integer literals ("1.0", "1e3" make string ids)
         odd = np.logical_or.reduceat(_NONDIGIT[x], starts) if starts.size else np.zeros(0, bool)
-        if not np.any(odd[col < 2]):
+        # ids from 2**53 on are not exact as doubles: the line-by-line path reads them
+        if not np.any(odd[col < 2]) and not np.any(np.abs(vals[col < 2]) >= 2.0 ** 53):
             values = vals[col == 2]
             _check_values(values, lines, path)
-            return _Raw(vals[col == 0].astype(np.int64), vals[col == 1].astype(np.int64), values, lines, "int")
+            return RawRatings(vals[col == 0].astype(np.int64), vals[col == 1].astype(np.int64), values, lines, "int")
     return _parse_slow(data, first_line, path, force_str)
 
 
-def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> _Raw:
+def _parse_fast(data, first_line: int, path, sep: bytes) -> RawRatings | None:
+    """The compiled parser on a piece; None when the piece needs the exact
+    path (non-ASCII bytes, non-integer ids, ratings that are not plain
+    decimals), which then gives the same result or message.  Line 1 of the file
+    is skipped when its rating field is not a number, as the exact path does."""
+    from .textparse import kernels
+    x = np.frombuffer(data, dtype=np.uint8)
+    if x.size and x.max() >= 128:       # the exact path checks UTF-8 first
+        return None
+    skip_first = False
+    if first_line == 1:
+        head = bytes(data[:256]).split(b"\n", 1)[0]
+        if len(head) == 256:
+            head = bytes(data).split(b"\n", 1)[0]
+        f = head.translate(bytes.maketrans(sep, b" ")).split()
+        skip_first = len(f) >= 3 and not _is_float(f[2])
+    out = kernels.parse_ratings(x, sep[0], skip_first)
+    outcome, line, found, users, items, values, lines, hard, dst = out
+    if outcome == kernels.FIELDS:
+        raise InputError(f"expected 3 or 4 fields (user item rating [timestamp]), found {found}",
+                         path, first_line + int(line))
+    if outcome != kernels.DONE:
+        return None
+    values[dst] = exact_floats(hard, dst.size)
+    lines += first_line
+    _check_values(values, lines, path)
+    return RawRatings(users, items, values, lines, "int")
+
+
+def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> RawRatings:
     """Line-by-line parse: string ids, or finding the line of a bad token."""
     us, its, vs, ls = [], [], [], []
     for k, line in enumerate(data.split(b"\n")):
@@ -200,12 +186,13 @@ def _parse_slow(data: bytes, first_line: int, path, force_str: bool) -> _Raw:
         ls.append(first_line + k)
     values, lines = np.asarray(vs, dtype=np.float64), np.asarray(ls, dtype=np.int64)
     _check_values(values, lines, path)
-    ints = not force_str and all(_INT_RE.fullmatch(t) for t in us + its)
+    # integer ids beyond int64 are kept as strings, like any other label
+    ints = not force_str and all(_INT_RE.fullmatch(t) and -2 ** 63 <= int(t) < 2 ** 63 for t in us + its)
     if ints:
-        return _Raw(np.array([int(t) for t in us], np.int64), np.array([int(t) for t in its], np.int64),
-                    values, lines, "int")
+        return RawRatings(np.array([int(t) for t in us], np.int64), np.array([int(t) for t in its], np.int64),
+                          values, lines, "int")
     dec = lambda toks: np.array([t.decode() for t in toks], dtype=str) if toks else np.empty(0, dtype=str)
-    return _Raw(dec(us), dec(its), values, lines, "str")
+    return RawRatings(dec(us), dec(its), values, lines, "str")
 
 
 def _check_values(values, lines, path, what="rating"):
@@ -215,17 +202,17 @@ def _check_values(values, lines, path, what="rating"):
                          path, int(lines[bad[0]]))
 
 
-def _concat(parts: list[_Raw]) -> _Raw:
+def _concat(parts: list[RawRatings]) -> RawRatings:
     kinds = {p.kind for p in parts}
     if "str" in kinds and "int" in kinds:
         raise RuntimeError("mixed id kinds")  # callers re-parse with force_str
     if not parts:
-        return _Raw(*(np.empty(0, np.int64),) * 2, np.empty(0), np.empty(0, np.int64), "int")
-    return _Raw(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("users", "items", "values", "lines")),
+        return RawRatings(*(np.empty(0, np.int64),) * 2, np.empty(0), np.empty(0, np.int64), "int")
+    return RawRatings(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("users", "items", "values", "lines")),
                 parts[0].kind)
 
 
-def _read_text(comm, path: Path, fmt: str, force_str: bool) -> _Raw:
+def _read_text(comm, path: Path, fmt: str, force_str: bool) -> RawRatings:
     """Collective.  This rank's share of a text file."""
     raw, first = read_line_block(comm, path)
     with comm.agree(f"parsing {path}"):
@@ -240,7 +227,7 @@ def _read_text(comm, path: Path, fmt: str, force_str: bool) -> _Raw:
 
 
 # ---------------------------------------------------------------- array files
-def _from_columns(u, i, v, lo: int, path) -> _Raw:
+def _from_columns(u, i, v, lo: int, path) -> RawRatings:
     lines = np.arange(lo + 1, lo + 1 + len(v), dtype=np.int64)
     v = np.asarray(v, dtype=np.float64)
     _check_values(v, lines, path, "rating (row number shown)")
@@ -259,10 +246,10 @@ def _from_columns(u, i, v, lo: int, path) -> _Raw:
     kind = "str" if ids[0].dtype.kind == "U" or ids[1].dtype.kind == "U" else "int"
     if kind == "str":
         ids = [a.astype(str) for a in ids]
-    return _Raw(ids[0], ids[1], v, lines, kind)
+    return RawRatings(ids[0], ids[1], v, lines, kind)
 
 
-def _table_rows(arr, rank: int, size: int, path) -> _Raw:
+def _table_rows(arr, rank: int, size: int, path) -> RawRatings:
     if arr.ndim != 2 or arr.shape[1] not in (3, 4):
         raise InputError(f"expected a 2-D array with 3 or 4 columns (user, item, rating[, time]), "
                          f"found shape {arr.shape}", path)
@@ -271,7 +258,7 @@ def _table_rows(arr, rank: int, size: int, path) -> _Raw:
     return _from_columns(block[:, 0], block[:, 1], block[:, 2], lo, path)
 
 
-def _read_array(comm, path: Path, fmt: str) -> _Raw:
+def _read_array(comm, path: Path, fmt: str) -> RawRatings:
     """Collective.  This rank's rows of an npy or HDF5 ratings table."""
     with comm.agree(f"reading {path}"):
         if fmt == "npy":
@@ -302,11 +289,18 @@ def _read_array(comm, path: Path, fmt: str) -> _Raw:
                                      f"'ratings'; found {sorted(fh)}", path)
     kinds = comm.allgather_obj(out.kind, kind="read:kind")
     if "str" in kinds and out.kind == "int":
-        out = _Raw(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
+        out = RawRatings(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
     return out
 
 
-def _read_raw(comm, path, fmt: str, force_str: bool = False) -> _Raw:
+def read_raw_ratings(comm, path, fmt: str = "auto", force_str: bool = False) -> RawRatings:
+    """Collective.  This rank's ratings of ``path`` as they are in the file
+    (a byte range of a text file, a block of rows of an array), with raw ids.
+
+    ``force_str`` reads ids as strings even where all are integers.  Any
+    problem is an :class:`~mpiml.errors.InputError` on every rank naming
+    ``file:line`` (``file:row`` for arrays).
+    """
     path = Path(path)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown ratings format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -318,7 +312,7 @@ def _read_raw(comm, path, fmt: str, force_str: bool = False) -> _Raw:
     if fmt in ("npy", "hdf5"):
         out = _read_array(comm, path, fmt)
         if force_str and out.kind == "int":
-            out = _Raw(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
+            out = RawRatings(out.users.astype(str), out.items.astype(str), out.values, out.lines, "str")
         return out
     return _read_text(comm, path, fmt, force_str)
 
@@ -332,128 +326,3 @@ def _detect(path: Path) -> str:
     with open(path, "rb") as fh:
         first = fh.read(4096).split(b"\n", 1)[0]
     return "movielens" if b"::" in first else "triplets"
-
-
-# ------------------------------------------------------------- public reader
-def _global_ids(comm, local: np.ndarray, kind: str) -> np.ndarray:
-    """Collective.  Sorted union of every rank's raw ids."""
-    mine = np.unique(local)
-    if kind == "int":
-        return np.unique(np.concatenate(comm.allgather_array(mine.astype(np.int64), kind="read:ids")))
-    parts = comm.allgather_obj(mine.tolist(), kind="read:ids")
-    return np.unique(np.array([x for p in parts for x in p], dtype=str))
-
-
-def _by_user_owner(comm, r: Ratings, n_users: int) -> Ratings:
-    """Collective.  Move every rating to the rank owning its user."""
-    from ..comm.shuffle import shuffle_by_owner
-    owner = block_owner(r.users, n_users, comm.size) if r.users.size else np.empty(0, np.int64)
-    return Ratings(*shuffle_by_owner(comm, owner, r.users, r.items, r.values, r.lines, kind="read:shuffle"))
-
-
-def _dedupe(r: Ratings, policy: str, path, ids) -> tuple[Ratings, int]:
-    """Apply the duplicate policy to ratings that are all on their user's rank."""
-    key = r.users * np.int64(max(len(ids[1]), 1)) + r.items
-    if np.all(r.lines[1:] > r.lines[:-1]):      # usual: arrived in line order, so a stable
-        order = np.argsort(key, kind="stable")  # sort keeps equal pairs in line order
-    else:
-        order = np.lexsort((r.lines, key))
-    u, i, v, ln = r.users[order], r.items[order], r.values[order], r.lines[order]
-    same = (u[1:] == u[:-1]) & (i[1:] == i[:-1])
-    n_dup = int(same.sum())
-    if not n_dup:
-        return Ratings(u, i, v, ln), 0
-    if policy == "error":
-        a = int(np.flatnonzero(same)[0])
-        raise InputError(f"duplicate rating for user {ids[0][u[a]]} and item {ids[1][i[a]]} "
-                         f"(first on line {ln[a]}); choose a duplicates policy", path, int(ln[a + 1]))
-    first = np.concatenate([[True], ~same])
-    last = np.concatenate([~same, [True]])
-    if policy == "mean":
-        gid = np.cumsum(first) - 1
-        v = np.bincount(gid, weights=v) / np.bincount(gid)
-        return Ratings(u[first], i[first], v, ln[first]), n_dup
-    keep = last if policy == "last" else first
-    return Ratings(u[keep], i[keep], v[keep], ln[keep]), n_dup
-
-
-def split_mask(users, items, n_items: int, fraction: float, seed: int) -> np.ndarray:
-    """True for ratings that go to validation: a seeded hash of (user, item)
-    below ``fraction`` — independent of how the ratings are distributed."""
-    key = np.uint64(np.random.SeedSequence([int(seed) & (2 ** 64 - 1), 31337]).generate_state(1, np.uint64)[0])
-    z = np.asarray(users, np.uint64) * np.uint64(n_items) + np.asarray(items, np.uint64)
-    z = z * np.uint64(0x9E3779B97F4A7C15) + key
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0 ** 53) < fraction
-
-
-def _take(r: Ratings, m: np.ndarray) -> Ratings:
-    return Ratings(r.users[m], r.items[m], r.values[m], r.lines[m])
-
-
-def read_ratings(comm, path, fmt: str = "auto", *, valid_fraction: float = 0.0, valid_path=None,
-                 seed: int = 0, duplicates: str = "last") -> RatingsData:
-    """Collective.  Read ratings, map ids to dense indices, split off validation.
-
-    Parameters
-    ----------
-    comm : communicator (``rank``, ``size``, ``allgather_obj``, ``allgather_array``,
-        ``alltoallv``, ``allreduce``, ``agree``)
-    path : file of training ratings (see the module docstring for formats)
-    fmt : one of :data:`FORMATS`
-    valid_fraction : fraction of ratings held out for validation (hash split)
-    valid_path : a separate validation file instead (same format)
-    seed : seeds the hash split
-    duplicates : one of :data:`DUPLICATES`
-
-    Returns
-    -------
-    RatingsData
-        ``train``/``valid`` hold this rank's users' ratings (dense ids).
-
-    Raises
-    ------
-    InputError
-        on every rank, naming ``file:line``, for unreadable files, malformed
-        lines, NaN/infinite ratings, or duplicates under ``duplicates="error"``.
-    """
-    if duplicates not in DUPLICATES:
-        raise ConfigError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATES)}")
-    if not 0.0 <= valid_fraction < 1.0:
-        raise ConfigError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
-    if valid_fraction and valid_path is not None:
-        raise ConfigError("give either a validation fraction or a validation file, not both")
-    raw = _read_raw(comm, path, fmt)
-    user_ids = _global_ids(comm, raw.users, raw.kind)
-    item_ids = _global_ids(comm, raw.items, raw.kind)
-    with comm.agree(f"checking {path}"):
-        if not user_ids.size:
-            raise InputError("no ratings found", path)
-    r = Ratings(np.searchsorted(user_ids, raw.users), np.searchsorted(item_ids, raw.items),
-                raw.values, raw.lines)
-    r = _by_user_owner(comm, r, user_ids.size)
-    with comm.agree(f"checking {path} for duplicates"):
-        r, n_dup = _dedupe(r, duplicates, path, (user_ids, item_ids))
-    valid, n_unknown = None, 0
-    if valid_fraction:
-        m = split_mask(r.users, r.items, item_ids.size, valid_fraction, seed)
-        r, valid = _take(r, ~m), _take(r, m)
-    elif valid_path is not None:
-        vr = _read_raw(comm, valid_path, fmt, force_str=raw.kind == "str")
-        if vr.kind != raw.kind:       # compare as strings when kinds differ
-            u_ids, i_ids = user_ids.astype(str), item_ids.astype(str)
-            vu, vi = vr.users.astype(str), vr.items.astype(str)
-        else:
-            u_ids, i_ids, vu, vi = user_ids, item_ids, vr.users, vr.items
-        du, di = lookup(u_ids, vu), lookup(i_ids, vi)
-        known = (du >= 0) & (di >= 0)
-        n_unknown = int((~known).sum())
-        valid = _by_user_owner(comm, Ratings(du[known], di[known], vr.values[known], vr.lines[known]),
-                               user_ids.size)
-        with comm.agree(f"checking {valid_path} for duplicates"):
-            valid, n_vdup = _dedupe(valid, duplicates, valid_path, (user_ids, item_ids))
-        n_dup += n_vdup
-    tot = comm.allreduce(np.array([n_dup, n_unknown], np.int64), kind="read:counts")
-    return RatingsData(r, valid, user_ids, item_ids, int(tot[0]), int(tot[1]))

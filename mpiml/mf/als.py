@@ -73,16 +73,25 @@ class ALS:
     seed : int
         Seeds the initial H (``init_scale · U(0, 1)``, rank-count independent).
     init_scale : float or None
+    dtype : {"float64", "float32"}
+        Type in which W and H are stored, exchanged and checkpointed.  Each
+        row is solved in float64 (normal equations accumulated and Cholesky-
+        factorised in float64 from the stored rows) and rounded to ``dtype``
+        when stored.
     """
 
     def __init__(self, k: int = 32, lam: float = 0.05, seed: int = 0,
-                 init_scale: float | None = None):
+                 init_scale: float | None = None, dtype: str = "float64"):
         self.k, self.lam, self.seed, self.init_scale = k, lam, seed, init_scale
+        self.dtype = dtype
 
     def setup(self, comm, train, n_users: int, n_items: int, valid=None) -> "ALS":
         """Collective.  Distribute ratings by user and by item owner and plan the row exchanges."""
         if self.k < 1 or self.lam <= 0:
             raise ConfigError("ALS needs k >= 1 and lam > 0")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        self.dtype_ = np.dtype(self.dtype)
         self.comm_ = comm
         P = comm.size
         train, valid = as_triplets(train), agree_valid(comm, as_triplets(valid))
@@ -119,8 +128,8 @@ class ALS:
         if scale is None:
             scale = default_als_scale(comm, by_user.values, self.n_train_, self.k)
         self.init_scale_ = scale
-        self.H_ = init_factor_rows(self.seed, "H", ilo, ihi, self.k, scale, np.float64)
-        self.W_ = np.zeros((uhi - ulo, self.k))
+        self.H_ = init_factor_rows(self.seed, "H", ilo, ihi, self.k, scale, self.dtype_)
+        self.W_ = np.zeros((uhi - ulo, self.k), self.dtype_)
         self.epoch_ = 0
         self.history_ = []
         return self
@@ -174,7 +183,7 @@ class ALS:
     # ------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict:
         return {"algorithm": "als", "epoch": self.epoch_, "seed": self.seed, "k": self.k,
-                "lam": self.lam, "init_scale": self.init_scale_}
+                "lam": self.lam, "init_scale": self.init_scale_, "dtype": self.dtype}
 
     def local_factors(self) -> dict:
         """This rank's rows by global index: ``{"W": [(lo, rows)], "H": [(lo, rows)]}``."""
@@ -183,5 +192,5 @@ class ALS:
     def load_state(self, state: dict, read_rows) -> None:
         """Resume from ``read_rows(which, lo, hi)`` (any rank count wrote the checkpoint)."""
         self.epoch_ = int(state["epoch"])
-        self.W_ = np.ascontiguousarray(read_rows("W", *self.user_range_), dtype=np.float64)
-        self.H_ = np.ascontiguousarray(read_rows("H", *self.item_range_), dtype=np.float64)
+        self.W_ = np.ascontiguousarray(read_rows("W", *self.user_range_), dtype=self.dtype_)
+        self.H_ = np.ascontiguousarray(read_rows("H", *self.item_range_), dtype=self.dtype_)

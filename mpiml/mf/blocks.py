@@ -127,7 +127,14 @@ def make_blocks(users, items, values, layout: BlockLayout, rank: int,
     x = layout.row_block_of(users) - rank * b
     j = layout.col_block_of(items)
     key = x * d + j
-    order = np.lexsort((items, users, key))
+    n_local, n_items = max(hi - lo, 1), max(layout.n_items, 1)
+    if b * d * n_local * n_items < 2 ** 62:
+        # One int64 sort key (block, user, item) instead of a three-key lexsort
+        # (~5x faster); both give the (block, user, item) order, ties cannot occur
+        # between different (user, item) pairs.
+        order = np.argsort((key * n_local + (users - lo)) * n_items + items, kind="stable")
+    else:
+        order = np.lexsort((items, users, key))
     counts = np.bincount(key, minlength=b * d) if key.size else np.zeros(b * d, np.int64)
     ptr = np.zeros((b, d + 1), dtype=np.int64)
     flat = np.concatenate([[0], np.cumsum(counts)])
@@ -149,3 +156,63 @@ def csr_by_row(rows, cols, values, n_rows: int):
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return indptr, cols[order], np.asarray(values, dtype=np.float64)[order]
+
+
+# ------------------------------------------------------- automatic blocking
+DEFAULT_L2_BYTES = 1 << 20
+_SYS_CACHE = "/sys/devices/system/cpu/cpu0/cache"
+
+
+def l2_cache_bytes(root: str = _SYS_CACHE) -> int | None:
+    """Size in bytes of cpu0's level-2 data/unified cache from Linux sysfs
+    (``index*/level`` and ``index*/size``, e.g. ``2048K``), or None if absent."""
+    import glob
+    import os
+    for d in sorted(glob.glob(os.path.join(root, "index*"))):
+        try:
+            with open(os.path.join(d, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(d, "size")) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if level != "2" or kind not in ("Unified", "Data"):
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text[:-1] if text[-1:].isalpha() else text
+        if digits.isdigit() and int(digits) > 0:
+            return int(digits) * mult
+    return None
+
+
+def auto_blocks_per_rank(n_users: int, n_items: int, n_ranks: int, k: int, itemsize: int,
+                         cache_bytes: int) -> tuple[int, str]:
+    """The smallest ``blocks_per_rank`` B whose blocks' factor rows fit half
+    the cache, and a one-line reason.
+
+    A block's SGD pass reads and writes each of its W rows and H rows many
+    times in random order; the update is memory-bound unless those rows stay
+    in the core's private L2.  A block touches ``ceil(n_users / (P·B))`` W rows
+    and ``ceil(n_items / (P·B))`` H rows of ``k · itemsize`` bytes each; half
+    the L2 is the budget because the block's ratings (12-16 bytes each,
+    streamed through a shuffled copy) pass through the same cache.  B is
+    capped so that every row block holds at least one user and item.
+    """
+    P = max(int(n_ranks), 1)
+    row = int(k) * int(itemsize)
+    budget = max(int(cache_bytes) // 2, row)
+
+    def need(b):
+        return (-(-n_users // (P * b)) + -(-n_items // (P * b))) * row
+
+    cap = max(1, min(n_users, n_items) // P)
+    b = 1
+    while b < cap and need(b) > budget:
+        b += 1
+    why = (f"auto: a block's W+H rows take {need(b) / 1024:.0f} KiB of k={k} x {itemsize} B, "
+           f"budget {budget / 1024:.0f} KiB = half the {cache_bytes / 1024:.0f} KiB L2")
+    if need(b) > budget:
+        why += f" (capped at {cap}: one user/item per block)"
+    return b, why

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import ConfigError, NumericalError
 from . import kernels
-from .blocks import BlockLayout, make_blocks
+from .blocks import DEFAULT_L2_BYTES, BlockLayout, auto_blocks_per_rank, l2_cache_bytes, make_blocks
 from .common import (StepSize, agree_valid, as_triplets, block_seed, check_triplets, default_init_scale,
                      init_factor_rows, ordered_totals, redistribute)
 from .schedule import Schedule
@@ -66,8 +66,12 @@ class DSGD:
         Step-size rule (:class:`~mpiml.mf.common.StepSize`); ``decay`` uses ``decay``.
     order : {"SEQ", "RSEQ", "WR", "WOR", "COWOR"}
         Stratum order (:mod:`mpiml.mf.schedule`).
-    blocks_per_rank : int
-        ``b``; the matrix is cut into ``(size·b)²`` blocks.
+    blocks_per_rank : int or "auto"
+        ``b``; the matrix is cut into ``(size·b)²`` blocks.  ``"auto"``:
+        :func:`~mpiml.mf.blocks.auto_blocks_per_rank` for the smallest L2
+        cache over the ranks (``blocks_per_rank_`` holds the choice, and
+        ``blocks_note_`` says why); resuming a checkpoint at its rank count
+        keeps the checkpoint's ``b``.
     seed : int
     fugue : bool
         Make Fugue's extra updates while waiting for the slowest rank.
@@ -81,6 +85,12 @@ class DSGD:
         per block, no polling (tests, reproducible runs).
     init_scale : float or None
         Factors start as ``init_scale · U(0, 1)``; default from the RMS rating.
+    dtype : {"float32", "float64"}
+        Type of W, H, the ratings in the blocks and the SGD arithmetic (the
+        losses are summed in float64 either way).
+    cache_bytes : int or None
+        L2 size for ``blocks_per_rank="auto"``; default: read from sysfs
+        (:func:`~mpiml.mf.blocks.l2_cache_bytes`), else 1 MiB.
 
     Notes
     -----
@@ -93,11 +103,13 @@ class DSGD:
     def __init__(self, k: int = 32, lam: float = 0.05, lr: float = 0.01, step: str = "bold",
                  decay: float = 0.0, order: str = "WOR", blocks_per_rank: int = 1, seed: int = 0,
                  fugue: bool = False, fugue_cap: float = 1.0, fugue_chunk: int = 4096,
-                 fugue_fixed: float | None = None, init_scale: float | None = None):
+                 fugue_fixed: float | None = None, init_scale: float | None = None,
+                 dtype: str = "float32", cache_bytes: int | None = None):
         self.k, self.lam, self.lr, self.step, self.decay = k, lam, lr, step, decay
         self.order, self.blocks_per_rank, self.seed = order, blocks_per_rank, seed
         self.fugue, self.fugue_cap, self.fugue_chunk = fugue, fugue_cap, fugue_chunk
         self.fugue_fixed, self.init_scale = fugue_fixed, init_scale
+        self.dtype, self.cache_bytes = dtype, cache_bytes
 
     # ----------------------------------------------------------------- setup
     def setup(self, comm, train, n_users: int, n_items: int, valid=None) -> "DSGD":
@@ -109,37 +121,39 @@ class DSGD:
         """
         if self.k < 1 or self.lam < 0 or self.fugue_chunk < 1 or self.fugue_cap < 0:
             raise ConfigError("need k >= 1, lam >= 0, fugue_chunk >= 1, fugue_cap >= 0")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        b = self.blocks_per_rank
+        if b != "auto" and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1):
+            raise ConfigError(f"blocks_per_rank must be 'auto' or an integer >= 1, got {b!r}")
         self.comm_ = comm
-        P, rank = comm.size, comm.rank
-        self.schedule_ = Schedule(self.order, P, self.blocks_per_rank, self.seed)
+        self.dtype_ = np.dtype(self.dtype)
         self.step_ = StepSize(self.lr, self.step, self.decay)
-        lay = self.layout_ = BlockLayout(int(n_users), int(n_items), P, self.blocks_per_rank)
+        self._choose_blocks(int(n_users), int(n_items))
         train, valid = as_triplets(train), agree_valid(comm, as_triplets(valid))
         with comm.agree("checking the ratings"):
             check_triplets(train, n_users, n_items, "training ratings")
             if valid is not None:
                 check_triplets(valid, n_users, n_items, "validation ratings")
-        train = redistribute(comm, train, lay.user_owner(train.users))
-        self.blocks_ = make_blocks(*train, lay, rank)
-        self.valid_blocks_ = None
+        # Who owns a user does not depend on the blocking (mpiml.mf.blocks).
+        train = redistribute(comm, train, self.layout_.user_owner(train.users))
         if valid is not None:
-            valid = redistribute(comm, valid, lay.user_owner(valid.users))
-            self.valid_blocks_ = make_blocks(*valid, lay, rank)
+            valid = redistribute(comm, valid, self.layout_.user_owner(valid.users))
+        self._make_blocks(train, valid)
         self.n_train_ = int(comm.allreduce(np.array([train.users.size], np.int64))[0])
         self.n_valid_ = (None if valid is None else
                          int(comm.allreduce(np.array([valid.users.size], np.int64))[0]))
         scale = self.init_scale
         if scale is None:
             sums = {(i, j): (kernels.sum_squares(self.blocks_.block(i, j)[2]),)
-                    for i in self.schedule_.row_blocks(rank) for j in range(lay.d)}
+                    for i in self.schedule_.row_blocks(comm.rank) for j in range(self.layout_.d)}
             scale = default_init_scale(ordered_totals(comm, sums, 1)[0], self.n_train_, self.k)
         self.init_scale_ = scale
+        lay, rank = self.layout_, comm.rank
         self.user_lo_, self.user_hi_ = lay.user_range(rank)
-        self.W_ = init_factor_rows(self.seed, "W", self.user_lo_, self.user_hi_, self.k, scale)
-        self.H_ = {j: init_factor_rows(self.seed, "H", *lay.col_block_range(j), self.k, scale)
+        self.W_ = init_factor_rows(self.seed, "W", self.user_lo_, self.user_hi_, self.k, scale, self.dtype_)
+        self.H_ = {j: init_factor_rows(self.seed, "H", *lay.col_block_range(j), self.k, scale, self.dtype_)
                    for j in self.schedule_.held(0, 0, rank)}
-        n = max(self.blocks_.max_block_nnz, 1)
-        self._scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32))
         self.epoch_ = 0
         self.history_ = []
         self.extra_log_ = []
@@ -150,6 +164,57 @@ class DSGD:
         self._arrivals = comm.counter("mf:fugue-arrivals") if self.fugue and self.fugue_fixed is None else None
         return self
 
+    def _choose_blocks(self, n_users: int, n_items: int, b=None) -> None:
+        """Collective when ``blocks_per_rank`` is "auto" and ``b`` is not given
+        (every rank takes the smallest L2 over the ranks, so all choose alike).
+        Sets the schedule and layout for ``b`` blocks per rank."""
+        P = self.comm_.size
+        if b is not None:
+            why = "kept from the checkpoint"
+        elif self.blocks_per_rank == "auto":
+            cache = self.cache_bytes
+            found = "given"
+            if cache is None:
+                cache = l2_cache_bytes()
+                found = "from sysfs" if cache is not None else "assumed: no L2 size in sysfs"
+                cache = DEFAULT_L2_BYTES if cache is None else cache
+            cache = int(self.comm_.allreduce(np.array([int(cache)], np.int64), op="min", kind="mf:stats")[0])
+            b, why = auto_blocks_per_rank(n_users, n_items, P, self.k, self.dtype_.itemsize, cache)
+            why += f", {found}"
+        else:
+            b, why = int(self.blocks_per_rank), "--blocks-per-rank"
+        self.blocks_per_rank_ = b
+        self.blocks_note_ = f"{b} block(s) per rank, {(P * b) ** 2} in all ({why})"
+        self.schedule_ = Schedule(self.order, P, b, self.seed)
+        self.layout_ = BlockLayout(n_users, n_items, P, b)
+
+    def _make_blocks(self, train, valid) -> None:
+        """Cut this rank's ratings (all of its own users) for ``layout_``."""
+        lay, rank = self.layout_, self.comm_.rank
+        self.blocks_ = make_blocks(*train, lay, rank, value_dtype=self.dtype_)
+        self.valid_blocks_ = None if valid is None else make_blocks(*valid, lay, rank,
+                                                                    value_dtype=self.dtype_)
+        n = max(self.blocks_.max_block_nnz, 1)
+        self._scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, self.dtype_))
+
+    def _reblock(self, b: int) -> None:
+        """Re-cut the local ratings for ``b`` blocks per rank (no communication:
+        a rank owns the same users whatever the blocking)."""
+        lay = self.layout_
+
+        def triplets(blk):
+            if blk is None:
+                return None
+            b0, d = lay.blocks_per_rank, lay.d
+            counts = np.diff(blk.ptr, axis=1).reshape(-1)          # [local row block, col block]
+            col = np.repeat(np.tile(np.arange(d), b0), counts)
+            return (blk.users.astype(np.int64) + blk.user_lo,
+                    blk.items.astype(np.int64) + lay.col_offsets[col], blk.values)
+
+        train, valid = triplets(self.blocks_), triplets(self.valid_blocks_)
+        self._choose_blocks(lay.n_users, lay.n_items, b)
+        self._make_blocks(train, valid)
+
     # ------------------------------------------------------------------ epoch
     def run_epoch(self, straggle=None) -> dict:
         """Collective.  One epoch (``d`` sub-epochs), then evaluate; returns the epoch record.
@@ -159,7 +224,7 @@ class DSGD:
         slows a rank by sleeping there).
         """
         comm, sched, rank = self.comm_, self.schedule_, self.comm_.rank
-        e, d, b = self.epoch_, self.schedule_.d, self.blocks_per_rank
+        e, d, b = self.epoch_, self.schedule_.d, self.blocks_per_rank_
         lr = self.step_.current(e)
         c0 = _comm_snapshot(comm)
         extra = np.zeros((d, b), dtype=np.int64)
@@ -263,7 +328,7 @@ class DSGD:
         k, lay = self.k, self.layout_
         sends = {dst: np.concatenate([self.H_.pop(j).reshape(-1) for j in js])
                  for dst, js in m.sends.items()}
-        recv = {src: (sum(np.diff(lay.col_block_range(j))[0] for j in js) * k, np.float32)
+        recv = {src: (sum(np.diff(lay.col_block_range(j))[0] for j in js) * k, self.dtype_)
                 for src, js in m.recvs.items()}
         got = self.comm_.exchange(sends, recv, kind="mf:rotate")
         for src, js in m.recvs.items():
@@ -285,13 +350,20 @@ class DSGD:
         pos = (self.epoch_ + 1, 0)
         local = {}
         cur = self.H_
+        # Squared row norms once per row, not once per rating (a row's norm is
+        # a function of the row alone, so the serial replay's global norms match).
+        nw = np.empty(self.W_.shape[0])
+        kernels.row_norms(self.W_, nw)
         for q in range(P):
             for j in sorted(cur):
+                nh = np.empty(cur[j].shape[0])
+                kernels.row_norms(cur[j], nh)
                 for i in sched.row_blocks(rank):
-                    sse, reg = kernels.block_loss(self.W_, cur[j], *self.blocks_.block(i, j))
+                    sse, reg = kernels.block_loss_normed(self.W_, cur[j], nw, nh, *self.blocks_.block(i, j))
                     vsse = 0.0
                     if self.valid_blocks_ is not None:
-                        vsse = kernels.block_loss(self.W_, cur[j], *self.valid_blocks_.block(i, j))[0]
+                        vsse = kernels.block_loss_normed(self.W_, cur[j], nw, nh,
+                                                         *self.valid_blocks_.block(i, j))[0]
                     local[(i, j)] = (sse, reg, vsse)
             if P > 1:
                 # after q+1 shifts we hold what rank (rank + q + 1) held at pos
@@ -299,7 +371,7 @@ class DSGD:
                 incoming = sched.held(*pos, (rank + q + 1) % P)
                 sizes = sum(np.diff(self.layout_.col_block_range(j))[0] for j in incoming)
                 got = comm.exchange({dst: np.concatenate([cur[j].reshape(-1) for j in sorted(cur)])},
-                                    {src: (sizes * self.k, np.float32)}, kind="mf:eval-rotate")
+                                    {src: (sizes * self.k, self.dtype_)}, kind="mf:eval-rotate")
                 self.H_ = {}
                 self._unpack(got[src], incoming)
                 cur = self.H_
@@ -310,8 +382,8 @@ class DSGD:
         """What besides W and H a bit-identical resume needs (same on every rank)."""
         return {"algorithm": "fugue" if self.fugue else "dsgd", "epoch": self.epoch_,
                 "step": self.step_.state(), "seed": self.seed, "order": self.order,
-                "n_ranks": self.comm_.size, "blocks_per_rank": self.blocks_per_rank,
-                "k": self.k, "lam": self.lam, "init_scale": self.init_scale_}
+                "n_ranks": self.comm_.size, "blocks_per_rank": self.blocks_per_rank_,
+                "k": self.k, "lam": self.lam, "init_scale": self.init_scale_, "dtype": self.dtype}
 
     def local_factors(self) -> dict:
         """This rank's factor rows by global index: ``{"W": [(lo, rows)], "H": [(lo, rows), ...]}``.
@@ -326,10 +398,15 @@ class DSGD:
         """Resume: ``read_rows(which, lo, hi)`` returns global rows ``lo..hi-1`` of
         ``"W"`` or ``"H"`` from a checkpoint (any rank count wrote it).  Call
         after :meth:`setup`; bit-identical continuation needs the same rank
-        count and ``blocks_per_rank``."""
+        count and ``blocks_per_rank``: with ``blocks_per_rank="auto"`` the
+        state's ``blocks_per_rank`` is kept when its ``n_ranks`` is this run's."""
+        b = state.get("blocks_per_rank")
+        if (self.blocks_per_rank == "auto" and b is not None and state.get("n_ranks") == self.comm_.size
+                and int(b) != self.blocks_per_rank_):
+            self._reblock(int(b))
         self.epoch_ = int(state["epoch"])
         self.step_.load(state["step"])
-        self.W_ = np.ascontiguousarray(read_rows("W", self.user_lo_, self.user_hi_), dtype=np.float32)
+        self.W_ = np.ascontiguousarray(read_rows("W", self.user_lo_, self.user_hi_), dtype=self.dtype_)
         lay = self.layout_
-        self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=np.float32)
+        self.H_ = {j: np.ascontiguousarray(read_rows("H", *lay.col_block_range(j)), dtype=self.dtype_)
                    for j in self.schedule_.held(self.epoch_, 0, self.comm_.rank)}

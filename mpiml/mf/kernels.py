@@ -25,6 +25,16 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S32 = np.uint64(32)
 
+# LLVM fast-math flags for the loops over the k factors.  "reassoc" lets the
+# dot products and squared norms use SIMD partial sums (without it a float
+# reduction must run one term after another); the summation order is then
+# fixed by the compiled code, not by the data's position in memory (no
+# alignment peeling on x86-64), so equal inputs give equal bits on every rank
+# and in the serial replay that calls the same kernels.  "nnan"/"ninf" are
+# left out: a diverging run must still produce the inf/NaN objective the
+# driver checks for.
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
 
 @njit(cache=True, inline="always")
 def _mix(z):
@@ -54,7 +64,7 @@ def shuffled_order(n, seed, out):
         out[j] = tmp
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FAST)
 def sgd_block(W, H, users, items, values, scratch_i, scratch_u, scratch_v, lr, lam, seed):
     """One SGD pass over a block's ratings in a seeded shuffled order.
 
@@ -94,7 +104,7 @@ def sgd_block(W, H, users, items, values, scratch_i, scratch_u, scratch_v, lr, l
     return sse
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FAST)
 def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
     """Fugue's extra updates: ``count`` SGD steps on ratings sampled with
     replacement from the block, the t-th sample (t counted from ``start``)
@@ -125,10 +135,12 @@ def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
             h[f] = hf + lr * (e * wf - lam * hf)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def block_loss(W, H, users, items, values):
-    """Return ``(Σ e², Σ (‖w_u‖² + ‖h_i‖²))`` over the triplets, in float64,
-    summed in array order (so equal inputs give bit-equal sums)."""
+    """Return ``(Σ e², Σ (‖w_u‖² + ‖h_i‖²))`` over the triplets, in float64
+    (factors widened before multiplying, whatever their dtype).  The sums over
+    the k factors use SIMD partial sums (see ``_FAST``), so equal inputs give
+    bit-equal sums."""
     sse = 0.0
     reg = 0.0
     k = W.shape[1]
@@ -147,6 +159,46 @@ def block_loss(W, H, users, items, values):
         e = np.float64(values[t]) - pred
         sse += e * e
         reg += nw + nh
+    return sse, reg
+
+
+@njit(cache=True, fastmath=_FAST)
+def row_norms(X, out):
+    """``out[r] = ‖X[r]‖²`` in float64 (each row's terms widened first)."""
+    k = X.shape[1]
+    for r in range(X.shape[0]):
+        s = 0.0
+        for f in range(k):
+            x = np.float64(X[r, f])
+            s += x * x
+        out[r] = s
+
+
+@njit(cache=True, fastmath=_FAST)
+def block_loss_normed(W, H, nw, nh, users, items, values):
+    """:func:`block_loss` with the rows' squared norms given (``nw`` = ``row_norms(W)``,
+    ``nh`` = ``row_norms(H)``): ``(Σ e², Σ (nw[u] + nh[i]))``.
+
+    The prediction ``w·h`` is computed in the factors' dtype (SIMD partial
+    sums, see ``_FAST``) and the error and both sums over the ratings in
+    float64, in array order.  Per rating this is one dot product instead of
+    three, which is what the per-epoch loss pass costs.
+    """
+    sse = 0.0
+    reg = 0.0
+    k = W.shape[1]
+    zero = W.dtype.type(0.0)
+    for t in range(users.shape[0]):
+        u = users[t]
+        i = items[t]
+        w = W[u]
+        h = H[i]
+        pred = zero
+        for f in range(k):
+            pred += w[f] * h[f]
+        e = np.float64(values[t]) - np.float64(pred)
+        sse += e * e
+        reg += nw[u] + nh[i]
     return sse, reg
 
 
@@ -195,8 +247,9 @@ def als_solve_rows(indptr, cols, values, F, lam, out):
         i.e. (F_Ωᵀ F_Ω + λ n_a I) x = F_Ωᵀ v_a   (Zhou et al. 2008),
 
     where ``cols`` index rows of ``F``.  Rows with no entries get zeros.
-    Float64 throughout; the sums run in CSR order, so the result depends only
-    on the row's entries and the referenced ``F`` rows.
+    Float64 arithmetic whatever ``F``'s dtype (``out`` may be float32: each
+    solution is rounded once when stored); the sums run in CSR order, so the
+    result depends only on the row's entries and the referenced ``F`` rows.
     """
     k = F.shape[1]
     A = np.empty((k, k))
@@ -213,10 +266,10 @@ def als_solve_rows(indptr, cols, values, F, lam, out):
             f = F[cols[t]]
             v = values[t]
             for p in range(k):
-                fp = f[p]
+                fp = np.float64(f[p])      # float32 rows are widened, not multiplied in float32
                 b[p] += v * fp
                 for q in range(p + 1):
-                    A[p, q] += fp * f[q]
+                    A[p, q] += fp * np.float64(f[q])
         reg = lam * (hi - lo)
         for p in range(k):
             A[p, p] += reg

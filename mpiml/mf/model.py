@@ -28,14 +28,16 @@ hyperslabs of W and H.
 from __future__ import annotations
 
 import re
+import resource
 import sys
+import time
 
 import numpy as np
 
 from ..comm.shuffle import shuffle_by_owner
 from ..errors import CheckpointError, InputError
 from ..io.checkpoint import State
-from ..io.ratings import lookup, read_ratings
+from .data import lookup, read_ratings
 from ..partition import block_owner, block_range
 from ..runtime.algorithm import Algorithm
 from .common import Triplets
@@ -89,17 +91,19 @@ class MatrixFactorization(Algorithm):
         from .als import ALS
         from .dsgd import DSGD
         if self.solver == "als":
-            return ALS(k=self.k, lam=self.lam, seed=self.seed)
+            return ALS(k=self.k, lam=self.lam, seed=self.seed, dtype=self.dtype)
         return DSGD(k=self.k, lam=self.lam, lr=self.lr, step=self.step_rule, decay=self.decay,
                     order=self.order, blocks_per_rank=self.blocks_per_rank, seed=self.seed,
                     fugue=self.solver == "fugue", fugue_cap=self.fugue_cap, fugue_chunk=self.fugue_chunk,
-                    fugue_fixed=self.fugue_fixed)
+                    fugue_fixed=self.fugue_fixed, dtype=self.dtype)
 
     def setup(self, comm) -> int:
         """Collective.  Read and split the ratings, distribute them for the solver,
         initialise the factors; returns this rank's number of training ratings."""
+        t0 = time.perf_counter()
         data = read_ratings(comm, self.data, self.fmt, valid_fraction=self.valid_fraction,
                             valid_path=self.valid, seed=self.seed, duplicates=self.duplicates)
+        t1 = time.perf_counter()
         self.user_ids_, self.item_ids_ = data.user_ids, data.item_ids
         self.n_duplicates_, self.n_valid_unknown_ = data.n_duplicates, data.n_valid_unknown
         if comm.rank == 0:
@@ -114,9 +118,16 @@ class MatrixFactorization(Algorithm):
         valid = None if data.valid is None else Triplets(data.valid.users, data.valid.items, data.valid.values)
         self.solver_ = self._make_solver()
         self.solver_.setup(comm, train, data.n_users, data.n_items, valid)
+        self.setup_seconds_ = {"read_s": t1 - t0, "prepare_s": time.perf_counter() - t1}
+        self._note()
         self.extra_total_ = 0
         self.last_ = {}
         return int(train.users.size)
+
+    def _note(self) -> None:
+        """The banner's addition to the partition line: factor type and blocking."""
+        s = self.solver_
+        self.partition_note = f"factors {self.dtype}" + ("" if self.solver == "als" else f", {s.blocks_note_}")
 
     def initialize(self, comm) -> None:
         """Nothing to do: the solver initialised its factors in :meth:`setup`."""
@@ -145,9 +156,17 @@ class MatrixFactorization(Algorithm):
         return out
 
     def finish(self, comm) -> dict:
-        """Summary of the run (no communication: every rank has the same numbers)."""
+        """Collective.  Summary of the run: the same numbers on every rank, with
+        each rank's setup phases (reading the file, distributing and blocking)
+        and peak resident set size (``ru_maxrss``, kB on Linux)."""
         s = self.solver_
-        return {"solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
+        mine = (self.setup_seconds_["read_s"], self.setup_seconds_["prepare_s"],
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+        per_rank = comm.allgather_obj(mine, kind="mf:finish")
+        return {"read_s": [p[0] for p in per_rank], "prepare_s": [p[1] for p in per_rank],
+                "peak_rss_mb": [p[2] for p in per_rank], "dtype": self.dtype,
+                "blocks_per_rank": None if self.solver == "als" else int(s.blocks_per_rank_),
+                "solver": self.solver, "epochs": int(s.epoch_), "k": self.k,
                 "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
                 "n_train": int(s.n_train_), "n_valid": None if s.n_valid_ is None else int(s.n_valid_),
                 "n_duplicates": int(self.n_duplicates_), "extra_updates": int(self.extra_total_),
@@ -162,7 +181,7 @@ class MatrixFactorization(Algorithm):
         dist = {}
         for name in ("W", "H"):
             pieces = lf[name]
-            if name == "H" and self.solver != "als" and self.blocks_per_rank > 1:
+            if name == "H" and self.solver != "als" and self.solver_.blocks_per_rank_ > 1:
                 lo, rows = _relayout(comm, pieces, n[name], self.k)
             else:
                 lo, rows = pieces[0]
@@ -187,10 +206,30 @@ class MatrixFactorization(Algorithm):
         if k != self.k:
             raise CheckpointError(f"{ckpt.dir}: the model has rank {k}, --rank is {self.k}")
 
+    def resume_conflicts(self, stored: dict, config: dict | None = None) -> list[str]:
+        """The settings' resume guard, with two MF rules: a checkpoint written
+        before ``--dtype`` existed holds DSGD/Fugue factors in float32 and ALS
+        factors in float64 (what those versions computed in), and
+        ``--blocks-per-rank auto`` continues with the checkpoint's blocking
+        (which :meth:`restore` keeps), while an explicit B must equal the
+        checkpoint's."""
+        if "dtype" not in stored:
+            stored = {**stored, "dtype": "float64" if stored.get("solver") == "als" else "float32"}
+        out = self.settings.resume_conflicts(stored)
+        if self.blocks_per_rank == "auto":
+            out = [c for c in out if not c.startswith("--blocks-per-rank ")]
+        return out
+
     def restore(self, comm, ckpt) -> None:
         """Continue the run in ``ckpt`` (bit-identical at the same rank count)."""
         self._check_model(ckpt)
+        written = ckpt.arrays.get("distributed/W", {}).get("dtype")
+        if written is not None and np.dtype(written) != np.dtype(self.dtype):
+            raise CheckpointError(f"{ckpt.dir}: the factors were written in {np.dtype(written).name}, "
+                                  f"--dtype is {self.dtype} (give --dtype {np.dtype(written).name})")
         self.solver_.load_state(ckpt.meta["solver_state"], ckpt.read_rows)
+        if self.solver != "als":
+            self._note()
         self.last_ = dict(ckpt.meta.get("last", {}))
         self.extra_total_ = int(ckpt.meta.get("extra_total", 0))
 

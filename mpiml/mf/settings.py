@@ -10,13 +10,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io.ratings import DUPLICATES, FORMATS
+from ..io.ratings import FORMATS
+from .data import DUPLICATES
 from ..settings import Settings, option
 from .common import StepSize
 from .schedule import ORDERS
 
 SOLVERS = ("dsgd", "fugue", "als")
 SGD = ("dsgd", "fugue")
+DTYPES = ("float32", "float64")
+
+
+def blocks_value(value):
+    """The type of ``--blocks-per-rank``: ``"auto"`` or an integer >= 1 (as
+    text or a number); ``ValueError`` otherwise."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "auto":
+            return "auto"
+        if text.lstrip("+").isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected 'auto' or an integer >= 1, got {value!r}")
+    return int(value)
+
+
+# What the generated settings tests feed this type (valid, and a bad value with its message).
+blocks_value.examples = ("2", "3")
+blocks_value.bad_example = ("0", "expected 'auto' or an integer >= 1, got 0")
 
 
 @dataclass(frozen=True)
@@ -54,8 +75,14 @@ class MFSettings(Settings):
     order: str = option("WOR", choices=ORDERS, group="optimisation", model=True, only_if=("solver", SGD),
                         help="stratum order: SEQ, RSEQ (relabelled), WR (with replacement), WOR (Latin "
                              "square shuffled per epoch), COWOR (WOR over rank groups)")
-    blocks_per_rank: int = option(1, low=1, group="optimisation", metavar="B", model=True,
-                                  only_if=("solver", SGD), help="cut V into (ranks*B)^2 blocks")
+    dtype: str = option("float32", choices=DTYPES, model=True,
+                        help="floating type of W and H, of the SGD arithmetic and of the checkpointed "
+                             "factors (ALS solves each row in float64 and stores it in this type)")
+    blocks_per_rank: object = option("auto", type=blocks_value, group="optimisation", metavar="B|auto",
+                                     model=True, only_if=("solver", SGD),
+                                     help="cut V into (ranks*B)^2 blocks; auto: the smallest B whose "
+                                          "blocks' W and H rows fit half the L2 cache (resuming keeps "
+                                          "the checkpoint's B)")
     fugue_cap: float = option(1.0, low=0.0, group="optimisation", metavar="F", only_if=("solver", ("fugue",)),
                               help="fugue: at most F x (the sub-epoch's ratings) extra updates per "
                                    "sub-epoch")

@@ -8,20 +8,30 @@ import math
 from ..errors import ConfigError, InputError
 
 KINDS = ("objective", "walltime", "breakdown", "bytes", "staleness", "validation", "edges")
-PLOT_EXTRA_MESSAGE = ("mpiml plot needs matplotlib, which is an optional extra: "
-                      "pip install 'mpiml[plot]' (or pip install matplotlib)")
+
+
+def extra_message(what: str) -> str:
+    """What to tell a user of ``what`` (a command) whose Python lacks matplotlib."""
+    return (f"{what} needs matplotlib, which is an optional extra: "
+            "pip install 'mpiml[plot]' (or pip install matplotlib)")
+
+
+PLOT_EXTRA_MESSAGE = extra_message("mpiml plot")
 
 
 class MissingExtra(ConfigError):
     """matplotlib is not installed."""
 
 
-def _matplotlib():
+def require_matplotlib(what: str = "mpiml plot"):
+    """matplotlib's ``Figure`` and Agg canvas classes, or :class:`MissingExtra`
+    naming ``what`` and the extra to install.  The one availability check of
+    every figure mpiml draws (``mpiml plot``, ``mpiml bench scaling``)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise MissingExtra(PLOT_EXTRA_MESSAGE) from None
+        raise MissingExtra(extra_message(what)) from None
     return Figure, FigureCanvasAgg
 
 
@@ -149,7 +159,7 @@ def render(runs, path, kinds=None, title: str | None = None, dpi: int = 100) -> 
     Returns the kinds drawn. Raises :class:`MissingExtra` without matplotlib
     and ConfigError when an explicitly requested kind has no data.
     """
-    Figure, Canvas = _matplotlib()
+    Figure, Canvas = require_matplotlib()
     if kinds:
         bad = [k for k in kinds if k not in KINDS]
         if bad:

@@ -23,6 +23,9 @@ class Algorithm:
     Settings = None
     consistency = "bsp"
     partition_what = "rows"
+    # Optional text the banner appends to the partition line (set by setup or
+    # restore, e.g. MF's blocking and why it was chosen).
+    partition_note = None
     # Options (config keys) naming input files: fingerprinted for --resume,
     # never overwritten by an output.  And options naming output files.
     input_options: tuple = ("data", "labels", "valid", "valid_labels", "source", "target", "corpus")

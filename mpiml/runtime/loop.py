@@ -292,6 +292,8 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
     if opts.checkpoint_dir:
         _estimate_space(algo, comm, opts, start)
     setup_s = comm.allreduce_scalar(time.perf_counter() - t_setup, "max", "progress")
+    if getattr(algo, "partition_note", None):
+        info["partition_note"] = algo.partition_note
     progress.print(banner(info))
     progress.print(f"setup {setup_s:.3f} s")
     progress.event({"event": "start", **{k: v for k, v in info.items() if k != "hosts"}, "setup_s": setup_s})
@@ -303,7 +305,7 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
         it += 1
         WHERE["what"] = f"in iteration {it} of {algo.name}"
         base = comm.stats.snapshot()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         straggler.begin_iteration()
         with comm.phase(algo.name, it), comm.agree(f"iteration {it}"):
             faults.in_iteration(it)
@@ -315,13 +317,16 @@ def _train(algo, comm, opts, info, progress, stop, faults, straggler, resume_fro
         wall = time.perf_counter() - t0
         now = comm.stats.snapshot()
         d_comm, d_wait = now["comm"] - base["comm"], now["wait"] - base["wait"]
+        # CPU seconds of this process (all its threads): unlike wall time, not
+        # inflated while the OS runs other jobs on a shared machine.
         mine = [max(wall - d_comm - d_wait, 0.0), d_comm, d_wait, float(now["bytes"] - base["bytes"]),
-                float(stop.signum if stop.flag else 0)]
+                float(stop.signum if stop.flag else 0), time.process_time() - c0]
         allv = np.asarray(comm.allgather_obj(mine, "progress"))
         record = {"iter": it, "objective": float(metrics.pop("objective")),
                   "compute_s": float(allv[:, 0].max()), "comm_s": float(allv[:, 1].max()),
                   "wait_s": float(allv[:, 2].max()), "bytes": int(allv[:, 3].sum()),
-                  "bytes_max_rank": int(allv[:, 3].max()), "wall_s": wall, **metrics}
+                  "bytes_max_rank": int(allv[:, 3].max()), "wall_s": wall, "cpu_s_max_rank": float(allv[:, 5].max()),
+                  **metrics}
         records.append(record)
         progress.row(record)
         stopping = bool(allv[:, 4].max())

@@ -86,7 +86,8 @@ def banner(info: dict) -> str:
         f"{info['mpi_library']} (MPI {info['mpi_standard']}) | mpi4py {info['mpi4py']} "
         f"| numpy {info['numpy']} | numba {info.get('numba', '?')}",
         f"partition {info['partition_what']} per rank: {' '.join(str(s) for s in sizes)} "
-        f"(min {min(sizes)}, max {max(sizes)}, total {sum(sizes)})",
+        f"(min {min(sizes)}, max {max(sizes)}, total {sum(sizes)})"
+        + (f"; {info['partition_note']}" if info.get("partition_note") else ""),
     ]
     if info.get("config"):
         lines.append("config " + " ".join(f"{k}={v}" for k, v in sorted(info["config"].items())

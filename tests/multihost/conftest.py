@@ -16,6 +16,8 @@ import signal
 
 import pytest
 
+from mpiml.bench.hosts import remove_stale, session_prefix
+
 from .cluster import Cluster, namespaces_permitted
 
 N_HOSTS = 2
@@ -27,24 +29,14 @@ def _broken(message: str):
     pytest.skip(message)
 
 
-def _remove_stale_sessions() -> None:
-    """Set-ups of earlier sessions that were killed (SIGKILL: no clean-up ran):
-    their prefix names their process, which no longer exists."""
-    from pathlib import Path
-    for state in Path("/run/mpiml-multihost").glob("mht*.created"):
-        prefix = state.name[:-len(".created")]
-        pid = prefix[3:].rstrip("xy")
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            Cluster(prefix, 0).down()
-
-
 @pytest.fixture(scope="session")
 def cluster():
     reason = namespaces_permitted()
     if reason:
         pytest.skip(f"multi-host tests need network namespaces: {reason}")
-    _remove_stale_sessions()
-    c = Cluster(f"mht{os.getpid()}", N_HOSTS)
+    # set-ups of killed test sessions and benchmarks (SIGKILL: no clean-up ran)
+    remove_stale()
+    c = Cluster(session_prefix("tests"), N_HOSTS)
     atexit.register(c.down)
     old = signal.getsignal(signal.SIGTERM)
 

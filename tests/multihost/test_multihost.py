@@ -156,3 +156,32 @@ def test_a_failed_set_up_leaves_nothing_behind(cluster):
     finally:
         good.down()
     assert good.leftovers() == []
+
+
+def test_a_killed_benchmark_s_hosts_are_removed_and_live_ones_kept(cluster):
+    """A process that set up emulated hosts the way ``bench links`` does is
+    killed with SIGKILL (no clean-up runs): the next clean-up removes its
+    namespaces and hosts files, and leaves this session's live set-up alone."""
+    import os
+    import signal
+    import subprocess
+
+    from mpiml.bench.hosts import remove_stale
+    from .cluster import REPO, Cluster
+    code = ("from mpiml.bench.hosts import Cluster, session_prefix\n"
+            "c = Cluster(session_prefix('links'), 2); c.up(); print(c.prefix, flush=True)\n"
+            "import time; time.sleep(600)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        prefix = p.stdout.readline().strip()
+        assert prefix == f"mhb{p.pid}", prefix
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    killed = Cluster(prefix, 2)
+    assert len(killed.leftovers()) == 2 + 1 + 2          # 2 hosts + the switch, 2 hosts files
+    live_before = cluster.leftovers()
+    assert prefix in remove_stale()
+    assert killed.leftovers() == []
+    assert cluster.leftovers() == live_before and live_before
+    assert cluster.prefix not in remove_stale()

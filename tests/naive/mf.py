@@ -98,8 +98,9 @@ def _nested(n, P, b):
     return out
 
 
-def _blocks(users, items, values, roff, coff):
-    """Dict (i, j) -> (users, items, values) sorted by (user, item), global ids."""
+def _blocks(users, items, values, roff, coff, dtype=np.float32):
+    """Dict (i, j) -> (users, items, values) sorted by (user, item), global ids,
+    values in ``dtype``."""
     d = len(roff) - 1
     out = {}
     for i in range(d):
@@ -108,33 +109,35 @@ def _blocks(users, items, values, roff, coff):
                          if roff[i] <= u < roff[i + 1] and coff[j] <= it < coff[j + 1])
             out[(i, j)] = (np.array([s[0] for s in sel], dtype=np.int32),
                            np.array([s[1] for s in sel], dtype=np.int32),
-                           np.array([s[2] for s in sel], dtype=np.float32))
+                           np.array([s[2] for s in sel], dtype=dtype))
     return out
 
 
 def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam=0.05, lr=0.01,
                 step="bold", decay=0.0, order="WOR", seed=0, n_epochs=3, valid=None,
-                fugue_extra=None, init_scale=None):
+                fugue_extra=None, init_scale=None, dtype="float32"):
     """Serial simulation of DSGD (and Fugue when ``fugue_extra`` gives the
-    extra-update counts ``[epoch][sub-epoch, row block]``).
+    extra-update counts ``[epoch][sub-epoch, row block]``), with factors and
+    ratings in ``dtype`` (the kernels' arithmetic follows their arrays).
 
     Returns ``(W, H, records)`` with records ``{"lr", "objective", "valid_sse"}``.
     """
     P, b = n_ranks, blocks_per_rank
     d = P * b
     roff, coff = _nested(n_users, P, b), _nested(n_items, P, b)
-    blocks = _blocks(*train, roff, coff)
-    vblocks = _blocks(*valid, roff, coff) if valid is not None else None
+    dtype = np.dtype(dtype)
+    blocks = _blocks(*train, roff, coff, dtype)
+    vblocks = _blocks(*valid, roff, coff, dtype) if valid is not None else None
     if init_scale is None:
         tot = 0.0
         for key in sorted(blocks):
             tot += float(kernels.sum_squares(blocks[key][2]))
         init_scale = default_init_scale(tot, len(train[0]), k)
-    W = init_factor_rows(seed, "W", 0, n_users, k, init_scale)
-    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale)
+    W = init_factor_rows(seed, "W", 0, n_users, k, init_scale, dtype)
+    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale, dtype)
     sched = Schedule(order, P, b, seed)
     n = max(len(v[0]) for v in blocks.values())
-    scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32))
+    scratch = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, dtype))
     cur_lr, prev, records = lr, None, []
     for e in range(n_epochs):
         eff = lr / (1 + decay * e) if step == "decay" else cur_lr
@@ -152,11 +155,14 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
                         kernels.sgd_sampled(W, H, *blocks[(i, j)], eff, lam,
                                             block_seed(seed, e, i, j, 7), 0, c)
         sse = reg = vsse = 0.0
+        nw, nh = np.empty(n_users), np.empty(n_items)
+        kernels.row_norms(W, nw)
+        kernels.row_norms(H, nh)
         for key in sorted(blocks):
-            a, bb = kernels.block_loss(W, H, *blocks[key])
+            a, bb = kernels.block_loss_normed(W, H, nw, nh, *blocks[key])
             sse += a
             reg += bb
-            vsse += kernels.block_loss(W, H, *vblocks[key])[0] if vblocks is not None else 0.0
+            vsse += kernels.block_loss_normed(W, H, nw, nh, *vblocks[key])[0] if vblocks is not None else 0.0
         obj = sse + lam * reg
         if step == "bold" and prev is not None:
             cur_lr *= 1.05 if obj < prev else 0.5
@@ -165,8 +171,9 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
     return W, H, records
 
 
-def serial_als(train, n_users, n_items, *, k, lam, seed, n_epochs, init_scale):
-    """Weighted-λ ALS with dense per-row solves; returns ``(W, H, objectives)``."""
+def serial_als(train, n_users, n_items, *, k, lam, seed, n_epochs, init_scale, dtype="float64"):
+    """Weighted-λ ALS with dense per-row solves in float64, each solution
+    rounded to ``dtype`` when stored; returns ``(W, H, objectives)``."""
     users, items, values = train
     by_u = [[] for _ in range(n_users)]
     by_i = [[] for _ in range(n_items)]
@@ -174,14 +181,15 @@ def serial_als(train, n_users, n_items, *, k, lam, seed, n_epochs, init_scale):
         by_u[u].append((i, r))
     for u, i, r in sorted(zip(items.tolist(), users.tolist(), values.tolist())):
         by_i[u].append((i, r))
-    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale, np.float64)
-    W = np.zeros((n_users, k))
+    H = init_factor_rows(seed, "H", 0, n_items, k, init_scale, dtype)
+    W = np.zeros((n_users, k), dtype)
     objs = []
     for _ in range(n_epochs):
-        W = py_als_rows(by_u, H, lam, k)
-        H = py_als_rows(by_i, W, lam, k)
-        pred = np.einsum("ij,ij->i", W[users], H[items])
-        reg = np.sum(W[users] ** 2) + np.sum(H[items] ** 2)
+        W = py_als_rows(by_u, H.astype(np.float64), lam, k).astype(dtype)
+        H = py_als_rows(by_i, W.astype(np.float64), lam, k).astype(dtype)
+        W64, H64 = W.astype(np.float64), H.astype(np.float64)
+        pred = np.einsum("ij,ij->i", W64[users], H64[items])
+        reg = np.sum(W64[users] ** 2) + np.sum(H64[items] ** 2)
         objs.append(float(np.sum((values - pred) ** 2) + lam * reg))
     return W, H, objs
 

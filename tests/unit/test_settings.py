@@ -57,8 +57,8 @@ def candidates(o) -> list:
         vals = [start + 0.25, start + 0.5, start * 0.5]   # the last for an upper bound (l1_ratio <= 1)
     elif s.type is str:
         vals = [f"/tmp/mpiml-test/{o.key}-a", f"/tmp/mpiml-test/{o.key}-b"]
-    else:                           # a converter (e.g. --tree-edges)
-        vals = ["0-1", "0-1,1-2"]
+    else:                           # a converter (e.g. --tree-edges, --blocks-per-rank)
+        vals = list(getattr(s.type, "examples", ["0-1", "0-1,1-2"]))
     out = []
     for v in vals:
         try:
@@ -228,7 +228,7 @@ def bad_values(o):
         v = s.type(s.high) if s.high_open else s.type(s.high + 1)
         out.append((v, f"expected a value {'<' if s.high_open else '<='} {s.high}, got {v!r}"))
     if s.type not in (bool, int, float, str):
-        out.append(("0:1", "expected edges like '0-1,1-2', found '0:1'"))
+        out.append(getattr(s.type, "bad_example", ("0:1", "expected edges like '0-1,1-2', found '0:1'")))
     return out
 
 
@@ -427,8 +427,9 @@ OLD_CHECKPOINTS = {
 }
 
 
-# Options added after those checkpoints were written (not model-defining).
-ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "low_memory"},
+# Options added after those checkpoints were written (not model-defining, but
+# mf's dtype: those checkpoints resume with the type they were written in).
+ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "low_memory"}, "mf": {"dtype"},
                "linear": {"solver", "history", "tol", "fit_intercept", "exchange", "eval_every"}}
 
 

@@ -11,7 +11,7 @@ from mpiml.comm.serial import SerialComm
 from mpiml.errors import InputError
 from mpiml.io.dense import read_dense
 from mpiml.io.libsvm import read_libsvm
-from mpiml.io.ratings import read_ratings
+from mpiml.mf.data import read_ratings
 
 
 @pytest.fixture

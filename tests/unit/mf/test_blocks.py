@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mpiml.mf.blocks import BlockLayout, csr_by_row, make_blocks, split_by_owner
+from mpiml.mf.blocks import (BlockLayout, auto_blocks_per_rank, csr_by_row, l2_cache_bytes, make_blocks,
+                             split_by_owner)
 from mpiml.partition import block_range
 
 
@@ -75,3 +76,46 @@ def test_csr_by_row():
     indptr, cols, vals = csr_by_row([1, 0, 1, 1], [5, 2, 0, 3], [1.0, 2.0, 3.0, 4.0], 3)
     assert indptr.tolist() == [0, 1, 4, 4]
     assert cols.tolist() == [2, 0, 3, 5] and vals.tolist() == [2.0, 3.0, 4.0, 1.0]
+
+
+# ------------------------------------------------------- automatic blocking
+def test_auto_blocks_is_the_smallest_b_whose_rows_fit_half_the_cache():
+    # 50k users + 20k items, k = 32 float32: 128 B a row, 70k rows = 8.5 MiB on one rank.
+    for P, cache in [(1, 2 << 20), (2, 2 << 20), (1, 1 << 20), (4, 512 << 10)]:
+        b, why = auto_blocks_per_rank(50_000, 20_000, P, 32, 4, cache)
+
+        def block_bytes(bb):
+            return (-(-50_000 // (P * bb)) + -(-20_000 // (P * bb))) * 128
+        assert b > 1 and block_bytes(b) <= cache // 2 < block_bytes(b - 1), (P, cache, b)
+        assert f"half the {cache // 1024} KiB L2" in why
+    assert auto_blocks_per_rank(50_000, 20_000, 1, 32, 4, 2 << 20)[0] == 9
+    # float64 rows are twice as large: twice the blocks
+    assert auto_blocks_per_rank(50_000, 20_000, 1, 32, 8, 2 << 20)[0] == 18
+    # small problems: one block per rank
+    assert auto_blocks_per_rank(41, 31, 3, 4, 4, 1 << 20)[0] == 1
+
+
+def test_auto_blocks_is_capped_at_one_user_and_item_per_block():
+    b, why = auto_blocks_per_rank(10, 1_000_000, 2, 64, 8, 4096)
+    assert b == 5 and "capped at 5" in why
+    assert BlockLayout(10, 1_000_000, 2, b).row_offsets.tolist() == list(range(11))
+
+
+def _sysfs(root, entries):
+    for n, (level, kind, size) in enumerate(entries):
+        d = root / f"index{n}"
+        d.mkdir(parents=True)
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    return str(root)
+
+
+def test_l2_cache_bytes_reads_sysfs(tmp_path):
+    root = _sysfs(tmp_path / "a", [(1, "Data", "48K"), (1, "Instruction", "32K"), (2, "Unified", "2048K"),
+                                   (3, "Unified", "307200K")])
+    assert l2_cache_bytes(root) == 2 << 20
+    assert l2_cache_bytes(_sysfs(tmp_path / "b", [(1, "Data", "32K"), (2, "Unified", "1M")])) == 1 << 20
+    assert l2_cache_bytes(_sysfs(tmp_path / "c", [(1, "Data", "32K"), (3, "Unified", "8M")])) is None
+    assert l2_cache_bytes(_sysfs(tmp_path / "d", [(2, "Unified", "garbage")])) is None
+    assert l2_cache_bytes(str(tmp_path / "missing")) is None

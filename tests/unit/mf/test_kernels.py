@@ -77,6 +77,24 @@ def test_block_loss_matches_python():
     assert kernels.block_loss(W, H, u[:0], i[:0], r[:0]) == (0.0, 0.0)
 
 
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_block_loss_normed_matches_python(dtype, rel):
+    W, H, u, i, r = _block(3, dtype=dtype)
+    nw, nh = np.empty(len(W)), np.empty(len(H))
+    kernels.row_norms(W, nw)
+    kernels.row_norms(H, nh)
+    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    assert nw == pytest.approx(np.sum(W64 * W64, axis=1), rel=1e-12)
+    sse, reg = kernels.block_loss_normed(W, H, nw, nh, u, i, r)
+    sse2, reg2 = naive.py_block_loss(W64, H64, u, i, r.astype(np.float64))
+    assert sse == pytest.approx(sse2, rel=rel) and reg == pytest.approx(reg2, rel=1e-12)
+    # a row's norm does not depend on which rows surround it
+    sub = np.empty(5)
+    kernels.row_norms(W[3:8].copy(), sub)
+    assert np.array_equal(sub, nw[3:8])
+    assert kernels.block_loss_normed(W, H, nw, nh, u[:0], i[:0], r[:0]) == (0.0, 0.0)
+
+
 def test_predict_pairs_and_sum_squares():
     W, H, u, i, r = _block(3)
     out = np.empty(len(u))

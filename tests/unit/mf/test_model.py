@@ -10,7 +10,7 @@ import pytest
 from mpiml.datasets.ratings import synthetic_ratings
 from mpiml.errors import CheckpointError, CollectiveError, ConfigError
 from mpiml.io.ckpt_read import Checkpoint
-from mpiml.io.ratings import split_mask
+from mpiml.mf.data import split_mask
 from mpiml.mf.model import FactorModel, MatrixFactorization, decode_ids, dense_index, encode_ids
 from mpiml.runtime.loop import RunOptions, train
 from tests.fakecomm import run_ranks
@@ -58,14 +58,19 @@ def model_of(root):
     return ck, ck.read_rows("W"), ck.read_rows("H")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("P", [1, 2, 3, 4])
-def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
+def test_training_loop_equals_serial_dsgd(P, dtype, ratings_file, tmp_path):
     log = tmp_path / "log.jsonl"
-    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, **SGD)
+    summary = run_train(P, ratings_file, tmp_path / "ck", valid_fraction=0.2, log=log, dtype=dtype, **SGD)
     tr, va = _split()
-    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, **SGD)
+    # --blocks-per-rank auto: this matrix's factor rows fit any cache, so one block per rank.
+    Ws, Hs, recs = serial_dsgd(tr, M, N, n_ranks=P, n_epochs=3, valid=va, blocks_per_rank=1, dtype=dtype,
+                               **SGD)
     ck, W, H = model_of(tmp_path / "ck")
+    assert W.dtype == H.dtype == np.dtype(dtype) and Ws.dtype == np.dtype(dtype)
     assert np.array_equal(W, Ws) and np.array_equal(H, Hs)
+    assert ck.meta["solver_state"]["blocks_per_rank"] == 1 and ck.config["dtype"] == dtype
     rows = [json.loads(x) for x in log.read_text().splitlines() if '"iter"' in x]
     assert [r["objective"] for r in rows] == [r["objective"] for r in recs]
     assert [r["lr"] for r in rows] == [r["lr"] for r in recs]
@@ -75,19 +80,31 @@ def test_training_loop_equals_serial_dsgd(P, ratings_file, tmp_path):
     assert ck.meta["solver_state"]["epoch"] == 3 and ck.iteration == 3
 
 
-@pytest.mark.parametrize("P", [1, 3])
-def test_training_loop_equals_serial_als(P, ratings_file, tmp_path):
-    run_train(P, ratings_file, tmp_path / "ck", solver="als", k=3, lam=0.05, seed=2)
+@pytest.mark.parametrize("P,dtype", [(1, "float64"), (3, "float64"), (1, "float32"), (3, "float32")])
+def test_training_loop_equals_serial_als(P, dtype, ratings_file, tmp_path):
+    run_train(P, ratings_file, tmp_path / "ck", solver="als", k=3, lam=0.05, seed=2, dtype=dtype)
     tr = (DATA.users, DATA.items, DATA.values)
     scale = MatrixFactorization(data=ratings_file, solver="als", k=3, lam=0.05, seed=2)
     def fn(comm):
         scale.setup(comm)
         return scale.solver_.init_scale_
     init_scale = run_ranks(1, fn)[0]
-    Ws, Hs, _ = serial_als(tr, M, N, k=3, lam=0.05, seed=2, n_epochs=3, init_scale=init_scale)
+    Ws, Hs, _ = serial_als(tr, M, N, k=3, lam=0.05, seed=2, n_epochs=3, init_scale=init_scale, dtype=dtype)
     _, W, H = model_of(tmp_path / "ck")
-    np.testing.assert_allclose(W, Ws, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(H, Hs, rtol=1e-8, atol=1e-10)
+    assert W.dtype == H.dtype == np.dtype(dtype)
+    # The serial reference solves with numpy.linalg.solve, the kernel by Cholesky:
+    # equal to float64 rounding, i.e. to one float32 rounding step when stored in float32.
+    tol = dict(rtol=1e-8, atol=1e-10) if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(W, Ws, **tol)
+    np.testing.assert_allclose(H, Hs, **tol)
+
+
+def test_als_float32_is_the_same_on_any_rank_count(ratings_file, tmp_path):
+    models = []
+    for P in (1, 2, 3, 4):
+        run_train(P, ratings_file, tmp_path / f"ck{P}", solver="als", k=3, lam=0.05, seed=2, dtype="float32")
+        models.append(model_of(tmp_path / f"ck{P}")[1:])
+    assert all(np.array_equal(W, models[0][0]) and np.array_equal(H, models[0][1]) for W, H in models)
 
 
 @pytest.mark.parametrize("kw", [
@@ -221,3 +238,43 @@ def test_id_helpers():
     assert dense_index(ids, ["10", "x", "3", str(2 ** 40), "4"]).tolist() == [1, -1, 0, 2, -1]
     assert dense_index(ids, np.array([10, 11])).tolist() == [1, -1]
     assert dense_index(np.array(["a", "b"]), ["b", "c"]).tolist() == [1, -1]
+
+
+def test_auto_blocks_resume_keeps_the_checkpoints_blocking(ratings_file, tmp_path):
+    # Written with an explicit B = 2 (as every checkpoint before "auto" was);
+    # resumed with the default "auto", which alone would choose 1 here.
+    b2 = dict(solver="dsgd", order="COWOR", **SGD)
+    run_train(3, ratings_file, tmp_path / "ref", max_iter=4, blocks_per_rank=2, **b2)
+    run_train(3, ratings_file, tmp_path / "ck", max_iter=2, blocks_per_rank=2, **b2)
+    got = run_train(3, ratings_file, tmp_path / "ck", max_iter=4, resume="auto", **b2)
+    ck_ref, W_ref, H_ref = model_of(tmp_path / "ref")
+    ck, W, H = model_of(tmp_path / "ck")
+    assert ck.config["blocks_per_rank"] == "auto" and ck.meta["solver_state"]["blocks_per_rank"] == 2
+    assert np.array_equal(W, W_ref) and np.array_equal(H, H_ref) and got["epochs"] == 4
+    # An explicit, different B is refused; the same B is accepted.
+    stored = ck_ref.config
+    assert MatrixFactorization(data=ratings_file, blocks_per_rank=3, **b2).resume_conflicts(stored) == [
+        "--blocks-per-rank was 2, now 3"]
+    assert MatrixFactorization(data=ratings_file, blocks_per_rank=2, **b2).resume_conflicts(stored) == []
+
+
+def test_checkpoints_from_before_dtype_resume_in_the_type_they_were_written_in(ratings_file, tmp_path):
+    # Before --dtype, DSGD/Fugue computed and stored float32 factors, ALS float64.
+    old = {"data": str(ratings_file), "solver": "als", "rank": 3, "lam": 0.05, "seed": 1}
+    als = dict(solver="als", k=3, lam=0.05, seed=1)
+    assert MatrixFactorization(data=ratings_file, **als).resume_conflicts(old) == [
+        "--dtype was 'float64', now 'float32'"]
+    assert MatrixFactorization(data=ratings_file, dtype="float64", **als).resume_conflicts(old) == []
+    old_sgd = {**old, "solver": "dsgd", "rank": 4, "lam": 0.05, "lr": 0.02, "seed": 3, "blocks_per_rank": 1}
+    assert MatrixFactorization(data=ratings_file, **SGD).resume_conflicts(old_sgd) == []
+    assert MatrixFactorization(data=ratings_file, dtype="float64", **SGD).resume_conflicts(old_sgd) == [
+        "--dtype was 'float32', now 'float64'"]
+    # And restore checks the arrays themselves.
+    run_train(1, ratings_file, tmp_path / "ck", max_iter=1, **SGD)
+
+    def fn(comm):
+        algo = MatrixFactorization(data=ratings_file, dtype="float64", **SGD)
+        algo.setup(comm)
+        algo.restore(comm, Checkpoint(tmp_path / "ck"))
+    with pytest.raises(CheckpointError, match="written in float32, --dtype is float64"):
+        run_ranks(1, fn)

@@ -4,7 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-import mpiml.io.ratings as R
+import mpiml.io.ratings as IO
+import mpiml.mf.data as R
+from mpiml.partition import block_range
 from mpiml.errors import CollectiveError, ConfigError, InputError
 from tests.fakecomm import run_ranks
 
@@ -49,7 +51,7 @@ def test_whitespace_triplets(tmp_path, P):
     d = datas[0]
     assert d.user_ids.tolist() == sorted(set(RAW_U.tolist()))
     for r, dd in enumerate(datas):          # distributed by user owner
-        lo, hi = R.block_range(d.n_users, P, r)
+        lo, hi = block_range(d.n_users, P, r)
         assert np.all((dd.train.users >= lo) & (dd.train.users < hi))
 
 
@@ -71,7 +73,7 @@ def test_csv_with_header_timestamps_comments_and_blank_lines(tmp_path, P):
 
 
 def test_movielens_format_and_small_pieces(tmp_path, monkeypatch):
-    monkeypatch.setattr(R, "_PIECE", 64)
+    monkeypatch.setattr(IO, "_PIECE", 64)
     p = _write(tmp_path, "ratings.dat", [f"{u}::{i}::{v}::97800{k}" for k, (u, i, v) in
                                          enumerate(zip(RAW_U, RAW_I, VALS))])
     rows, _ = _collect(p, 2)
