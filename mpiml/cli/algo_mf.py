@@ -25,7 +25,7 @@ def report(summary: dict) -> str:
         s += f", validation RMSE {va:.4f} ({summary['n_valid']} ratings)" if va is not None else ""
         s += f", objective {summary['objective']:.6e}"
     if summary.get("read_s"):
-        s += (f"\nsetup: reading {max(summary['read_s']):.2f} s, distributing and blocking "
+        s += (f"\nsetup: reading (with id maps and split) {max(summary['read_s']):.2f} s, distributing and blocking "
               f"{max(summary['prepare_s']):.2f} s (max over ranks); peak RSS per rank "
               f"{', '.join(f'{x:.0f}' for x in summary['peak_rss_mb'])} MB")
     if summary["solver"] == "fugue":

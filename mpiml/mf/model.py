@@ -157,7 +157,8 @@ class MatrixFactorization(Algorithm):
 
     def finish(self, comm) -> dict:
         """Collective.  Summary of the run: the same numbers on every rank, with
-        each rank's setup phases (reading the file, distributing and blocking)
+        each rank's setup phases (reading the file with its id maps and split;
+        distributing and blocking)
         and peak resident set size (``ru_maxrss``, kB on Linux)."""
         s = self.solver_
         mine = (self.setup_seconds_["read_s"], self.setup_seconds_["prepare_s"],
