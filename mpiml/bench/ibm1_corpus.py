@@ -1,7 +1,8 @@
 """``mpiml bench ibm1 --corpus FILE``: a real-size corpus at 1 and 2 ranks
 beside eflomal's IBM Model 1 mode.
 
-Per rank count, one ``mpiml train ibm1`` job (junction tree): whole-job wall
+Per rank count and E-step (``--low-memory off|on|both``: with the token-pair
+index, without it, or both), one ``mpiml train ibm1`` job (junction tree): whole-job wall
 time, setup by phase (reading, parameters, C-step plan; max over ranks),
 seconds per EM iteration (median of iterations 2..N) and peak RSS per rank
 (``ru_maxrss`` of each rank, from the finish record).  eflomal (``pip install
@@ -25,19 +26,19 @@ from pathlib import Path
 import numpy as np
 
 
-def _job(n: int, files, iters: int, tmp: Path) -> dict:
+def _job(n: int, files, iters: int, tmp: Path, low_memory: bool = False) -> dict:
     from .launcher import run_mpi
-    log = tmp / f"log-{n}.jsonl"
+    log = tmp / f"log-{n}-{int(low_memory)}.jsonl"
     corpus = ["--corpus", files[0]] if len(files) == 1 else ["--source", files[0], "--target", files[1]]
     t0 = time.perf_counter()
     run_mpi(n, ["-m", "mpiml", "train", "ibm1", *corpus, "--max-iter", str(iters), "--quiet",
-                "--log", str(log)], timeout=3600)
+                "--log", str(log), *(["--low-memory"] if low_memory else [])], timeout=3600)
     wall = time.perf_counter() - t0
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     its = [r for r in recs if "iter" in r]
     fin = next(r for r in recs if r.get("event") == "finish")
     steady = its[1:] or its
-    return {"n": n, "wall": wall, "read": fin["read_s"], "params": fin["params_s"],
+    return {"n": n, "low": low_memory, "wall": wall, "read": fin["read_s"], "params": fin["params_s"],
             "plan": fin["plan_s"], "iter": float(np.median([r["wall_s"] for r in steady])),
             "e": float(np.median([r["e_s"] for r in steady])), "rss": max(fin["peak_rss_mb"]),
             "pairs": fin["n_pairs"], "params_n": fin["plan"]["statistics"]}
@@ -73,22 +74,30 @@ def bench_corpus(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         peer = _eflomal(files, args.iters, tmp)      # first: its RSS is then the children's max
-        rows = [_job(n, files, args.iters, tmp) for n in ranks]
+        modes = {"off": [False], "on": [True], "both": [False, True]}[getattr(args, "low_memory", "off")]
+        rows = [_job(n, files, args.iters, tmp, low) for n in ranks for low in modes]
     r0 = rows[0]
     print(f"{r0['pairs']} sentence pairs, {r0['params_n']:,} statistics (1st rank count)")
-    print(f"{'ranks':>5} {'job s':>7} {'read s':>7} {'params s':>8} {'plan s':>7} {'setup/iter':>10} "
-          f"{'s/iter':>7} {'E s':>6} {'peak MB/rank':>12}")
+    print(f"{'ranks':>5} {'E-step':>10} {'job s':>7} {'read s':>7} {'params s':>8} {'plan s':>7} "
+          f"{'setup/iter':>10} {'s/iter':>7} {'E s':>6} {'peak MB/rank':>12}")
     for r in rows:
         setup = r["read"] + r["params"] + r["plan"]
-        print(f"{r['n']:>5} {r['wall']:>7.1f} {r['read']:>7.2f} {r['params']:>8.2f} {r['plan']:>7.2f} "
-              f"{setup / r['iter']:>10.2f} {r['iter']:>7.2f} {r['e']:>6.2f} {r['rss']:>12.0f}")
-    if len(rows) > 1:
-        print(f"speed-up of the job at {rows[-1]['n']} ranks: {r0['wall'] / rows[-1]['wall']:.2f}x")
+        mode = "low-memory" if r["low"] else "indexed"
+        print(f"{r['n']:>5} {mode:>10} {r['wall']:>7.1f} {r['read']:>7.2f} {r['params']:>8.2f} "
+              f"{r['plan']:>7.2f} {setup / r['iter']:>10.2f} {r['iter']:>7.2f} {r['e']:>6.2f} "
+              f"{r['rss']:>12.0f}")
+    for low in modes:
+        mine = [r for r in rows if r["low"] == low]
+        mode = "low-memory" if low else "indexed"
+        if len(mine) > 1:
+            print(f"{mode}: speed-up of the job at {mine[-1]['n']} ranks: "
+                  f"{mine[0]['wall'] / mine[-1]['wall']:.2f}x")
+        if peer is not None:
+            print(f"{mode}, {mine[0]['n']} rank(s) / eflomal: time {mine[0]['wall'] / peer['wall']:.2f}x, "
+                  f"memory per rank {mine[0]['rss'] / peer['rss']:.2f}x")
     if peer is None:
         print("eflomal not installed (pip install eflomal, or pip install -e '.[bench]'): no peer row")
     else:
-        print(f"eflomal -m 1 -1 {args.iters} (1 thread): {peer['wall']:.1f} s, peak {peer['rss']:.0f} MB"
-              f" -> mpiml 1 rank / eflomal: time {r0['wall'] / peer['wall']:.2f}x, "
-              f"memory {r0['rss'] / peer['rss']:.2f}x")
+        print(f"eflomal -m 1 -1 {args.iters} (1 thread): {peer['wall']:.1f} s, peak {peer['rss']:.0f} MB")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0

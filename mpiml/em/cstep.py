@@ -36,6 +36,9 @@ class CStep:
         self.plan = plan
         self.kind = kind
         self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
+        # run() moves values by position only, so an owner may release the
+        # plan's key arrays after this (DistributedIBM1 does)
+        self.n_work = int(plan.work_keys.size)
         self.schedule = schedule    # "async": see mpiml.em.tree_schedule
         # payload bytes handed to MPI per destination rank, over all runs
         self.sent_to: dict[int, int] = {}
@@ -65,9 +68,9 @@ class CStep:
         if p.own_pos is None:       # own keys are the working keys: work in place
             work = local
         else:
-            work = np.zeros(p.work_keys.size)
+            work = np.zeros(self.n_work)
             work[p.own_pos] = local
-        theta = np.zeros(p.work_keys.size) if self.returns_theta else None
+        theta = np.zeros(self.n_work) if self.returns_theta else None
         reduced = False
         for step in p.steps:
             if self.returns_theta and step.op == "theta" and not reduced:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ..partition import block_range
 from . import kernels
 from .keys import KeySpace  # noqa: F401  (the key space; importable from here too)
@@ -31,34 +32,60 @@ from .keys import KeySpace  # noqa: F401  (the key space; importable from here t
 NULL_ID = 0
 
 
+# int32 holds every position the kernels store (parameters, pairs, word ids);
+# the limit is a module attribute so tests can lower it.
+INDEX_LIMIT = 2 ** 31 - 1
+
+
 @dataclass
 class LocalParams:
     """The parameters one rank holds and the index arrays the kernels need.
+
+    Parameters are stored per source word: word ``src_words[g]`` has the
+    parameters ``seg_ptr[g]:seg_ptr[g+1]``, with target words ``tgt_of``
+    (int32, sorted within a word), i.e. key order ``s * n_tgt + t``.  The
+    int64 keys are built on demand (:attr:`keys`, :attr:`stat_keys`), so a
+    rank holds 4 bytes per parameter for them, not 8.
 
     Attributes
     ----------
     space : KeySpace
     null : bool
         Whether the NULL source word takes part.
-    keys : int64 array, sorted
-        Parameter keys ``s * n_tgt + t`` of every co-occurring pair.
-    idx : int32 array
-        Position in ``keys`` of every token pair (kernel layout).
-    src_words : int64 array, sorted
-        Source words among ``keys``; ``seg_ptr`` delimits their key runs.
+    src_words, seg_ptr : int64 arrays
+    tgt_of : int32 array
+    idx : int32 array or None
+        Position of every token pair's parameter (kernel layout); None with
+        ``low_memory``.
+    occ : (occ_ptr, occ_pair) or None
+        The source tokens sorted by word (:func:`kernels.source_occurrences`),
+        kept for the low-memory E-step.
+    low_memory : bool
     """
 
     space: KeySpace
     null: bool
-    keys: np.ndarray
-    idx: np.ndarray
     src_words: np.ndarray
     seg_ptr: np.ndarray
-    stat: np.ndarray | None = None    # stat_keys, when keys is a view of its front
+    tgt_of: np.ndarray
+    idx: np.ndarray | None = None
+    occ: tuple | None = None
+    low_memory: bool = False
 
     @property
     def n_params(self) -> int:
-        return int(self.keys.size)
+        return int(self.tgt_of.size)
+
+    @property
+    def n_words(self) -> int:
+        return int(self.src_words.size)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Sorted int64 parameter keys ``s * n_tgt + t`` (a new array)."""
+        out = np.empty(self.n_params, dtype=np.int64)
+        kernels.segment_keys(self.src_words, self.seg_ptr, self.tgt_of, self.space.n_tgt, out)
+        return out
 
     @property
     def param_src(self) -> np.ndarray:
@@ -67,38 +94,68 @@ class LocalParams:
 
     @property
     def stat_keys(self) -> np.ndarray:
-        """Sorted keys of every statistic this rank holds: eta_st then eta_s."""
-        if self.stat is not None:
-            return self.stat
-        return np.concatenate([self.keys, self.space.total_key(self.src_words)])
+        """Sorted keys of every statistic this rank holds: eta_st then eta_s (a new array)."""
+        out = np.empty(self.n_params + self.n_words, dtype=np.int64)
+        kernels.segment_keys(self.src_words, self.seg_ptr, self.tgt_of, self.space.n_tgt,
+                             out[:self.n_params])
+        out[self.n_params:] = self.space.total_key(self.src_words)
+        return out
 
     def split_stats(self, stats: np.ndarray):
         """Split an array aligned with :attr:`stat_keys` into (eta_st, eta_s)."""
         return stats[:self.n_params], stats[self.n_params:]
 
+    def new_stats(self) -> np.ndarray:
+        """An uninitialised float64 array aligned with :attr:`stat_keys`."""
+        return np.empty(self.n_params + self.n_words)
 
-def build_local_params(corpus, null: bool = True) -> LocalParams:
+
+def _index_error(corpus, what: str):
+    lines = ""
+    if getattr(corpus, "line_index", None) is not None and corpus.line_index.size:
+        lines = f" (lines {int(corpus.line_index[0]) + 1}-{int(corpus.line_index[-1]) + 1})"
+    paths = getattr(corpus, "paths", ())
+    return InputError(f"this rank's sentence pairs{lines} have {what}: int32 indices hold at "
+                      f"most {INDEX_LIMIT}; use more ranks",
+                      paths[0] if paths else None)
+
+
+def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> LocalParams:
     """Local parameter set and kernel indices for ``corpus`` (one rank's pairs).
 
     ``corpus`` needs ``src, src_ptr, tgt, tgt_ptr`` (CSR, ids) and the global
     vocabulary sizes ``n_src`` (NULL included) and ``n_tgt``.  Linear in the
     token pairs (:func:`mpiml.em.kernels.local_params`); no key array per
-    token pair is ever built.
+    token pair is ever built.  With ``low_memory`` no token-pair index is
+    built either; the sorted source tokens are kept instead (4 bytes per
+    source token).  Raises InputError (naming the lines) when a count would
+    not fit the int32 indices.
     """
     space = KeySpace(corpus.n_src, corpus.n_tgt)
+    for what, n in (("source words", space.n_src), ("target words", space.n_tgt),
+                    ("sentence pairs", corpus.src_ptr.size - 1)):
+        if n > INDEX_LIMIT:
+            raise _index_error(corpus, f"{n} {what}")
     nul = 1 if null else 0
+    occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr, space.n_src)
+    del occ_pos
     tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
-    src_words, seg_ptr, tgt_of, idx = kernels.local_params(
-        corpus.src, corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_src, space.n_tgt, nul,
-        tp_ptr)
-    if tgt_of.size >= 2 ** 31:
-        raise ValueError("more than 2**31 local parameters on one rank; use more ranks")
-    stat = np.empty(tgt_of.size + src_words.size, dtype=np.int64)
-    kernels.segment_keys(src_words, seg_ptr, tgt_of, space.n_tgt, stat[:tgt_of.size])
-    del tgt_of
-    stat[stat.size - src_words.size:] = space.total_key(src_words)
-    return LocalParams(space, bool(null), stat[:stat.size - src_words.size], idx, src_words,
-                       seg_ptr, stat)
+    # Capacity by an upper bound: pages of np.empty that are never written
+    # are never resident, and resize() shrinks the block in place (realloc),
+    # so neither a doubling buffer nor a final copy is paid.
+    tgt_of = np.empty(kernels.param_bound(occ_ptr, occ_pair, corpus.tgt_ptr, space.n_tgt, nul),
+                      dtype=np.int32)
+    src_words, seg_ptr, n_params, idx = kernels.local_params(
+        corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_tgt, nul, occ_ptr, occ_pair, tgt_of,
+        tp_ptr, not low_memory, INDEX_LIMIT)
+    del tp_ptr
+    if n_params < 0:
+        raise _index_error(corpus, f"more than {INDEX_LIMIT} parameters (co-occurring word pairs)")
+    tgt_of.resize(int(n_params), refcheck=False)
+    if low_memory:
+        return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, None,
+                           (occ_ptr, occ_pair), True)
+    return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, idx)
 
 
 def slice_lines(corpus, lo: int, hi: int):
@@ -129,27 +186,64 @@ def simulated_stat_keys(corpus, size: int, null: bool = True) -> list:
 
 
 def uniform_theta(params: LocalParams) -> np.ndarray:
-    """Initial theta_st = 1 / n_tgt (uniform over the whole target vocabulary)."""
-    return np.full(params.n_params, 1.0 / params.space.n_tgt)
+    """Initial theta_st = 1 / n_tgt (uniform over the whole target vocabulary).
+
+    A view of the front of a :meth:`LocalParams.new_stats` array, so the
+    low-memory E-step can write the totals behind it."""
+    stats = params.new_stats()
+    theta = stats[:params.n_params]
+    theta.fill(1.0 / params.space.n_tgt)
+    return theta
+
+
+def _stats_behind(params: LocalParams, theta: np.ndarray) -> np.ndarray:
+    """The stats array whose front ``theta`` is, or a new one holding a copy."""
+    base = theta.base
+    if (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.ndim == 1
+            and base.size == params.n_params + params.n_words and base.flags.c_contiguous
+            and theta.flags.c_contiguous and base.ctypes.data == theta.ctypes.data):
+        return base
+    stats = params.new_stats()
+    stats[:params.n_params] = theta
+    return stats
+
+
+def _estep_into(params: LocalParams, corpus, theta: np.ndarray):
+    """(stats, loglik): eta_st then eta_s in one array.  The low-memory E-step
+    overwrites ``theta`` (it is the front of the returned array)."""
+    nul = 1 if params.null else 0
+    if params.low_memory:
+        stats = _stats_behind(params, theta)
+        counts = stats[:params.n_params]
+        occ_ptr, occ_pair = params.occ
+        ll = kernels.estep_low_memory(counts, params.src_words, params.seg_ptr, params.tgt_of,
+                                      occ_ptr, occ_pair, corpus.src_ptr, corpus.tgt,
+                                      corpus.tgt_ptr, nul, params.space.n_tgt)
+    else:
+        stats = params.new_stats()
+        counts = stats[:params.n_params]
+        counts.fill(0.0)
+        ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr, nul, counts)
+    kernels.segment_sums_into(counts, params.seg_ptr, stats[params.n_params:])
+    return stats, float(ll)
 
 
 def estep(params: LocalParams, corpus, theta: np.ndarray):
-    """Local E-step: returns ``(eta_st, eta_s, loglik)`` for this rank's pairs."""
-    counts = np.zeros(params.n_params)
-    ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
-                       1 if params.null else 0, counts)
-    return counts, kernels.segment_sums(counts, params.seg_ptr), float(ll)
+    """Local E-step: returns ``(eta_st, eta_s, loglik)`` for this rank's pairs.
+
+    With ``params.low_memory`` theta is overwritten by eta_st (and returned)."""
+    stats, ll = _estep_into(params, corpus, theta)
+    return stats[:params.n_params], stats[params.n_params:], ll
 
 
 def estep_stats(params: LocalParams, corpus, theta: np.ndarray):
     """Local E-step into one array aligned with :attr:`LocalParams.stat_keys`
-    (eta_st then eta_s, no concatenation copy); returns ``(stats, loglik)``."""
-    stats = np.zeros(params.n_params + params.src_words.size)
-    counts = stats[:params.n_params]
-    ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
-                       1 if params.null else 0, counts)
-    kernels.segment_sums_into(counts, params.seg_ptr, stats[params.n_params:])
-    return stats, float(ll)
+    (eta_st then eta_s, no concatenation copy); returns ``(stats, loglik)``.
+
+    With ``params.low_memory`` the array is theta's own storage when theta
+    came from :func:`uniform_theta` or :func:`mstep` on such an array (theta
+    is overwritten), so a rank holds one float64 per statistic, not two."""
+    return _estep_into(params, corpus, theta)
 
 
 def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) -> np.ndarray:
@@ -170,8 +264,12 @@ def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) 
 
 def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:
     """Best source position per target token (-1 = NULL), parallel to ``corpus.tgt``."""
-    return kernels.viterbi(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr,
-                           1 if params.null else 0)
+    if theta.shape != (params.n_params,):
+        raise ValueError(f"viterbi: theta {theta.shape}, expected ({params.n_params},)")
+    occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr,
+                                                            params.space.n_src)
+    return kernels.viterbi(theta, params.src_words, params.seg_ptr, params.tgt_of, occ_ptr,
+                           occ_pair, occ_pos, corpus.tgt_ptr, corpus.tgt, params.space.n_tgt)
 
 
 def pharaoh_lines(corpus, best: np.ndarray) -> list[str]:

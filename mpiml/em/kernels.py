@@ -5,14 +5,29 @@ Every kernel works on one rank's sentence pairs in CSR form:
 
 * ``src[src_ptr[n]:src_ptr[n+1]]`` are the source word ids of pair ``n``
   (NULL, id 0, is *not* stored; it is implied when ``null`` is true),
-* ``tgt[tgt_ptr[n]:tgt_ptr[n+1]]`` are its target word ids,
-* the *token-pair* arrays (``keys``, ``idx``) hold, for pair ``n``, target
-  position ``j`` and source slot ``i`` (slot 0 is NULL when ``null``), the
-  entry ``tp_ptr[n] + j * width_n + i`` with ``width_n = len_src + null``.
+* ``tgt[tgt_ptr[n]:tgt_ptr[n+1]]`` are its target word ids.
 
-``idx`` maps each token pair to its parameter's position in the rank's local,
-sorted parameter array, so the E-step touches only that array (never a
-vocabulary-squared table) and does no hashing in the hot loop.
+Parameters are stored per source word (CSR over the rank's source words
+``src_words``): word ``g``'s parameters are ``seg_ptr[g]:seg_ptr[g+1]``,
+``tgt_of[k]`` is the target word of parameter ``k``, sorted within a word,
+so the parameters are in key order ``s * n_tgt + t``.
+
+Slot order.  The source slots of a pair are NULL first, then its source
+tokens ordered by (word id, position).  Both E-steps add in this order, so
+they give the same bits:
+
+* the denominator of target token j is the sum over the slots in slot order;
+* the count of parameter k is ``theta[k] * r[k]``, where ``r[k]`` sums
+  ``1 / denominator`` over k's token pairs by pair, then slot, then target
+  position.
+
+:func:`estep` reads the *token-pair index* ``idx`` (pair ``n``'s block starts
+at ``tp_ptr[n]``; slot ``i``, target position ``j`` is entry
+``tp_ptr[n] + i * len_tgt + j``; 4 bytes per token pair).
+:func:`estep_low_memory` stores no index: it walks the source words, scatters
+a word's parameters into a dense array over the target vocabulary and visits
+the pairs that contain the word (a counting sort of the source tokens,
+``occ_ptr`` / ``occ_pair``), and it overwrites theta with the counts.
 
 Kernels take and return numpy arrays and scalars only.
 """
@@ -36,23 +51,124 @@ def token_pair_ptr(src_ptr, tgt_ptr, null):
 
 
 @njit(cache=True)
-def pair_keys(src, src_ptr, tgt, tgt_ptr, n_tgt, null, tp_ptr):
-    """Parameter key ``s * n_tgt + t`` of every token pair (NULL is s = 0)."""
+def source_occurrences(src, src_ptr, n_src):
+    """Counting sort of the source tokens by word.
+
+    Returns ``(occ_ptr, occ_pair, occ_pos)``: CSR over word ids; the
+    occurrences of word s are ``occ_ptr[s]:occ_ptr[s+1]``, in pair order and
+    within a pair by position; ``occ_pos`` is the 0-based position in the pair.
+    """
     n = src_ptr.shape[0] - 1
-    keys = np.empty(tp_ptr[n], dtype=np.int64)
+    occ_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    for x in range(src.shape[0]):
+        occ_ptr[src[x] + 1] += 1
+    for s in range(n_src):
+        occ_ptr[s + 1] += occ_ptr[s]
+    fill = occ_ptr[:-1].copy()
+    occ_pair = np.empty(src.shape[0], dtype=np.int32)
+    occ_pos = np.empty(src.shape[0], dtype=np.int32)
     for p in range(n):
-        s0 = src_ptr[p]
-        ls = src_ptr[p + 1] - s0
-        out = tp_ptr[p]
-        for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-            t = tgt[j]
-            if null:
-                keys[out] = t  # NULL row: 0 * n_tgt + t
+        for x in range(src_ptr[p], src_ptr[p + 1]):
+            s = src[x]
+            occ_pair[fill[s]] = p
+            occ_pos[fill[s]] = x - src_ptr[p]
+            fill[s] += 1
+    return occ_ptr, occ_pair, occ_pos
+
+
+@njit(cache=True)
+def param_bound(occ_ptr, occ_pair, tgt_ptr, n_tgt, null):
+    """An upper bound on the number of parameters: per source word, the
+    smaller of the vocabulary and the target tokens of its pairs."""
+    n_src = occ_ptr.shape[0] - 1
+    total = min(n_tgt, tgt_ptr[tgt_ptr.shape[0] - 1]) if null else 0
+    for s in range(1, n_src):
+        c = 0
+        for o in range(occ_ptr[s], occ_ptr[s + 1]):
+            p = occ_pair[o]
+            c += tgt_ptr[p + 1] - tgt_ptr[p]
+        total += min(c, n_tgt)
+    return total
+
+
+@njit(cache=True)
+def local_params(src_ptr, tgt, tgt_ptr, n_tgt, null, occ_ptr, occ_pair, tgt_of, tp_ptr,
+                 with_idx, limit):
+    """A rank's parameter set and (``with_idx``) the token-pair index.
+
+    Fills ``tgt_of`` (capacity from :func:`param_bound`) and returns
+    ``(src_words, seg_ptr, n_params, idx)``: the source words present
+    (sorted, NULL = 0 first when ``null``), the runs ``seg_ptr`` of their
+    parameters, how many parameters there are, and for every token pair
+    (layout of the module docstring) the position of its parameter (an empty
+    array without ``with_idx``).  ``n_params`` is -1 when the parameters
+    would not fit below ``limit`` (int32 positions); nothing is indexed then.
+
+    Word by word, the pairs containing it are visited through the counting
+    sort; a stamp array over the target vocabulary marks the targets seen,
+    so the work is linear in the token pairs: one pass lists a word's
+    distinct targets (sorted by a scan of the stamps when they are dense in
+    the vocabulary, else by ``np.sort``), one writes ``idx``.  Visiting the
+    words in id order assigns each pair's slots in slot order (a counter per
+    pair), and a slot's targets are contiguous in ``idx``.
+    """
+    n = tgt_ptr.shape[0] - 1
+    n_src = occ_ptr.shape[0] - 1
+    # int32 (word ids are below the int32 limit): half the cache footprint
+    stamp = np.full(n_tgt, -1, dtype=np.int32)
+    scratch = np.empty(n_tgt, dtype=np.int32)
+    pos_of = np.empty(n_tgt, dtype=np.int32)
+    src_words = np.empty(n_src, dtype=np.int64)
+    seg_ptr = np.zeros(n_src + 1, dtype=np.int64)
+    idx = np.empty(tp_ptr[n] if with_idx else 0, dtype=np.int32)
+    slot = np.full(n, null, dtype=np.int32)
+    g = 0
+    for s in range(n_src):
+        if s == 0 and not null:
+            continue
+        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        c = 0
+        for o in range(lo, hi):
+            p = o if s == 0 else occ_pair[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                t = tgt[j]
+                if stamp[t] != s:
+                    stamp[t] = s
+                    scratch[c] = t
+                    c += 1
+        if c == 0:
+            continue
+        a = seg_ptr[g]
+        b = a + c
+        if b > limit:
+            return src_words[:0].copy(), seg_ptr[:1].copy(), -1, idx[:0].copy()
+        if c * 16 >= n_tgt:
+            w = a
+            for t in range(n_tgt):
+                if stamp[t] == s:
+                    tgt_of[w] = t
+                    w += 1
+        else:
+            tgt_of[a:b] = np.sort(scratch[:c])
+        src_words[g] = s
+        seg_ptr[g + 1] = b
+        g += 1
+        if not with_idx:
+            continue
+        for x in range(a, b):
+            pos_of[tgt_of[x]] = x
+        for o in range(lo, hi):
+            p = o if s == 0 else occ_pair[o]
+            lt = tgt_ptr[p + 1] - tgt_ptr[p]
+            if s == 0:
+                out = tp_ptr[p]
+            else:
+                out = tp_ptr[p] + slot[p] * lt
+                slot[p] += 1
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                idx[out] = pos_of[tgt[j]]
                 out += 1
-            for i in range(ls):
-                keys[out] = src[s0 + i] * n_tgt + t
-                out += 1
-    return keys
+    return src_words[:g].copy(), seg_ptr[:g + 1].copy(), seg_ptr[g], idx
 
 
 @njit(cache=True)
@@ -60,8 +176,9 @@ def estep(theta, idx, src_ptr, tgt_ptr, null, counts):
     """IBM1 E-step: add expected counts into ``counts`` (aligned with theta).
 
     For each target token t_j the alignment posterior over the ``width``
-    source slots is theta[s_i, t_j] / sum_i' theta[s_i', t_j]; these are
-    accumulated into ``counts`` (the paper's eta_st).
+    source slots is theta[s_i, t_j] / sum_i' theta[s_i', t_j]; summed over
+    the token pairs of a parameter these are the paper's eta_st.  Additions
+    in the order of the module docstring; ``counts`` must start at zero.
 
     Returns the log-likelihood sum_j log(sum_i theta[s_i, t_j] / width)
     under the *current* theta (uniform alignment prior 1/width, no length
@@ -70,22 +187,82 @@ def estep(theta, idx, src_ptr, tgt_ptr, null, counts):
     n = src_ptr.shape[0] - 1
     ll = 0.0
     pos = 0
+    max_lt = 0
+    for p in range(n):
+        max_lt = max(max_lt, tgt_ptr[p + 1] - tgt_ptr[p])
+    # allocated once: an array reassigned inside the loop would make numba
+    # count references in the loop
+    inv = np.empty(max_lt, dtype=np.float64)
     for p in range(n):
         width = src_ptr[p + 1] - src_ptr[p] + null
         lt = tgt_ptr[p + 1] - tgt_ptr[p]
         if width == 0 or lt == 0:
+            pos += width * lt
             continue
         log_width = np.log(width)
-        for _j in range(lt):
+        for j in range(lt):
             denom = 0.0
             for i in range(width):
-                denom += theta[idx[pos + i]]
-            inv = 1.0 / denom
-            for i in range(width):
-                k = idx[pos + i]
-                counts[k] += theta[k] * inv
+                denom += theta[idx[pos + i * lt + j]]
+            inv[j] = 1.0 / denom
             ll += np.log(denom) - log_width
-            pos += width
+        for i in range(width):
+            for j in range(lt):
+                counts[idx[pos]] += inv[j]
+                pos += 1
+    for k in range(counts.shape[0]):
+        counts[k] *= theta[k]
+    return ll
+
+
+@njit(cache=True)
+def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_ptr, tgt,
+                     tgt_ptr, null, n_tgt):
+    """The E-step of :func:`estep` without a token-pair index, in place:
+    ``theta`` (aligned with ``tgt_of``) is overwritten by the counts.
+
+    Pass 1, word by word: scatter the word's theta into a dense array over
+    the target vocabulary and add it to the denominator of every target
+    token of every pair that contains the word.  Pass 2, word by word: sum
+    ``1 / denominator`` per target word over the same pairs, then multiply
+    the word's theta by it.  Extra memory: one float64 per target token and
+    per target word.  Same bits as :func:`estep`: a pair's slots are visited
+    in slot order (words ascending, occurrences by position), and ``r[k]``
+    by pair, slot, target position.
+    """
+    n = tgt_ptr.shape[0] - 1
+    denom = np.zeros(tgt.shape[0], dtype=np.float64)
+    dense = np.zeros(n_tgt, dtype=np.float64)
+    n_words = src_words.shape[0]
+    for g in range(n_words):
+        s = src_words[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            dense[tgt_of[k]] = theta[k]
+        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        for o in range(lo, hi):
+            p = o if s == 0 else occ_pair[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                denom[j] += dense[tgt[j]]
+    ll = 0.0
+    for p in range(n):
+        width = src_ptr[p + 1] - src_ptr[p] + null
+        if width == 0:
+            continue
+        log_width = np.log(width)
+        for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+            ll += np.log(denom[j]) - log_width
+            denom[j] = 1.0 / denom[j]
+    for g in range(n_words):
+        s = src_words[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            dense[tgt_of[k]] = 0.0
+        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        for o in range(lo, hi):
+            p = o if s == 0 else occ_pair[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                dense[tgt[j]] += denom[j]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            theta[k] *= dense[tgt_of[k]]
     return ll
 
 
@@ -107,128 +284,32 @@ def segment_sums(values, seg_ptr):
 
 
 @njit(cache=True)
-def viterbi(theta, idx, src_ptr, tgt_ptr, null):
+def viterbi(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, occ_pos, tgt_ptr, tgt, n_tgt):
     """Most probable source position for every target token.
 
     Returns an int32 array parallel to the target tokens: the 0-based source
-    position, or -1 when NULL wins.  Ties go to the earliest slot (NULL
-    first), so the result is deterministic.
+    position, or -1 when NULL wins (or the pair has no source slot).  Ties
+    go to the earliest position, NULL first, so the result is deterministic.
+    Word by word like :func:`estep_low_memory` (no token-pair index needed).
     """
-    n = src_ptr.shape[0] - 1
-    out = np.empty(tgt_ptr[n], dtype=np.int32)
-    pos = 0
-    for p in range(n):
-        width = src_ptr[p + 1] - src_ptr[p] + null
-        for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-            best = -1.0
-            arg = null - 1  # -1 (unaligned) if the pair has no source slot
-            for i in range(width):
-                v = theta[idx[pos + i]]
-                if v > best:
-                    best = v
-                    arg = i
-            out[j] = arg - null
-            pos += width
+    n = tgt_ptr.shape[0] - 1
+    best = np.full(tgt.shape[0], -1.0)
+    out = np.full(tgt.shape[0], -1, dtype=np.int32)
+    dense = np.zeros(n_tgt, dtype=np.float64)
+    for g in range(src_words.shape[0]):
+        s = src_words[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            dense[tgt_of[k]] = theta[k]
+        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        for o in range(lo, hi):
+            p = o if s == 0 else occ_pair[o]
+            i = -1 if s == 0 else occ_pos[o]
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                v = dense[tgt[j]]
+                if v > best[j] or (v == best[j] and i < out[j]):
+                    best[j] = v
+                    out[j] = i
     return out
-
-
-@njit(cache=True)
-def _source_occurrences(src, src_ptr, n_src):
-    """Counting sort of the source tokens by word: CSR ``occ_ptr`` over word
-    ids, with each occurrence's pair and 0-based source position (pair order)."""
-    n = src_ptr.shape[0] - 1
-    occ_ptr = np.zeros(n_src + 1, dtype=np.int64)
-    for x in range(src.shape[0]):
-        occ_ptr[src[x] + 1] += 1
-    for s in range(n_src):
-        occ_ptr[s + 1] += occ_ptr[s]
-    fill = occ_ptr[:-1].copy()
-    occ_pair = np.empty(src.shape[0], dtype=np.int32)
-    occ_pos = np.empty(src.shape[0], dtype=np.int32)
-    for p in range(n):
-        for x in range(src_ptr[p], src_ptr[p + 1]):
-            s = src[x]
-            occ_pair[fill[s]] = p
-            occ_pos[fill[s]] = x - src_ptr[p]
-            fill[s] += 1
-    return occ_ptr, occ_pair, occ_pos
-
-
-@njit(cache=True)
-def local_params(src, src_ptr, tgt, tgt_ptr, n_src, n_tgt, null, tp_ptr):
-    """A rank's parameter set and the token-pair index, without sorting keys.
-
-    Returns ``(src_words, seg_ptr, tgt_of, idx)``: the source words present
-    (sorted, NULL = 0 first when ``null``), the runs ``seg_ptr`` of their
-    parameters, the target word of every parameter (sorted within a run, so
-    the parameters are in key order ``s * n_tgt + t``), and for every token
-    pair (layout of :func:`token_pair_ptr`) the position of its parameter.
-
-    Word by word, the pairs containing it are visited through a counting
-    sort of the source tokens; a stamp array over the target vocabulary marks
-    the targets seen, so the work is linear in the token pairs: one pass
-    lists a word's distinct targets (sorted by a scan of the stamps when they
-    are dense in the vocabulary, else by ``np.sort``), one writes ``idx``.
-    ``tgt_of`` grows by doubling.
-    """
-    n = src_ptr.shape[0] - 1
-    occ_ptr, occ_pair, occ_pos = _source_occurrences(src, src_ptr, n_src)
-    all_pairs = np.arange(n).astype(np.int32)
-    zeros = np.zeros(n, dtype=np.int32)
-    stamp = np.full(n_tgt, -1, dtype=np.int64)
-    scratch = np.empty(n_tgt, dtype=np.int32)
-    pos_of = np.empty(n_tgt, dtype=np.int32)
-    src_words = np.empty(n_src, dtype=np.int64)
-    seg_ptr = np.zeros(n_src + 1, dtype=np.int64)
-    tgt_of = np.empty(max(1024, src.shape[0]), dtype=np.int32)
-    idx = np.empty(tp_ptr[n], dtype=np.int32)
-    g = 0
-    for s in range(n_src):
-        if s == 0:
-            if not null:
-                continue
-            pairs, pos, lo, hi = all_pairs, zeros, 0, n
-        else:
-            pairs, pos, lo, hi = occ_pair, occ_pos, occ_ptr[s], occ_ptr[s + 1]
-        c = 0
-        for o in range(lo, hi):
-            p = pairs[o]
-            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                t = tgt[j]
-                if stamp[t] != s:
-                    stamp[t] = s
-                    scratch[c] = t
-                    c += 1
-        if c == 0:
-            continue
-        a = seg_ptr[g]
-        b = a + c
-        if b > tgt_of.shape[0]:
-            grown = np.empty(max(b, 2 * tgt_of.shape[0]), dtype=np.int32)
-            grown[:a] = tgt_of[:a]
-            tgt_of = grown
-        if c * 16 >= n_tgt:
-            w = a
-            for t in range(n_tgt):
-                if stamp[t] == s:
-                    tgt_of[w] = t
-                    w += 1
-        else:
-            tgt_of[a:b] = np.sort(scratch[:c])
-        src_words[g] = s
-        seg_ptr[g + 1] = b
-        g += 1
-        for x in range(a, b):
-            pos_of[tgt_of[x]] = x
-        slot_shift = 0 if s == 0 else null
-        for o in range(lo, hi):
-            p = pairs[o]
-            width = src_ptr[p + 1] - src_ptr[p] + null
-            out = tp_ptr[p] + pos[o] + slot_shift
-            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                idx[out] = pos_of[tgt[j]]
-                out += width
-    return src_words[:g].copy(), seg_ptr[:g + 1].copy(), tgt_of[:seg_ptr[g]].copy(), idx
 
 
 @njit(cache=True)

@@ -130,7 +130,8 @@ class IBM1Model(Algorithm):
         self.model_ = DistributedIBM1(comm, self.topology, null=self.null,
                                       tree_edges=self.tree_edges_, kind=KIND,
                                       host_aware=self.host_aware,
-                                      schedule=self.schedule).setup(corpus)
+                                      schedule=self.schedule,
+                                      low_memory=self.low_memory).setup(corpus)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs

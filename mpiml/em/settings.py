@@ -70,6 +70,11 @@ class IBM1Settings(Settings):
                            help="tree topologies: rounds of collect then distribute, or asynchronous "
                                 "(each rank sends to a neighbour as soon as it has heard from all its "
                                 "other neighbours; the same theta bit for bit)")
+    low_memory: bool = option(False, group="optimisation",
+                              help="E-step without the token-pair index (4 bytes per source x target "
+                                   "token pair): it walks the source words and writes the counts "
+                                   "over theta, one float64 per statistic instead of two; the same "
+                                   "theta bit for bit")
     # A True default makes the flag --no-null; the key stays "null" (as stored before).
     null: bool = option(True, model=True,
                         help="no NULL source word (by default target words may align to NULL)")

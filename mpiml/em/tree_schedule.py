@@ -44,7 +44,7 @@ def run_async(cstep, local: np.ndarray) -> np.ndarray:
     if p.own_pos is None:       # own keys are the working keys (see CStep.run)
         work = local
     else:
-        work = np.zeros(p.work_keys.size)
+        work = np.zeros(cstep.n_work)
         work[p.own_pos] = local
     posted = [comm.iexchange({}, {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
                              kind=cstep.kind, tag=step.round) for step in p.steps]

@@ -40,3 +40,21 @@ def test_ids_shared_across_blocks_and_remapped_in_sorted_order():
     vocab = tok.sorted_words(np.r_[a, b])
     assert vocab == [b"a", b"b", b"c", b"d"]
     assert tok.remap(b, vocab, 1).tolist() == [1, 4]
+
+
+def test_many_and_long_words_grow_every_table(monkeypatch):
+    # 6000 distinct words (the hash table, the word arrays and the word store
+    # all grow several times), words longer than the initial 4 KB store, and
+    # words whose FNV-1a hashes share their low bits with others'
+    monkeypatch.setattr("mpiml.io.tokens._SMALL", 0)
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(6000)] + ["L" * 5000, "M" * 9000, "é" * 3000]
+    lines = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(2000)]
+    text = "\n".join(lines) + "\n"
+    data = text.encode("utf-8")
+    tok = Tokenizer()
+    ids, counts = tok.block(data, len(lines))
+    want_words, want_counts = reference(text, len(lines))
+    assert counts.tolist() == want_counts
+    assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == want_words
+    assert len(set(tok.words)) == len(tok.words)    # one id per distinct word
