@@ -11,7 +11,11 @@ counters and compared with what MPI start-up alone sends.
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,16 +73,28 @@ SUITES = {
     "dsgd": "tests/mpi/test_mf_mpi.py -k dsgd_equals_serial",
     "ssp-bound": "tests/mpi/test_tables_mpi.py -k bound_never_violated",
 }
-EXPECTED = {"kmeans": 1, "ibm1-every-topology": 6, "dsgd": 3, "ssp-bound": 6}
+
+
+def collected(args: str) -> int:
+    """How many tests ``pytest <args>`` selects, counted by pytest itself, so
+    a suite that gains parametrisations is not mistaken for one that lost ranks."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only",
+                          "-q", *shlex.split(args)], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    m = re.search(r"(\d+)(?:/\d+)? tests? collected", out.stdout)
+    assert m, out.stdout[-2000:] + out.stderr[-2000:]
+    return int(m.group(1))
 
 
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_mpi_suite_across_hosts(cluster, baseline, suite):
+    expected = collected(SUITES[suite])
+    assert expected > 0, SUITES[suite]
     res = cluster.pytest_mpi(SUITES[suite], ppn=PPN)
     tail = (res.stdout + res.stderr)[-3000:]
     assert res.returncode == 0, tail
     # pytest-mpi's output is each rank's; every rank must report all passed
-    assert res.stdout.count(f"{EXPECTED[suite]} passed") == PPN * cluster.n_hosts, tail
+    assert res.stdout.count(f"{expected} passed") == PPN * cluster.n_hosts, tail
     assert "failed" not in res.stdout and "skipped" not in res.stdout, tail
     assert_crossed(res, baseline, suite)
 
