@@ -52,7 +52,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
-from .tokens import Tokenizer, merge_vocab
+from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_error_offset
 
 NULL_TOKEN = "<NULL>"
 _SCAN_BLOCK = 1 << 24
@@ -180,8 +180,10 @@ def _read_block(path, lo: int, hi: int, first_line: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(lo)
         data = fh.read(hi - lo)
+    if utf8_error_offset(data) < 0:
+        return data
     try:
-        data.decode("utf-8")
+        data.decode("utf-8")       # Python's decoder words the error
     except UnicodeDecodeError as exc:
         line = first_line + data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -236,21 +238,31 @@ def encode_pairs(src_sents, tgt_sents, src_vocab=None, tgt_vocab=None, *, line_i
                           [NULL_TOKEN] + list(src_vocab), list(tgt_vocab))
 
 
-def _tokenize(paths, blocks, first_line: int, n_lines: int, empty: str):
+def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     """Tokenise one rank's lines: per side (Tokenizer, ids, tokens per line),
-    the kept pairs' block positions and the 1-based lines of empty pairs."""
-    one_file = len(blocks) == 1
+    the kept pairs' block positions and the 1-based lines of empty pairs.
+
+    ``read(f)`` gives this rank's block of file ``f``; a block is dropped as
+    soon as its tokens are known, so at most one file's block is held (the
+    ids and the distinct words are all that is kept).
+    """
+    one_file = len(paths) == 1
     bad = None
     if one_file:
-        src_data, tgt_data, bad = _split_separator(blocks[0], n_lines)
+        src_data, tgt_data, bad = _split_separator(read(0), n_lines)
+        blocks = [src_data, tgt_data]
+        del src_data, tgt_data
         n_tok = n_lines if bad is None else bad[0]
     else:
-        src_data, tgt_data = blocks
+        blocks = [None, None]
         n_tok = n_lines
     sides = []
-    for data in (src_data, tgt_data):
+    for f in (0, 1):
+        data = blocks[f] if one_file else read(f)
+        blocks[f] = None
         tok = Tokenizer()
         ids, counts = tok.block(data, n_tok)
+        del data
         sides.append((tok, ids, counts))
     empty_pos = np.flatnonzero((sides[0][2] == 0) | (sides[1][2] == 0))
     if empty == "error" and empty_pos.size:
@@ -265,7 +277,7 @@ def _tokenize(paths, blocks, first_line: int, n_lines: int, empty: str):
     keep = np.ones(n_lines, dtype=bool)
     keep[empty_pos] = False
     if empty_pos.size:
-        sides = [(tok, ids[np.repeat(keep, counts)], counts) for tok, ids, counts in sides]
+        sides = [(tok, drop_lines(ids, counts, keep), counts) for tok, ids, counts in sides]
     return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
 
 
@@ -316,16 +328,17 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
     everyone = comm.allgather_obj(mine, kind="corpus:bounds")
     line_lo, line_hi = (int(x) for x in plans[0].line_bounds[comm.rank:comm.rank + 2])
     with comm.agree("reading and tokenising corpus"):
-        blocks = []
+        ranges = []
         for f, (path, plan) in enumerate(zip(paths, plans)):
             resolved = {}
             for r in everyone:
                 resolved.update(r[f])
             bb = byte_bounds(plan, resolved)
-            blocks.append(_read_block(path, int(bb[comm.rank]), int(bb[comm.rank + 1]), line_lo))
-        sides, keep, empties = _tokenize(paths, blocks, line_lo, line_hi - line_lo, empty)
-        del blocks
-        local_vocab = tuple(tok.sorted_words(ix) for tok, ix, _ in sides)
+            ranges.append((path, int(bb[comm.rank]), int(bb[comm.rank + 1]), line_lo))
+        sides, keep, empties = _tokenize(paths, lambda f: _read_block(*ranges[f]), line_lo,
+                                         line_hi - line_lo, empty)
+        all_used = keep.size == line_hi - line_lo
+        local_vocab = tuple(tok.sorted_words(ix, all_used) for tok, ix, _ in sides)
     gathered = comm.allgather_obj((local_vocab, len(empties), empties[:_MAX_LISTED_EMPTY]),
                                   kind="corpus:vocab")
     vocabs = [merge_vocab(g[0][f] for g in gathered) for f in (0, 1)]
