@@ -281,6 +281,12 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
 
 
+def _decode_words(words: list) -> list:
+    """The words as str: one decode of the words joined by newlines (no word
+    contains whitespace), about twice as fast as a decode per word."""
+    return b"\n".join(words).decode("utf-8").split("\n") if words else []
+
+
 def _csr_ptr(counts: np.ndarray) -> np.ndarray:
     ptr = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
@@ -346,8 +352,7 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
     ptrs = [_csr_ptr(counts[keep]) for _, _, counts in sides]
     corpus = ParallelCorpus(ids[0], ptrs[0], ids[1], ptrs[1], (line_lo + keep).astype(np.int64),
                             int(line_lo), int(line_hi), int(plans[0].n_lines),
-                            [NULL_TOKEN] + [w.decode("utf-8") for w in vocabs[0]],
-                            [w.decode("utf-8") for w in vocabs[1]])
+                            [NULL_TOKEN] + _decode_words(vocabs[0]), _decode_words(vocabs[1]))
     corpus.n_empty = sum(g[1] for g in gathered)
     corpus.empty_lines = sorted(x for g in gathered for x in g[2])[:_MAX_LISTED_EMPTY]
     corpus.paths = tuple(paths)

@@ -101,11 +101,13 @@ def utf8_spaces(buf, space):
     n_space = 0
     t = 0
     while t < n:
-        if buf[t] < 0x80:         # ASCII runs dominate most text: no decoding
-            if buf[t] < space.shape[0] and space[buf[t]]:
-                n_space += 1
+        # ASCII runs dominate most text: a tight loop; the ASCII code points
+        # str.split() splits on and bytes.split() does not are 28-31
+        while t < n and buf[t] < 0x80:
+            n_space += (buf[t] >= 28) & (buf[t] <= 31)
             t += 1
-            continue
+        if t == n:
+            break
         c, m = _utf8_next(buf, t, n)
         if m == 0:
             return t, n_space
@@ -145,7 +147,8 @@ def drop_lines(ids, counts, keep):
     for i in range(counts.shape[0]):
         c = counts[i]
         if keep[i]:
-            out[j:j + c] = ids[k:k + c]
+            for m in range(c):          # an element loop: most lines are short
+                out[j + m] = ids[k + m]
             j += c
         k += c
     return out
