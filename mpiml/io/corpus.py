@@ -52,7 +52,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
-from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_error_offset
+from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_check
 
 NULL_TOKEN = "<NULL>"
 _SCAN_BLOCK = 1 << 24
@@ -175,13 +175,15 @@ def _scan_chunk(path, rank: int, size: int):
     return n_bytes, ends_nl, pos.astype(np.int64)
 
 
-def _read_block(path, lo: int, hi: int, first_line: int) -> bytes:
-    """Bytes [lo, hi) of ``path``, checked to be UTF-8 (InputError naming the line)."""
+def _read_block(path, lo: int, hi: int, first_line: int):
+    """Bytes [lo, hi) of ``path``, checked to be UTF-8 (InputError naming the
+    line), and whether they may hold whitespace only ``str.split()`` knows."""
     with open(path, "rb") as fh:
         fh.seek(lo)
         data = fh.read(hi - lo)
-    if utf8_error_offset(data) < 0:
-        return data
+    bad, spaces = utf8_check(data)
+    if bad < 0:
+        return data, spaces
     try:
         data.decode("utf-8")       # Python's decoder words the error
     except UnicodeDecodeError as exc:
@@ -189,7 +191,7 @@ def _read_block(path, lo: int, hi: int, first_line: int) -> bytes:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise InputError(f"invalid UTF-8 byte 0x{data[exc.start]:02x} at byte {col} of the line",
                          path, line) from None
-    return data
+    return data, True
 
 
 def _split_separator(data: bytes, n_lines: int):
@@ -249,19 +251,23 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     one_file = len(paths) == 1
     bad = None
     if one_file:
-        src_data, tgt_data, bad = _split_separator(read(0), n_lines)
+        data, spaces = read(0)
+        src_data, tgt_data, bad = _split_separator(data, n_lines)
         blocks = [src_data, tgt_data]
-        del src_data, tgt_data
+        del data, src_data, tgt_data
         n_tok = n_lines if bad is None else bad[0]
     else:
         blocks = [None, None]
         n_tok = n_lines
     sides = []
     for f in (0, 1):
-        data = blocks[f] if one_file else read(f)
+        if one_file:
+            data = blocks[f]
+        else:
+            data, spaces = read(f)
         blocks[f] = None
         tok = Tokenizer()
-        ids, counts = tok.block(data, n_tok)
+        ids, counts = tok.block(data, n_tok, spaces)
         del data
         sides.append((tok, ids, counts))
     empty_pos = np.flatnonzero((sides[0][2] == 0) | (sides[1][2] == 0))

@@ -155,6 +155,26 @@ def drop_lines(ids, counts, keep):
 
 
 @njit(cache=True)
+def joined_words(buf, w_start, w_len):
+    """The words ``buf[w_start[i]:w_start[i] + w_len[i]]`` one after the other,
+    each followed by a space (so ``bytes.split()`` gives them back as a list
+    in one call instead of a Python slice per word)."""
+    n = 0
+    for i in range(w_len.shape[0]):
+        n += w_len[i] + 1
+    out = np.empty(n, dtype=np.uint8)
+    j = 0
+    for i in range(w_len.shape[0]):
+        a = w_start[i]
+        for m in range(w_len[i]):
+            out[j + m] = buf[a + m]
+        j += w_len[i]
+        out[j] = 32
+        j += 1
+    return out
+
+
+@njit(cache=True)
 def remap_ids(ids, table, offset):
     """``ids[i] = table[ids[i]] + offset``, in place."""
     for i in range(ids.shape[0]):

@@ -46,23 +46,26 @@ def _kernels():
     return kernels
 
 
-def utf8_error_offset(data: bytes) -> int:
-    """Offset of the first byte of ``data`` that is not valid UTF-8, or -1.
+def utf8_check(data: bytes):
+    """``(bad, spaces)``: the offset of the first byte of ``data`` that is not
+    valid UTF-8 (-1 if none), and whether ``data`` may hold whitespace that
+    only ``str.split()`` splits on (False only when it surely does not).
 
     ASCII blocks need no decoding; large non-ASCII blocks are checked by a
     kernel (Python's strict rules) instead of decoding them into a string
-    up to four times their size.  The offset may differ from CPython's for
-    an invalid block: callers decode it once more to word the error.
+    up to four times their size.  Callers decode an invalid block once more
+    to word the error as Python does.
     """
     if data.isascii():
-        return -1
+        return -1, True           # the token kernels' first pass notices bytes 28-31
     if len(data) >= _SMALL:
-        return int(_kernels().utf8_spaces(np.frombuffer(data, np.uint8), _SPACE_CP)[0])
+        bad, n_space = _kernels().utf8_spaces(np.frombuffer(data, np.uint8), _SPACE_CP)
+        return int(bad), n_space > 0 or bad >= 0
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return exc.start
-    return -1
+        return exc.start, True
+    return -1, True
 
 
 class Tokenizer:
@@ -83,11 +86,12 @@ class Tokenizer:
             self.words.extend(new)
         return np.fromiter(map(index.__getitem__, toks), dtype=np.int32, count=len(toks))
 
-    def block(self, data: bytes, n_lines: int):
+    def block(self, data: bytes, n_lines: int, spaces: bool = True):
         """Token ids and tokens per line of the ``n_lines`` lines of ``data``
-        (valid UTF-8)."""
+        (valid UTF-8); ``spaces=False`` says that ``data`` has no whitespace
+        only ``str.split()`` knows (see :func:`utf8_check`)."""
         if len(data) >= _SMALL:
-            ids, counts, words = large_block(data, n_lines)
+            ids, counts, words = large_block(data, n_lines, spaces)
             if not self.words:
                 self.words, self.index = words, dict(zip(words, range(len(words))))
                 return ids, counts
@@ -127,19 +131,19 @@ class Tokenizer:
         return ids
 
 
-def large_block(data: bytes, n_lines: int):
+def large_block(data: bytes, n_lines: int, spaces: bool = True):
     """``(ids, counts, words)`` of a block of valid UTF-8 by the kernels: ids in
     order of first occurrence, ``words[i]`` the bytes of id ``i``."""
     k = _kernels()
     buf = np.frombuffer(data, np.uint8)
     counts, stop, special = k.line_token_counts(buf, n_lines)
-    if special and k.utf8_spaces(buf[:stop], _SPACE_CP)[1]:
+    if special and spaces and k.utf8_spaces(buf[:stop], _SPACE_CP)[1]:
         buf = buf.copy()
         k.blank_spaces(buf[:stop], _SPACE_CP)
         counts, stop, _ = k.line_token_counts(buf, n_lines)
     ids, start, length = k.tokenize_counted(buf, stop, int(counts.sum(dtype=np.int64)))
-    del buf
-    return ids, counts, [data[a:a + n] for a, n in zip(start.tolist(), length.tolist())]
+    words = k.joined_words(buf, start, length).tobytes().split()
+    return ids, counts, words
 
 
 def drop_lines(ids: np.ndarray, counts: np.ndarray, keep: np.ndarray) -> np.ndarray:
