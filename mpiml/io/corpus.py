@@ -52,6 +52,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
+from . import tokens
 from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_check
 
 NULL_TOKEN = "<NULL>"
@@ -197,6 +198,10 @@ def _read_block(path, lo: int, hi: int, first_line: int):
 def _split_separator(data: bytes, n_lines: int):
     """Source and target blocks of ``source ||| target`` lines, and the first
     line (0-based in the block) without exactly one separator, with its count."""
+    if len(data) >= tokens._SMALL:         # the tokeniser's threshold for the kernels
+        from . import kernels
+        src, tgt, line, n_sep = kernels.split_separator(np.frombuffer(data, np.uint8), n_lines)
+        return src.tobytes(), tgt.tobytes(), None if line < 0 else (int(line), int(n_sep))
     src, tgt, bad = [], [], None
     for k, line in enumerate(data.split(b"\n")[:n_lines]):
         parts = line.split(b"|||")

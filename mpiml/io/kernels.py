@@ -135,6 +135,61 @@ def blank_spaces(buf, space):
 
 
 @njit(cache=True)
+def _separator_pass(buf, n_lines, src, tgt, write):
+    """One pass of :func:`split_separator`; with ``write`` False it only
+    measures the two sides."""
+    n = buf.shape[0]
+    ns = 0
+    nt = 0
+    t = 0
+    for line in range(n_lines):
+        end = t
+        while end < n and buf[end] != 10:
+            end += 1
+        n_sep = 0
+        at = -1
+        i = t
+        while i + 2 < end:
+            if buf[i] == 124 and buf[i + 1] == 124 and buf[i + 2] == 124:
+                n_sep += 1
+                if at < 0:
+                    at = i
+                i += 3
+            else:
+                i += 1
+        if n_sep != 1:
+            return ns, nt, line, n_sep
+        if write:
+            src[ns:ns + at - t] = buf[t:at]
+            src[ns + at - t] = 10
+            tgt[nt:nt + end - at - 3] = buf[at + 3:end]
+            tgt[nt + end - at - 3] = 10
+        ns += at - t + 1
+        nt += end - at - 3 + 1
+        t = end + 1
+    return ns, nt, -1, 0
+
+
+@njit(cache=True)
+def split_separator(buf, n_lines):
+    """Source and target sides of ``source ||| target`` lines.
+
+    Returns ``(src, tgt, bad, n_sep)``: each side's parts of the first
+    ``n_lines`` lines, each followed by ``\\n``; ``bad`` is the first line
+    (0-based) without exactly one ``|||`` (-1 if none; the sides then stop
+    before it) and ``n_sep`` its count of ``|||``, counted as
+    ``bytes.split(b"|||")`` does (non-overlapping, left to right).  A first
+    pass measures the sides, so each is allocated once at its size.
+    """
+    empty = np.empty(0, dtype=np.uint8)
+    ns, nt, _, _ = _separator_pass(buf, n_lines, empty, empty, False)
+    src = np.empty(ns, dtype=np.uint8)
+    tgt = np.empty(nt, dtype=np.uint8)
+    _, _, bad, n_sep = _separator_pass(buf, n_lines, src, tgt, True)
+    return src, tgt, bad, n_sep
+
+
+@njit(cache=True)
 def drop_lines(ids, counts, keep):
     """The ids of the lines with ``keep`` set, in order (a new array)."""
     n = 0

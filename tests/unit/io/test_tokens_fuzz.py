@@ -101,3 +101,41 @@ def test_read_parallel_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
         assert [s for c in parts for s in split_csr(c.tgt, c.tgt_ptr)] == want["tgt"]
         assert all(c.empty_lines == want["empty_lines"][:10] for c in parts)
         assert all(c.src.dtype == np.int32 and c.tgt.dtype == np.int32 for c in parts)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("small", [0, 1 << 30])
+def test_one_file_layout_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
+    monkeypatch.setattr("mpiml.io.tokens._SMALL", small)
+    rng = np.random.default_rng(200 + seed)
+    n = int(rng.integers(1, 50))
+    src = _fuzz_side(rng, n).replace("|", "").split("\n")[:n]
+    tgt = _fuzz_side(rng, n).replace("|", "").split("\n")[:n]
+    # separators glued to words or spaced, and '||||' (one '|||' then '|')
+    seps = [" ||| ", "|||", " |||", "||| "]
+    lines = [s + seps[int(rng.integers(0, 4))] + t for s, t in zip(src, tgt)]
+    p = tmp_path / "c.ef"
+    p.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    want = read_pairs("\n".join(src) + "\n", "\n".join(tgt) + "\n")
+    if not want["line_index"]:
+        pytest.skip("every pair empty")
+    for size in (1, 2, 3):
+        parts = run_ranks(size, lambda comm: read_parallel(comm, p))
+        assert all(c.src_vocab == want["src_vocab"] and c.tgt_vocab == want["tgt_vocab"]
+                   for c in parts)
+        assert [int(x) for c in parts for x in c.line_index] == want["line_index"]
+        assert [s for c in parts for s in split_csr(c.src, c.src_ptr)] == want["src"]
+        assert [s for c in parts for s in split_csr(c.tgt, c.tgt_ptr)] == want["tgt"]
+
+
+@pytest.mark.parametrize("line", ["a b c", "a ||| b ||| c", "a |||||| b", "||||||", "a || b"])
+def test_bad_separator_same_line_and_count_on_both_paths(line, monkeypatch):
+    from mpiml.io.corpus import _split_separator
+    data = ("x ||| y\nu|||v\n" + line + "\nz ||| w\n").encode()
+    got = []
+    for small in (0, 1 << 30):
+        monkeypatch.setattr("mpiml.io.tokens._SMALL", small)
+        src, tgt, bad = _split_separator(data, 4)
+        got.append((src.split(b"\n")[:2], tgt.split(b"\n")[:2], bad))
+    assert got[0] == got[1]
+    assert got[0][2] == (2, line.encode().split(b"|||").__len__() - 1)
