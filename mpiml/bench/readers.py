@@ -146,7 +146,7 @@ def _worker(files_json: str, reps: int) -> None:
     from ..io.textparse import kernels
     w = np.frombuffer(b"1 2 3\n", np.uint8)
     kernels.parse_ratings(w, 44, False), kernels.parse_dense(w, False, False), kernels.parse_libsvm(w, -1)
-    tokenizer.tokenize_ids(w, 1)
+    tokenizer.warm()
     load_s = comm.allreduce_scalar(time.perf_counter() - t0, "max")
     res = {"load_s": load_s, "readers": {}}
     for name, path in files.items():

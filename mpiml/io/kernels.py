@@ -423,3 +423,17 @@ def tokenize_ids(buf, n_lines):
         n_tok += c
     ids, w_start, w_len = tokenize_counted(buf, stop, n_tok)
     return ids, counts, w_start, w_len
+
+
+def warm() -> None:
+    """Load (or compile) every kernel of the corpus reader on tiny inputs, so
+    that timings do not include numba's one-off start-up."""
+    buf = np.frombuffer(b"a ||| b\n", np.uint8)
+    space = np.zeros(1, dtype=np.bool_)
+    ids, counts, start, length = tokenize_ids(buf, 1)
+    utf8_spaces(buf, space)
+    blank_spaces(buf.copy(), space)
+    joined_words(buf, start, length)
+    drop_lines(ids, counts, np.ones(1, dtype=np.bool_))
+    remap_ids(ids.copy(), np.zeros(ids.size + 1, dtype=np.int32), 0)
+    split_separator(buf, 1)
