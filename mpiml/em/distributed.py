@@ -24,6 +24,7 @@ from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
 from .cstep import CStep
 from .distplan import build_rank_plan
+from .heap import release_free_heap
 from .ibm1 import (build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
                    uniform_theta, viterbi)
 from .keys import KeySpace
@@ -114,6 +115,7 @@ class DistributedIBM1:
         self.corpus_ = corpus
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null, self.low_memory)
+        release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())
         plan, self.plan_info_ = build_rank_plan(
@@ -125,6 +127,9 @@ class DistributedIBM1:
         # The C-step needs positions only: the plan's int64 keys (8 bytes per
         # statistic; the keys are params_.keys, built on demand) are released.
         plan.own_keys = plan.work_keys = None
+        # the reader's and the planner's freed buffers: back to the system
+        # before theta and the E-step's buffers are allocated
+        release_free_heap()
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)

@@ -36,6 +36,17 @@ NULL_ID = 0
 # the limit is a module attribute so tests can lower it.
 INDEX_LIMIT = 2 ** 31 - 1
 
+# A parameter's target word is stored as uint16 when every target id fits
+# (vocabularies of at most 65,536 words, usual for one side of a corpus):
+# 2 bytes per parameter instead of 4.  A module attribute so tests can force
+# the int32 layout; the kernels read either and give the same bits.
+UINT16_TARGETS = 2 ** 16
+
+
+def target_dtype(n_tgt: int):
+    """Storage type of the parameters' target ids for a vocabulary of ``n_tgt``."""
+    return np.uint16 if n_tgt <= UINT16_TARGETS else np.int32
+
 
 @dataclass
 class LocalParams:
@@ -43,9 +54,10 @@ class LocalParams:
 
     Parameters are stored per source word: word ``src_words[g]`` has the
     parameters ``seg_ptr[g]:seg_ptr[g+1]``, with target words ``tgt_of``
-    (int32, sorted within a word), i.e. key order ``s * n_tgt + t``.  The
-    int64 keys are built on demand (:attr:`keys`, :attr:`stat_keys`), so a
-    rank holds 4 bytes per parameter for them, not 8.
+    (uint16 when the target vocabulary fits, else int32; :func:`target_dtype`),
+    sorted within a word, i.e. key order ``s * n_tgt + t``.  The int64 keys
+    are built on demand (:attr:`keys`, :attr:`stat_keys`), so a rank holds 2
+    or 4 bytes per parameter for them, not 8.
 
     Attributes
     ----------
@@ -53,7 +65,7 @@ class LocalParams:
     null : bool
         Whether the NULL source word takes part.
     src_words, seg_ptr : int64 arrays
-    tgt_of : int32 array
+    tgt_of : uint16 or int32 array
     idx : int32 array or None
         Position of every token pair's parameter (kernel layout); None with
         ``low_memory``.
@@ -144,7 +156,7 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
     # are never resident, and resize() shrinks the block in place (realloc),
     # so neither a doubling buffer nor a final copy is paid.
     tgt_of = np.empty(kernels.param_bound(occ_ptr, occ_pair, corpus.tgt_ptr, space.n_tgt, nul),
-                      dtype=np.int32)
+                      dtype=target_dtype(space.n_tgt))
     src_words, seg_ptr, n_params, idx = kernels.local_params(
         corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_tgt, nul, occ_ptr, occ_pair, tgt_of,
         tp_ptr, not low_memory, INDEX_LIMIT)

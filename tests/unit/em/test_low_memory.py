@@ -67,7 +67,8 @@ def test_parameters_are_stored_compactly():
     corpus = encode_pairs(sp.src_sents, sp.tgt_sents)
     for low in (False, True):
         p = ibm1.build_local_params(corpus, low_memory=low)
-        assert p.tgt_of.dtype == np.int32 and p.tgt_of.flags.owndata
+        # a vocabulary below 65,536 words: 2 bytes per parameter
+        assert p.tgt_of.dtype == np.uint16 and p.tgt_of.flags.owndata
         assert p.idx is None or p.idx.dtype == np.int32
         keys = p.keys
         assert keys.dtype == np.int64 and np.all(np.diff(keys) > 0)
@@ -81,6 +82,28 @@ def test_parameters_are_stored_compactly():
                 for t in corpus.tgt[corpus.tgt_ptr[n]:corpus.tgt_ptr[n + 1]].tolist():
                     want.add((s, t))
         assert sorted(want) == list(zip((keys // corpus.n_tgt).tolist(), p.tgt_of.tolist()))
+
+
+@pytest.mark.parametrize("low", [False, True])
+def test_int32_targets_give_the_same_bits(monkeypatch, low):
+    # vocabularies above the uint16 limit store int32 targets: same keys,
+    # theta, log-likelihoods and alignments as the uint16 layout
+    sp = synthetic_parallel(80, n_words=40, seed=5)
+    corpus = encode_pairs(sp.src_sents, sp.tgt_sents)
+    narrow = ibm1.build_local_params(corpus, low_memory=low)
+    monkeypatch.setattr(ibm1, "UINT16_TARGETS", corpus.n_tgt - 1)
+    wide = ibm1.build_local_params(corpus, low_memory=low)
+    assert narrow.tgt_of.dtype == np.uint16 and wide.tgt_of.dtype == np.int32
+    assert np.array_equal(narrow.keys, wide.keys) and np.array_equal(narrow.tgt_of, wide.tgt_of)
+    if not low:
+        assert np.array_equal(narrow.idx, wide.idx)
+    th = [ibm1.uniform_theta(narrow), ibm1.uniform_theta(wide)]
+    for _ in range(3):
+        out = [ibm1.estep_stats(p, corpus, t) for p, t in zip((narrow, wide), th)]
+        assert out[0][1] == out[1][1] and np.array_equal(out[0][0], out[1][0])
+        n = narrow.n_params
+        th = [ibm1.mstep(s[:n], s[n:], p, out=s[:n]) for (s, _), p in zip(out, (narrow, wide))]
+    assert np.array_equal(ibm1.viterbi(narrow, corpus, th[0]), ibm1.viterbi(wide, corpus, th[1]))
 
 
 @pytest.mark.parametrize("low", [False, True])
