@@ -75,9 +75,10 @@ class DistributedIBM1:
     root : int, optional
         Root of the tree schedules.
     low_memory : bool
-        E-step without the token-pair index (:func:`mpiml.em.ibm1.estep_stats`):
-        4 bytes less per token pair, one float64 array per statistic instead of
-        two; the same theta bit for bit.
+        True (default, ``--estep word-major``): the E-step without the
+        token-pair index (:func:`mpiml.em.ibm1.estep_stats`), 4 bytes less per
+        token pair and one float64 array per statistic instead of two; False:
+        the indexed E-step.  The same theta bit for bit.
 
     Attributes
     ----------
@@ -98,7 +99,7 @@ class DistributedIBM1:
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
                  tree_edges=None, root: int | None = None, kind: str = "ibm1",
                  host_aware: bool = False, schedule: str = "collect-distribute",
-                 low_memory: bool = False):
+                 low_memory: bool = True):
         self.comm = comm
         self.low_memory = bool(low_memory)
         self.host_aware = bool(host_aware)
