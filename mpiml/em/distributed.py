@@ -25,7 +25,7 @@ from ..partition import hash_owner
 from .cstep import CStep
 from .distplan import build_rank_plan
 from .heap import release_free_heap
-from .ibm1 import (build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
+from .ibm1 import (build_local_params, compact_corpus, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
                    uniform_theta, viterbi)
 from .keys import KeySpace
 
@@ -113,9 +113,15 @@ class DistributedIBM1:
     def setup(self, corpus) -> "DistributedIBM1":
         """Collective.  Local parameter set, C-step plan, uniform theta."""
         t0 = time.perf_counter()
-        self.corpus_ = corpus
+        # uint16 target ids where they fit; a copy, the caller's corpus is not changed
+        self.corpus_ = corpus = compact_corpus(corpus)
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null, self.low_memory)
+        if self.low_memory:
+            # the E-step and Viterbi read the source words from params_.occ
+            # (word-sorted pairs and positions): our copy drops the ids, so
+            # they are freed once the caller lets go of its corpus
+            corpus.src = None
         release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())

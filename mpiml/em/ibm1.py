@@ -48,6 +48,21 @@ def target_dtype(n_tgt: int):
     return np.uint16 if n_tgt <= UINT16_TARGETS else np.int32
 
 
+def position_dtype(max_len: int):
+    """Smallest type holding the positions 0..max_len-1 of a sentence's tokens."""
+    return np.uint8 if max_len <= 2 ** 8 else np.uint16 if max_len <= 2 ** 16 else np.int32
+
+
+def compact_corpus(corpus):
+    """A shallow copy of ``corpus`` whose target ids are uint16 when the
+    vocabulary fits (:data:`UINT16_TARGETS`): 2 bytes per target token
+    instead of 4; the kernels read either type and give the same bits."""
+    out = copy.copy(corpus)
+    if corpus.n_tgt <= UINT16_TARGETS and corpus.tgt.dtype != np.uint16:
+        out.tgt = corpus.tgt.astype(np.uint16)
+    return out
+
+
 @dataclass
 class LocalParams:
     """The parameters one rank holds and the index arrays the kernels need.
@@ -69,9 +84,12 @@ class LocalParams:
     idx : int32 array or None
         Position of every token pair's parameter (kernel layout); None with
         ``low_memory``.
-    occ : (occ_ptr, occ_pair) or None
+    occ : (occ_ptr, occ_pair, occ_pos) or None
         The source tokens sorted by word (:func:`kernels.source_occurrences`),
-        kept for the low-memory E-step.
+        kept for the low-memory E-step; ``occ_pos`` (each token's position in
+        its sentence, uint8 when sentences have at most 256 source tokens)
+        holds what Viterbi needs, so the corpus' own source ids can be
+        released (:class:`mpiml.em.distributed.DistributedIBM1` does).
     low_memory : bool
     """
 
@@ -150,7 +168,11 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
             raise _index_error(corpus, f"{n} {what}")
     nul = 1 if null else 0
     occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr, space.n_src)
-    del occ_pos
+    if low_memory:
+        lens = np.diff(corpus.src_ptr)
+        occ_pos = occ_pos.astype(position_dtype(int(lens.max()) if lens.size else 0))
+    else:
+        del occ_pos
     tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
     # Capacity by an upper bound: pages of np.empty that are never written
     # are never resident, and resize() shrinks the block in place (realloc),
@@ -166,7 +188,7 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
     tgt_of.resize(int(n_params), refcheck=False)
     if low_memory:
         return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, None,
-                           (occ_ptr, occ_pair), True)
+                           (occ_ptr, occ_pair, occ_pos), True)
     return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, idx)
 
 
@@ -228,7 +250,7 @@ def _estep_into(params: LocalParams, corpus, theta: np.ndarray):
     if params.low_memory:
         stats = _stats_behind(params, theta)
         counts = stats[:params.n_params]
-        occ_ptr, occ_pair = params.occ
+        occ_ptr, occ_pair = params.occ[:2]
         ll = kernels.estep_low_memory(counts, params.src_words, params.seg_ptr, params.tgt_of,
                                       occ_ptr, occ_pair, corpus.src_ptr, corpus.tgt,
                                       corpus.tgt_ptr, nul, params.space.n_tgt)
@@ -279,8 +301,11 @@ def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:
     """Best source position per target token (-1 = NULL), parallel to ``corpus.tgt``."""
     if theta.shape != (params.n_params,):
         raise ValueError(f"viterbi: theta {theta.shape}, expected ({params.n_params},)")
-    occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr,
-                                                            params.space.n_src)
+    if params.occ is not None:      # the low-memory layout keeps the positions
+        occ_ptr, occ_pair, occ_pos = params.occ
+    else:
+        occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr,
+                                                                params.space.n_src)
     return kernels.viterbi(theta, params.src_words, params.seg_ptr, params.tgt_of, occ_ptr,
                            occ_pair, occ_pos, corpus.tgt_ptr, corpus.tgt, params.space.n_tgt)
 

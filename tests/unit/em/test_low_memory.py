@@ -137,3 +137,31 @@ def test_non_finite_theta_is_a_numerical_error(low, bad):
     m.theta_[3] = bad
     with pytest.raises(NumericalError, match="non-finite theta after iteration 2"):
         m.iterate()
+
+
+@pytest.mark.parametrize("long_sentence", [False, True])
+def test_word_major_model_holds_compact_corpus_and_aligns_like_indexed(long_sentence):
+    """The default (word-major) model keeps uint16 target ids and no source ids
+    (positions as uint8, or uint16 past 256 tokens), leaves the caller's corpus
+    alone, and gives the indexed model's theta and alignments bit for bit."""
+    from mpiml.comm.serial import SerialComm
+    from mpiml.em.distributed import DistributedIBM1
+    sp = synthetic_parallel(60, n_words=30, seed=4)
+    src, tgt = list(sp.src_sents), list(sp.tgt_sents)
+    if long_sentence:
+        src[7] = (list(src[7]) * 40)[:300]
+    corpus = encode_pairs(src, tgt)
+    keep = (corpus.src.copy(), corpus.tgt.copy(), corpus.tgt.dtype)
+    low = DistributedIBM1(SerialComm(), "allpairs").fit(corpus, 3)
+    full = DistributedIBM1(SerialComm(), "allpairs", low_memory=False).fit(corpus, 3)
+    assert np.array_equal(corpus.src, keep[0]) and np.array_equal(corpus.tgt, keep[1])
+    assert corpus.tgt.dtype == keep[2]
+    assert low.corpus_.src is None and full.corpus_.src is not None
+    assert low.corpus_.tgt.dtype == np.uint16 and low.params_.idx is None
+    assert low.params_.occ[2].dtype == (np.uint16 if long_sentence else np.uint8)
+    assert np.array_equal(low.theta_, full.theta_)
+    assert [r.loglik for r in low.records_] == [r.loglik for r in full.records_]
+    assert low.alignment_lines() == full.alignment_lines()
+    # and both equal Viterbi on the caller's (uncompacted) corpus
+    assert low.alignment_lines() == ibm1.pharaoh_lines(corpus, ibm1.viterbi(
+        ibm1.build_local_params(corpus), corpus, full.theta_))
