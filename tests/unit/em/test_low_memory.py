@@ -149,7 +149,8 @@ def test_word_major_model_holds_compact_corpus_and_aligns_like_indexed(long_sent
     sp = synthetic_parallel(60, n_words=30, seed=4)
     src, tgt = list(sp.src_sents), list(sp.tgt_sents)
     if long_sentence:
-        src[7] = (list(src[7]) * 40)[:300]
+        src[7] = (list(src[7]) * 80)[:300]
+        assert len(src[7]) == 300
     corpus = encode_pairs(src, tgt)
     keep = (corpus.src.copy(), corpus.tgt.copy(), corpus.tgt.dtype)
     low = DistributedIBM1(SerialComm(), "allpairs").fit(corpus, 3)
