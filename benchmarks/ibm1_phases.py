@@ -12,7 +12,7 @@ iteration E-step, C-step and M-step.  After setup the large arrays this
 rank holds are listed with their bytes.  Prints one JSON line per rank with
 the figures and the load average (no assertions).
 
-    python benchmarks/ibm1_phases.py c300k.e c300k.f [--low-memory] [--iters 3]
+    python benchmarks/ibm1_phases.py c300k.e c300k.f [--estep indexed] [--iters 3]
     mpiexec -n 2 python -m mpi4py benchmarks/ibm1_phases.py c300k.e c300k.f --mpi
 """
 
@@ -77,7 +77,8 @@ def phase(name: str, fn):
 def array_bytes(model) -> dict:
     """Bytes of the large arrays a rank holds after setup, by name."""
     c, p = model.corpus_, model.params_
-    out = {f"corpus.{n}": getattr(c, n).nbytes for n in ("src", "src_ptr", "tgt", "tgt_ptr", "line_index")}
+    out = {f"corpus.{n}": getattr(c, n).nbytes for n in ("src", "src_ptr", "tgt", "tgt_ptr", "line_index")
+           if getattr(c, n) is not None}
     out.update({f"params.{n}": getattr(p, n).nbytes for n in ("src_words", "seg_ptr", "tgt_of")})
     if p.idx is not None:
         out["params.idx"] = p.idx.nbytes
@@ -96,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("source")
     ap.add_argument("target")
-    ap.add_argument("--low-memory", action="store_true")
+    ap.add_argument("--estep", choices=("word-major", "indexed"), default="word-major")
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--mpi", action="store_true", help="the MPI communicator (under mpiexec)")
     ap.add_argument("--topology", default="junction-tree")
@@ -114,10 +115,11 @@ def main() -> None:
         setattr(_dist, attr, phase(name, getattr(_dist, attr)))
     CStep.run = phase("C", CStep.run)
     corpus = phase("read", read_parallel)(comm, args.source, args.target)
-    model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.low_memory)
+    model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.estep == "word-major")
     t0 = T()
-    model.setup(corpus)
+    model.setup(corpus, consume=True)     # as in mpiml train
     t_setup = T() - t0
+    del corpus
     arrays = array_bytes(model)
     its, rec = [], None
     for _ in range(args.iters):
@@ -125,15 +127,17 @@ def main() -> None:
         rec = model.iterate()
         its.append(T() - t0)
     t_read = PHASES[0]["cpu_s"]
-    print(json.dumps({
-        "rank": comm.rank, "size": comm.size,
-        "e_step": "low-memory" if args.low_memory else "indexed", "import_cpu": round(_t_import, 2),
+    line = json.dumps({
+        "rank": comm.rank, "size": comm.size, "e_step": args.estep, "import_cpu": round(_t_import, 2),
         "rss_at_import": at_import, "read_cpu": t_read, "params_plus_plan_cpu": round(t_setup, 2),
         "iter_cpu": [round(x, 2) for x in its],
         "setup_over_iter": round((t_read + t_setup) / float(np.median(its)), 2) if its else None,
         "loglik": None if rec is None else rec.loglik, "n_params": model.params_.n_params,
         "phases": PHASES, "arrays_mb": arrays, "final": status(),
-        "load_average": os.getloadavg()[0]}), flush=True)
+        "load_average": os.getloadavg()[0]})
+    for text in comm.allgather_obj(line, kind="bench"):   # one line per rank, in rank order
+        if comm.rank == 0:
+            print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -110,17 +110,22 @@ class DistributedIBM1:
         self.root = root
         self.kind = kind
 
-    def setup(self, corpus) -> "DistributedIBM1":
-        """Collective.  Local parameter set, C-step plan, uniform theta."""
+    def setup(self, corpus, consume: bool = False) -> "DistributedIBM1":
+        """Collective.  Local parameter set, C-step plan, uniform theta.
+
+        The model keeps a copy of ``corpus`` with uint16 target ids where
+        they fit and, with the word-major E-step, no source ids; with
+        ``consume`` it changes ``corpus`` itself instead, so the caller's
+        ids are freed during setup, before the planner's and theta's arrays
+        are allocated (what :class:`mpiml.em.model.IBM1Model` does)."""
         t0 = time.perf_counter()
-        # uint16 target ids where they fit; a copy, the caller's corpus is not changed
-        self.corpus_ = corpus = compact_corpus(corpus)
+        self.corpus_ = corpus = compact_corpus(corpus, in_place=consume)
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null, self.low_memory)
         if self.low_memory:
             # the E-step and Viterbi read the source words from params_.occ
-            # (word-sorted pairs and positions): our copy drops the ids, so
-            # they are freed once the caller lets go of its corpus
+            # (word-sorted pairs and positions): the ids are dropped, and
+            # freed once no caller holds them (at once with consume)
             corpus.src = None
         release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
@@ -168,6 +173,9 @@ class DistributedIBM1:
         stats = self.comm.stats.bytes_sent
         b0 = stats.get(cs.kind, 0)
         to0 = dict(cs.sent_to)
+        # what was freed since (e.g. the caller's corpus after setup, the
+        # last C-step's buffers) goes back before the E-step's buffers
+        release_free_heap()
         t0 = time.perf_counter()
         local, ll = estep_stats(self.params_, self.corpus_, self.theta_)
         if straggler is not None:

@@ -53,11 +53,12 @@ def position_dtype(max_len: int):
     return np.uint8 if max_len <= 2 ** 8 else np.uint16 if max_len <= 2 ** 16 else np.int32
 
 
-def compact_corpus(corpus):
-    """A shallow copy of ``corpus`` whose target ids are uint16 when the
-    vocabulary fits (:data:`UINT16_TARGETS`): 2 bytes per target token
-    instead of 4; the kernels read either type and give the same bits."""
-    out = copy.copy(corpus)
+def compact_corpus(corpus, in_place: bool = False):
+    """``corpus`` with target ids as uint16 when the vocabulary fits
+    (:data:`UINT16_TARGETS`): 2 bytes per target token instead of 4; the
+    kernels read either type and give the same bits.  A shallow copy, or
+    with ``in_place`` the same object (its old ids are freed at once)."""
+    out = corpus if in_place else copy.copy(corpus)
     if corpus.n_tgt <= UINT16_TARGETS and corpus.tgt.dtype != np.uint16:
         out.tgt = corpus.tgt.astype(np.uint16)
     return out

@@ -163,6 +163,14 @@ def test_word_major_model_holds_compact_corpus_and_aligns_like_indexed(long_sent
     assert np.array_equal(low.theta_, full.theta_)
     assert [r.loglik for r in low.records_] == [r.loglik for r in full.records_]
     assert low.alignment_lines() == full.alignment_lines()
+    # consume: the caller's corpus itself is compacted; the same bits
+    mine = encode_pairs(src, tgt)
+    used = DistributedIBM1(SerialComm(), "allpairs").setup(mine, consume=True)
+    assert used.corpus_ is mine and mine.src is None and mine.tgt.dtype == np.uint16
+    for _ in range(3):
+        used.iterate()
+    assert np.array_equal(used.theta_, full.theta_)
+    assert used.alignment_lines() == full.alignment_lines()
     # and both equal Viterbi on the caller's (uncompacted) corpus
     assert low.alignment_lines() == ibm1.pharaoh_lines(corpus, ibm1.viterbi(
         ibm1.build_local_params(corpus), corpus, full.theta_))
