@@ -242,3 +242,16 @@ def test_cli_defaults_and_report():
                  "tree: 0-1,1-2, root 1", "skipped 1 pair(s) with an empty side (lines 7)",
                  "alignments: a.txt", "translation table (top 2): t.tsv"):
         assert want in text
+
+
+@pytest.mark.parametrize("stored_low_memory", [False, True])
+@pytest.mark.parametrize("estep", ["word-major", "indexed"])
+def test_checkpoints_with_the_old_low_memory_key_resume(stored_low_memory, estep):
+    """--estep replaced the boolean --low-memory: a checkpoint that stored either
+    value resumes under either E-step (it is not model-defining; the bits agree)."""
+    algo = IBM1Model(source="c.e", target="c.f", estep=estep)
+    stored = {**algo.settings.to_config(), "low_memory": stored_low_memory}
+    del stored["estep"]
+    assert algo.resume_conflicts(stored, algo.settings.to_config()) == []
+    # while the model-defining NULL option is still guarded
+    assert algo.resume_conflicts({**stored, "null": False}, algo.settings.to_config())
