@@ -1,12 +1,19 @@
-"""CPU seconds of IBM1's setup phases and iterations in one process.
+"""CPU seconds and resident memory of IBM1's phases and iterations.
 
 Wall times on a shared machine measure the other jobs; ``time.process_time``
-around each phase measures this process.  One rank (``SerialComm``): reading
-(``read_parallel``), parameters + C-step plan (``DistributedIBM1.setup``) and
-each ``iterate()``; prints one JSON line with the figures, the peak RSS and
-the load average.  Prints figures only (no assertions).
+around each phase measures this process.  Memory per phase: the Linux peak
+resident set (``VmHWM``) is reset before each phase (``/proc/self/clear_refs``
+accepts ``5`` for that) and read after it, so each phase reports its own
+peak, split into anonymous memory (the data) and file-backed pages (shared
+libraries, e.g. the LLVM that numba loads).  The phases are the calls
+:class:`mpiml.em.distributed.DistributedIBM1` makes (wrapped here, not
+re-implemented): reading, parameters, C-step plan, theta, then per
+iteration E-step, C-step and M-step.  After setup the large arrays this
+rank holds are listed with their bytes.  Prints one JSON line per rank with
+the figures and the load average (no assertions).
 
-    python benchmarks/ibm1_phases.py c300k.e c300k.f [--low-memory] [--iters 3]
+    python benchmarks/ibm1_phases.py c300k.e c300k.f [--estep indexed] [--iters 3]
+    mpiexec -n 2 python -m mpi4py benchmarks/ibm1_phases.py c300k.e c300k.f --mpi
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 
 T = time.process_time
@@ -22,41 +28,116 @@ _t_start = T()
 
 import numpy as np  # noqa: E402
 
-from mpiml.comm.serial import SerialComm  # noqa: E402
-from mpiml.em.distributed import DistributedIBM1  # noqa: E402
+from mpiml.em import distributed as _dist  # noqa: E402
+from mpiml.em.cstep import CStep  # noqa: E402
 from mpiml.io.corpus import read_parallel  # noqa: E402
 
 _t_import = T() - _t_start
+
+
+def status() -> dict:
+    """VmHWM, VmRSS, RssAnon, RssFile of this process in MB."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key = line.split(":")[0]
+            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[key] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
+def reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+PHASES: list = []
+
+
+def phase(name: str, fn):
+    """``fn`` wrapped: CPU seconds, RSS before, peak during, RSS after."""
+    def wrapped(*a, **k):
+        before = status()
+        reset_peak()
+        t0 = T()
+        out = fn(*a, **k)
+        dt = T() - t0
+        after = status()
+        PHASES.append({"phase": name, "cpu_s": round(dt, 3), "rss_before": before["VmRSS"],
+                       "peak": after["VmHWM"], "rss_after": after["VmRSS"],
+                       "anon_after": after["RssAnon"], "file_after": after["RssFile"]})
+        return out
+    return wrapped
+
+
+def array_bytes(model) -> dict:
+    """Bytes of the large arrays a rank holds after setup, by name."""
+    c, p = model.corpus_, model.params_
+    out = {f"corpus.{n}": getattr(c, n).nbytes for n in ("src", "src_ptr", "tgt", "tgt_ptr", "line_index")
+           if getattr(c, n) is not None}
+    out.update({f"params.{n}": getattr(p, n).nbytes for n in ("src_words", "seg_ptr", "tgt_of")})
+    if p.idx is not None:
+        out["params.idx"] = p.idx.nbytes
+    if p.occ is not None:
+        out.update({f"params.occ[{i}]": a.nbytes for i, a in enumerate(p.occ)})
+    base = model.theta_.base if model.theta_.base is not None else model.theta_
+    out["theta (stats array)"] = base.nbytes
+    plan = model.cstep_.plan
+    out["plan arrays"] = sum(v.nbytes for v in vars(plan).values() if isinstance(v, np.ndarray))
+    out["vocab strings (approx.)"] = sum(len(w) + 49 for w in c.src_vocab) + sum(
+        len(w) + 49 for w in c.tgt_vocab) + 8 * (len(c.src_vocab) + len(c.tgt_vocab))
+    return {k: round(v / 2 ** 20, 1) for k, v in out.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("source")
     ap.add_argument("target")
-    ap.add_argument("--low-memory", action="store_true")
+    ap.add_argument("--estep", choices=("word-major", "indexed"), default="word-major")
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--mpi", action="store_true", help="the MPI communicator (under mpiexec)")
+    ap.add_argument("--topology", default="junction-tree")
     args = ap.parse_args()
-    comm = SerialComm()
+    at_import = status()
+    if args.mpi:
+        from mpiml.comm import Comm
+        comm = Comm()
+    else:
+        from mpiml.comm.serial import SerialComm
+        comm = SerialComm()
+    # wrap the calls DistributedIBM1 makes, where it looks them up
+    for name, attr in (("params", "build_local_params"), ("plan", "build_rank_plan"),
+                       ("theta", "uniform_theta"), ("E", "estep_stats"), ("M", "mstep")):
+        setattr(_dist, attr, phase(name, getattr(_dist, attr)))
+    CStep.run = phase("C", CStep.run)
+    corpus = phase("read", read_parallel)(comm, args.source, args.target)
+    model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.estep == "word-major")
     t0 = T()
-    corpus = read_parallel(comm, args.source, args.target)
-    t_read = T() - t0
-    model = DistributedIBM1(comm, "junction-tree", low_memory=args.low_memory)
-    t0 = T()
-    model.setup(corpus)
+    model.setup(corpus, consume=True)     # as in mpiml train
     t_setup = T() - t0
+    del corpus
+    arrays = array_bytes(model)
     its, rec = [], None
     for _ in range(args.iters):
         t0 = T()
         rec = model.iterate()
         its.append(T() - t0)
-    print(json.dumps({
-        "e_step": "low-memory" if args.low_memory else "indexed", "import_cpu": round(_t_import, 2),
-        "read_cpu": round(t_read, 2), "params_plus_plan_cpu": round(t_setup, 2),
+    t_read = PHASES[0]["cpu_s"]
+    line = json.dumps({
+        "rank": comm.rank, "size": comm.size, "e_step": args.estep, "import_cpu": round(_t_import, 2),
+        "rss_at_import": at_import, "read_cpu": t_read, "params_plus_plan_cpu": round(t_setup, 2),
         "iter_cpu": [round(x, 2) for x in its],
         "setup_over_iter": round((t_read + t_setup) / float(np.median(its)), 2) if its else None,
         "loglik": None if rec is None else rec.loglik, "n_params": model.params_.n_params,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "load_average": os.getloadavg()[0]}))
+        "phases": PHASES, "arrays_mb": arrays, "final": status(),
+        "load_average": os.getloadavg()[0]})
+    for text in comm.allgather_obj(line, kind="bench"):   # one line per rank, in rank order
+        if comm.rank == 0:
+            print(text, flush=True)
 
 
 if __name__ == "__main__":

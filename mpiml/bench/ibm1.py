@@ -37,9 +37,9 @@ def register(b) -> None:
                    help="benchmark this corpus instead (a 'source ||| target' file, or source and "
                         "target files): setup per phase, s/iter and peak RSS per rank at --ranks "
                         "(default 1,2) with the junction tree, beside eflomal's IBM1 mode (-m 1)")
-    p.add_argument("--low-memory", choices=("off", "on", "both"), default="both",
-                   help="with --corpus: run the E-step with the token-pair index (off), without "
-                        "it (on, train's --low-memory) or each rank count both ways (default)")
+    p.add_argument("--estep", choices=("word-major", "indexed", "both"), default="both",
+                   help="with --corpus: train's --estep (word-major, the default, or indexed, with "
+                        "the token-pair index), or each rank count both ways (default)")
     p.set_defaults(func=bench_ibm1)
 
 

@@ -1,8 +1,8 @@
 """``mpiml bench ibm1 --corpus FILE``: a real-size corpus at 1 and 2 ranks
 beside eflomal's IBM Model 1 mode.
 
-Per rank count and E-step (``--low-memory off|on|both``: with the token-pair
-index, without it, or both), one ``mpiml train ibm1`` job (junction tree): whole-job wall
+Per rank count and E-step (``--estep word-major|indexed|both``: without the
+token-pair index, with it, or both), one ``mpiml train ibm1`` job (junction tree): whole-job wall
 time, setup by phase (reading, parameters, C-step plan; max over ranks),
 seconds per EM iteration (median of iterations 2..N) and peak RSS per rank
 (``ru_maxrss`` of each rank, from the finish record).  eflomal (``pip install
@@ -32,7 +32,7 @@ def _job(n: int, files, iters: int, tmp: Path, low_memory: bool = False) -> dict
     corpus = ["--corpus", files[0]] if len(files) == 1 else ["--source", files[0], "--target", files[1]]
     t0 = time.perf_counter()
     run_mpi(n, ["-m", "mpiml", "train", "ibm1", *corpus, "--max-iter", str(iters), "--quiet",
-                "--log", str(log), *(["--low-memory"] if low_memory else [])], timeout=3600)
+                "--log", str(log), "--estep", "word-major" if low_memory else "indexed"], timeout=3600)
     wall = time.perf_counter() - t0
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     its = [r for r in recs if "iter" in r]
@@ -74,7 +74,8 @@ def bench_corpus(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         peer = _eflomal(files, args.iters, tmp)      # first: its RSS is then the children's max
-        modes = {"off": [False], "on": [True], "both": [False, True]}[getattr(args, "low_memory", "off")]
+        modes = {"indexed": [False], "word-major": [True],
+                 "both": [False, True]}[getattr(args, "estep", "word-major")]
         rows = [_job(n, files, args.iters, tmp, low) for n in ranks for low in modes]
     r0 = rows[0]
     print(f"{r0['pairs']} sentence pairs, {r0['params_n']:,} statistics (1st rank count)")
@@ -82,13 +83,13 @@ def bench_corpus(args) -> int:
           f"{'setup/iter':>10} {'s/iter':>7} {'E s':>6} {'peak MB/rank':>12}")
     for r in rows:
         setup = r["read"] + r["params"] + r["plan"]
-        mode = "low-memory" if r["low"] else "indexed"
+        mode = "word-major" if r["low"] else "indexed"
         print(f"{r['n']:>5} {mode:>10} {r['wall']:>7.1f} {r['read']:>7.2f} {r['params']:>8.2f} "
               f"{r['plan']:>7.2f} {setup / r['iter']:>10.2f} {r['iter']:>7.2f} {r['e']:>6.2f} "
               f"{r['rss']:>12.0f}")
     for low in modes:
         mine = [r for r in rows if r["low"] == low]
-        mode = "low-memory" if low else "indexed"
+        mode = "word-major" if low else "indexed"
         if len(mine) > 1:
             print(f"{mode}: speed-up of the job at {mine[-1]['n']} ranks: "
                   f"{mine[0]['wall'] / mine[-1]['wall']:.2f}x")

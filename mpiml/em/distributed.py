@@ -24,7 +24,8 @@ from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
 from .cstep import CStep
 from .distplan import build_rank_plan
-from .ibm1 import (build_local_params, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
+from .heap import release_free_heap
+from .ibm1 import (build_local_params, compact_corpus, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
                    uniform_theta, viterbi)
 from .keys import KeySpace
 
@@ -74,9 +75,10 @@ class DistributedIBM1:
     root : int, optional
         Root of the tree schedules.
     low_memory : bool
-        E-step without the token-pair index (:func:`mpiml.em.ibm1.estep_stats`):
-        4 bytes less per token pair, one float64 array per statistic instead of
-        two; the same theta bit for bit.
+        True (default, ``--estep word-major``): the E-step without the
+        token-pair index (:func:`mpiml.em.ibm1.estep_stats`), 4 bytes less per
+        token pair and one float64 array per statistic instead of two; False:
+        the indexed E-step.  The same theta bit for bit.
 
     Attributes
     ----------
@@ -97,7 +99,7 @@ class DistributedIBM1:
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
                  tree_edges=None, root: int | None = None, kind: str = "ibm1",
                  host_aware: bool = False, schedule: str = "collect-distribute",
-                 low_memory: bool = False):
+                 low_memory: bool = True):
         self.comm = comm
         self.low_memory = bool(low_memory)
         self.host_aware = bool(host_aware)
@@ -108,12 +110,24 @@ class DistributedIBM1:
         self.root = root
         self.kind = kind
 
-    def setup(self, corpus) -> "DistributedIBM1":
-        """Collective.  Local parameter set, C-step plan, uniform theta."""
+    def setup(self, corpus, consume: bool = False) -> "DistributedIBM1":
+        """Collective.  Local parameter set, C-step plan, uniform theta.
+
+        The model keeps a copy of ``corpus`` with uint16 target ids where
+        they fit and, with the word-major E-step, no source ids; with
+        ``consume`` it changes ``corpus`` itself instead, so the caller's
+        ids are freed during setup, before the planner's and theta's arrays
+        are allocated (what :class:`mpiml.em.model.IBM1Model` does)."""
         t0 = time.perf_counter()
-        self.corpus_ = corpus
+        self.corpus_ = corpus = compact_corpus(corpus, in_place=consume)
         self.space_ = KeySpace(corpus.n_src, corpus.n_tgt)
         self.params_ = build_local_params(corpus, self.null, self.low_memory)
+        if self.low_memory:
+            # the E-step and Viterbi read the source words from params_.occ
+            # (word-sorted pairs and positions): the ids are dropped, and
+            # freed once no caller holds them (at once with consume)
+            corpus.src = None
+        release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())
         plan, self.plan_info_ = build_rank_plan(
@@ -125,6 +139,9 @@ class DistributedIBM1:
         # The C-step needs positions only: the plan's int64 keys (8 bytes per
         # statistic; the keys are params_.keys, built on demand) are released.
         plan.own_keys = plan.work_keys = None
+        # the reader's and the planner's freed buffers: back to the system
+        # before theta and the E-step's buffers are allocated
+        release_free_heap()
         self.theta_ = uniform_theta(self.params_)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
@@ -156,6 +173,9 @@ class DistributedIBM1:
         stats = self.comm.stats.bytes_sent
         b0 = stats.get(cs.kind, 0)
         to0 = dict(cs.sent_to)
+        # what was freed since (e.g. the caller's corpus after setup, the
+        # last C-step's buffers) goes back before the E-step's buffers
+        release_free_heap()
         t0 = time.perf_counter()
         local, ll = estep_stats(self.params_, self.corpus_, self.theta_)
         if straggler is not None:

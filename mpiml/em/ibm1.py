@@ -36,6 +36,33 @@ NULL_ID = 0
 # the limit is a module attribute so tests can lower it.
 INDEX_LIMIT = 2 ** 31 - 1
 
+# A parameter's target word is stored as uint16 when every target id fits
+# (vocabularies of at most 65,536 words, usual for one side of a corpus):
+# 2 bytes per parameter instead of 4.  A module attribute so tests can force
+# the int32 layout; the kernels read either and give the same bits.
+UINT16_TARGETS = 2 ** 16
+
+
+def target_dtype(n_tgt: int):
+    """Storage type of the parameters' target ids for a vocabulary of ``n_tgt``."""
+    return np.uint16 if n_tgt <= UINT16_TARGETS else np.int32
+
+
+def position_dtype(max_len: int):
+    """Smallest type holding the positions 0..max_len-1 of a sentence's tokens."""
+    return np.uint8 if max_len <= 2 ** 8 else np.uint16 if max_len <= 2 ** 16 else np.int32
+
+
+def compact_corpus(corpus, in_place: bool = False):
+    """``corpus`` with target ids as uint16 when the vocabulary fits
+    (:data:`UINT16_TARGETS`): 2 bytes per target token instead of 4; the
+    kernels read either type and give the same bits.  A shallow copy, or
+    with ``in_place`` the same object (its old ids are freed at once)."""
+    out = corpus if in_place else copy.copy(corpus)
+    if corpus.n_tgt <= UINT16_TARGETS and corpus.tgt.dtype != np.uint16:
+        out.tgt = corpus.tgt.astype(np.uint16)
+    return out
+
 
 @dataclass
 class LocalParams:
@@ -43,9 +70,10 @@ class LocalParams:
 
     Parameters are stored per source word: word ``src_words[g]`` has the
     parameters ``seg_ptr[g]:seg_ptr[g+1]``, with target words ``tgt_of``
-    (int32, sorted within a word), i.e. key order ``s * n_tgt + t``.  The
-    int64 keys are built on demand (:attr:`keys`, :attr:`stat_keys`), so a
-    rank holds 4 bytes per parameter for them, not 8.
+    (uint16 when the target vocabulary fits, else int32; :func:`target_dtype`),
+    sorted within a word, i.e. key order ``s * n_tgt + t``.  The int64 keys
+    are built on demand (:attr:`keys`, :attr:`stat_keys`), so a rank holds 2
+    or 4 bytes per parameter for them, not 8.
 
     Attributes
     ----------
@@ -53,13 +81,16 @@ class LocalParams:
     null : bool
         Whether the NULL source word takes part.
     src_words, seg_ptr : int64 arrays
-    tgt_of : int32 array
+    tgt_of : uint16 or int32 array
     idx : int32 array or None
         Position of every token pair's parameter (kernel layout); None with
         ``low_memory``.
-    occ : (occ_ptr, occ_pair) or None
+    occ : (occ_ptr, occ_pair, occ_pos) or None
         The source tokens sorted by word (:func:`kernels.source_occurrences`),
-        kept for the low-memory E-step.
+        kept for the low-memory E-step; ``occ_pos`` (each token's position in
+        its sentence, uint8 when sentences have at most 256 source tokens)
+        holds what Viterbi needs, so the corpus' own source ids can be
+        released (:class:`mpiml.em.distributed.DistributedIBM1` does).
     low_memory : bool
     """
 
@@ -138,13 +169,17 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
             raise _index_error(corpus, f"{n} {what}")
     nul = 1 if null else 0
     occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr, space.n_src)
-    del occ_pos
+    if low_memory:
+        lens = np.diff(corpus.src_ptr)
+        occ_pos = occ_pos.astype(position_dtype(int(lens.max()) if lens.size else 0))
+    else:
+        del occ_pos
     tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
     # Capacity by an upper bound: pages of np.empty that are never written
     # are never resident, and resize() shrinks the block in place (realloc),
     # so neither a doubling buffer nor a final copy is paid.
     tgt_of = np.empty(kernels.param_bound(occ_ptr, occ_pair, corpus.tgt_ptr, space.n_tgt, nul),
-                      dtype=np.int32)
+                      dtype=target_dtype(space.n_tgt))
     src_words, seg_ptr, n_params, idx = kernels.local_params(
         corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_tgt, nul, occ_ptr, occ_pair, tgt_of,
         tp_ptr, not low_memory, INDEX_LIMIT)
@@ -154,7 +189,7 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
     tgt_of.resize(int(n_params), refcheck=False)
     if low_memory:
         return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, None,
-                           (occ_ptr, occ_pair), True)
+                           (occ_ptr, occ_pair, occ_pos), True)
     return LocalParams(space, bool(null), src_words, seg_ptr, tgt_of, idx)
 
 
@@ -181,7 +216,8 @@ def simulated_stat_keys(corpus, size: int, null: bool = True) -> list:
     out = []
     for r in range(size):
         lo, hi = block_range(corpus.n_lines, size, r)
-        out.append(build_local_params(slice_lines(corpus, lo, hi), null).stat_keys)
+        # keys only: no token-pair index (the same keys, 4 bytes less per token pair)
+        out.append(build_local_params(slice_lines(corpus, lo, hi), null, low_memory=True).stat_keys)
     return out
 
 
@@ -215,7 +251,7 @@ def _estep_into(params: LocalParams, corpus, theta: np.ndarray):
     if params.low_memory:
         stats = _stats_behind(params, theta)
         counts = stats[:params.n_params]
-        occ_ptr, occ_pair = params.occ
+        occ_ptr, occ_pair = params.occ[:2]
         ll = kernels.estep_low_memory(counts, params.src_words, params.seg_ptr, params.tgt_of,
                                       occ_ptr, occ_pair, corpus.src_ptr, corpus.tgt,
                                       corpus.tgt_ptr, nul, params.space.n_tgt)
@@ -266,8 +302,11 @@ def viterbi(params: LocalParams, corpus, theta: np.ndarray) -> np.ndarray:
     """Best source position per target token (-1 = NULL), parallel to ``corpus.tgt``."""
     if theta.shape != (params.n_params,):
         raise ValueError(f"viterbi: theta {theta.shape}, expected ({params.n_params},)")
-    occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr,
-                                                            params.space.n_src)
+    if params.occ is not None:      # the low-memory layout keeps the positions
+        occ_ptr, occ_pair, occ_pos = params.occ
+    else:
+        occ_ptr, occ_pair, occ_pos = kernels.source_occurrences(corpus.src, corpus.src_ptr,
+                                                                params.space.n_src)
     return kernels.viterbi(theta, params.src_words, params.seg_ptr, params.tgt_of, occ_ptr,
                            occ_pair, occ_pos, corpus.tgt_ptr, corpus.tgt, params.space.n_tgt)
 

@@ -10,7 +10,9 @@ Every kernel works on one rank's sentence pairs in CSR form:
 Parameters are stored per source word (CSR over the rank's source words
 ``src_words``): word ``g``'s parameters are ``seg_ptr[g]:seg_ptr[g+1]``,
 ``tgt_of[k]`` is the target word of parameter ``k``, sorted within a word,
-so the parameters are in key order ``s * n_tgt + t``.
+so the parameters are in key order ``s * n_tgt + t``.  ``tgt_of`` may be
+uint16 or int32 (numba compiles one version per type; only its values are
+read, so both give the same bits).
 
 Slot order.  The source slots of a pair are NULL first, then its source
 tokens ordered by (word id, position).  Both E-steps add in this order, so

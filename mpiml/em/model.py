@@ -131,7 +131,7 @@ class IBM1Model(Algorithm):
                                       tree_edges=self.tree_edges_, kind=KIND,
                                       host_aware=self.host_aware,
                                       schedule=self.schedule,
-                                      low_memory=self.low_memory).setup(corpus)
+                                      low_memory=self.estep == "word-major").setup(corpus, consume=True)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs

@@ -10,6 +10,12 @@ from ..settings import Settings, option
 # the command line does not import the planner (and scipy with it).
 TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
 
+# The two E-steps (mpiml.em.ibm1.estep_stats); both give the same bits.
+ESTEPS = ("word-major", "indexed")
+
+LOW_MEMORY_CONFLICT = ("--low-memory (deprecated) means --estep word-major; it cannot be combined "
+                       "with --estep indexed")
+
 TOPOLOGY_HELP = ("how counts travel: mapreduce (to reducers owning source words, theta back), "
                  "allreduce (every rank reduces the whole table), allpairs (pairs of ranks exchange "
                  "their shared counts directly, one round), junction-tree (maximum spanning tree over "
@@ -70,11 +76,20 @@ class IBM1Settings(Settings):
                            help="tree topologies: rounds of collect then distribute, or asynchronous "
                                 "(each rank sends to a neighbour as soon as it has heard from all its "
                                 "other neighbours; the same theta bit for bit)")
-    low_memory: bool = option(False, group="optimisation",
-                              help="E-step without the token-pair index (4 bytes per source x target "
-                                   "token pair): it walks the source words and writes the counts "
-                                   "over theta, one float64 per statistic instead of two; the same "
-                                   "theta bit for bit")
+    # word-major became the default when it measured both smaller and faster
+    # per iteration (1 and 2 ranks, 20k-300k pairs); it replaced the boolean
+    # --low-memory, whose stored key old checkpoints may still hold (only
+    # model-defining keys are compared on resume).
+    estep: str = option("word-major", choices=ESTEPS, group="optimisation",
+                        help="word-major: no token-pair index, counts written over theta (one "
+                             "float64 per statistic); indexed: a 4-byte index per source x target "
+                             "token pair and a second float64 array; the same theta bit for bit")
+    # --low-memory was a released option (the word-major E-step before it was
+    # the default); scripts still pass it.  It is not stored (in_config=False):
+    # the E-step it selects is stored as estep.
+    low_memory: bool = option(False, group="optimisation", in_config=False,
+                              help="deprecated alias of --estep word-major (the default); refused "
+                                   "with --estep indexed")
     # A True default makes the flag --no-null; the key stays "null" (as stored before).
     null: bool = option(True, model=True,
                         help="no NULL source word (by default target words may align to NULL)")
@@ -98,6 +113,7 @@ class IBM1Settings(Settings):
          "--host-aware applies to --topology junction-tree, not allpairs"),
         ({"corpus": "c.txt", "topology": "allpairs", "schedule": "async"},
          "--schedule async needs --topology junction-tree or tree"),
+        ({"corpus": "c.txt", "estep": "indexed", "low_memory": True}, LOW_MEMORY_CONFLICT),
     )
 
     def rules(self):
@@ -116,3 +132,11 @@ class IBM1Settings(Settings):
             yield f"--host-aware applies to --topology junction-tree, not {self.topology}"
         if self.schedule == "async" and self.topology not in ("junction-tree", "tree"):
             yield "--schedule async needs --topology junction-tree or tree"
+        if self.low_memory and self.estep != "word-major":
+            yield LOW_MEMORY_CONFLICT
+
+    def warnings(self) -> list[str]:
+        out = super().warnings()
+        if self.low_memory:
+            out.append("--low-memory is deprecated: it means --estep word-major, the default")
+        return out

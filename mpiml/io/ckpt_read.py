@@ -24,9 +24,11 @@ import json
 import math
 from pathlib import Path
 
-import h5py
 import numpy as np
 
+# h5py is imported inside the functions that open HDF5 files: importing it
+# maps libhdf5 and adds about 12 MiB to every process's peak RSS, and a run
+# that neither writes nor reads a checkpoint never needs it.
 from ..errors import CheckpointError
 from . import manifest as mf
 from .checkpoint import CKPT_NAME, FORMAT, FORMAT_VERSION, ckpt_entries, latest, resolve
@@ -62,6 +64,7 @@ class Checkpoint:
     """
 
     def __init__(self, path, verify: bool = True):
+        import h5py
         self.dir = resolve(path)
         self.master = self.dir / "master.h5"
         self.manifest = mf.read_manifest(self.dir)
@@ -143,6 +146,7 @@ class Checkpoint:
 
     def _walk(self, f, fname) -> dict:
         """Every dataset of ``f`` by path; soft/external links refused."""
+        import h5py
         found = {}
 
         def rec(g, prefix, depth):
@@ -171,6 +175,7 @@ class Checkpoint:
         return found
 
     def _check_stored(self, fname, name, d, entry, shape) -> None:
+        import h5py
         if list(d.shape) != list(shape) or d.dtype.str != np.dtype(entry["dtype"]).str:
             raise CheckpointError(f"{fname}: dataset {safe_text(name)!r} is {d.shape} {d.dtype}, the "
                                   f"manifest says {tuple(shape)} {entry['dtype']}")
@@ -185,6 +190,7 @@ class Checkpoint:
                                   f"({need} bytes) but stores {d.id.get_storage_size()} bytes")
 
     def _check_master(self, f) -> None:
+        import h5py
         fname = self.master
         found = self._walk(f, fname)
         expected = set(self.arrays) | {"rank_state"}
@@ -224,6 +230,7 @@ class Checkpoint:
 
     def verify_shards(self, indices) -> None:
         """Size, CRC32 of every byte and structure of the shards at ``indices``."""
+        import h5py
         for i in indices:
             name = self.shard_files[i]
             p = mf.verify_file(self.dir, name, self.files[name])
@@ -262,6 +269,7 @@ class Checkpoint:
         return f[key]
 
     def _read(self, fn):
+        import h5py
         try:
             with h5py.File(self.master, "r") as f:
                 return fn(f)
@@ -291,6 +299,7 @@ class Checkpoint:
         so a variable set in a user's environment would silently read
         same-named files outside the checkpoint.
         """
+        import h5py
         key = f"distributed/{name}"
         if key not in self.arrays:
             raise CheckpointError(f"{self.master}: no distributed array {name!r}")

@@ -139,6 +139,8 @@ def test_fault_then_resume_is_bit_identical_also_on_another_count(corpus, runs, 
     ("utf8", "b.f:2: invalid UTF-8 byte 0xff"),
     ("separator", "b.txt:2: expected 'source ||| target', found 2 '|||' separators"),
     ("tree", "--topology tree needs --tree-edges"),
+    ("low-memory", "--low-memory (deprecated) means --estep word-major; it cannot be combined with "
+                   "--estep indexed"),
 ])
 def test_bad_input_is_one_clear_error_with_exit_2(tmp_path, case, message):
     e, f, one = tmp_path / "b.e", tmp_path / "b.f", tmp_path / "b.txt"
@@ -146,11 +148,25 @@ def test_bad_input_is_one_clear_error_with_exit_2(tmp_path, case, message):
     f.write_bytes({"mismatch": b"x y\nz w\nv\n", "utf8": b"x y\nz \xff\n"}.get(case, b"x y\nz w\n"))
     one.write_text("a b ||| x y\nc ||| d ||| e\n")
     layout = ["--corpus", one] if case == "separator" else ["--source", e, "--target", f]
-    extra = ["--topology", "tree"] if case == "tree" else []
+    extra = {"tree": ["--topology", "tree"], "low-memory": ["--low-memory", "--estep", "indexed"]}.get(case, [])
     res = run_cli(2, ["train", "ibm1", "--quiet", *layout, *extra], timeout=60)
     assert res.returncode == 2, res.stderr
     assert message.format(d=tmp_path) in res.stderr
     assert res.stderr.count("error:") == 1                     # printed once, by rank 0
+
+
+def test_deprecated_low_memory_flag_still_runs_the_word_major_estep(corpus, runs):
+    """Scripts written for the released --low-memory keep working: the same
+    theta bit for bit as the default (word-major) run, and a warning."""
+    res = run_cli(N_RANKS, train_args(corpus, "junction-tree", "lowmem", "--low-memory"))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("--low-memory is deprecated: it means --estep word-major") == 1
+    d = corpus["dir"]
+    ck, k, t = theta_of(d / "ck-lowmem")
+    _, k_ref, t_ref = theta_of(d / "ck-junction-tree")
+    assert ck.config["estep"] == "word-major" and "low_memory" not in ck.config
+    assert np.array_equal(k, k_ref) and np.array_equal(t, t_ref)
+    assert (d / "align-lowmem.txt").read_text() == (d / "align-junction-tree.txt").read_text()
 
 
 def test_plan_predicts_the_measured_bytes(corpus, runs):

@@ -50,3 +50,14 @@ def test_importing_mpiml_does_not_initialise_mpi():
             "print('mpi4py.MPI' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_training_imports_h5py_only_when_a_checkpoint_is_touched():
+    """h5py (and libhdf5, ~12 MiB per rank) loads on the first checkpoint write
+    or read, not when the training code is imported."""
+    code = ("import sys, mpiml.cli, mpiml.cli.train, mpiml.runtime.loop, mpiml.em.model, "
+            "mpiml.cluster.kmeans, mpiml.mf.model, mpiml.topics.lda, mpiml.linear.sgd, "
+            "mpiml.lasso.solver, mpiml.io.checkpoint, mpiml.io.ckpt_read; "
+            "print('h5py' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

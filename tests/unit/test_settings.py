@@ -432,7 +432,7 @@ OLD_CHECKPOINTS = {
 # dtype (they resume with the type they were written in), --bias (off) and
 # --eta0 (only under --step adaptive, which they did not use: they resume with
 # the rule they stored, MatrixFactorization.restore).
-ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "low_memory"}, "mf": {"dtype", "eta0", "bias"},
+ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "estep"}, "mf": {"dtype", "eta0", "bias"},
                "linear": {"solver", "history", "tol", "fit_intercept", "exchange", "eval_every"}}
 
 

@@ -67,7 +67,8 @@ def test_parameters_are_stored_compactly():
     corpus = encode_pairs(sp.src_sents, sp.tgt_sents)
     for low in (False, True):
         p = ibm1.build_local_params(corpus, low_memory=low)
-        assert p.tgt_of.dtype == np.int32 and p.tgt_of.flags.owndata
+        # a vocabulary below 65,536 words: 2 bytes per parameter
+        assert p.tgt_of.dtype == np.uint16 and p.tgt_of.flags.owndata
         assert p.idx is None or p.idx.dtype == np.int32
         keys = p.keys
         assert keys.dtype == np.int64 and np.all(np.diff(keys) > 0)
@@ -81,6 +82,28 @@ def test_parameters_are_stored_compactly():
                 for t in corpus.tgt[corpus.tgt_ptr[n]:corpus.tgt_ptr[n + 1]].tolist():
                     want.add((s, t))
         assert sorted(want) == list(zip((keys // corpus.n_tgt).tolist(), p.tgt_of.tolist()))
+
+
+@pytest.mark.parametrize("low", [False, True])
+def test_int32_targets_give_the_same_bits(monkeypatch, low):
+    # vocabularies above the uint16 limit store int32 targets: same keys,
+    # theta, log-likelihoods and alignments as the uint16 layout
+    sp = synthetic_parallel(80, n_words=40, seed=5)
+    corpus = encode_pairs(sp.src_sents, sp.tgt_sents)
+    narrow = ibm1.build_local_params(corpus, low_memory=low)
+    monkeypatch.setattr(ibm1, "UINT16_TARGETS", corpus.n_tgt - 1)
+    wide = ibm1.build_local_params(corpus, low_memory=low)
+    assert narrow.tgt_of.dtype == np.uint16 and wide.tgt_of.dtype == np.int32
+    assert np.array_equal(narrow.keys, wide.keys) and np.array_equal(narrow.tgt_of, wide.tgt_of)
+    if not low:
+        assert np.array_equal(narrow.idx, wide.idx)
+    th = [ibm1.uniform_theta(narrow), ibm1.uniform_theta(wide)]
+    for _ in range(3):
+        out = [ibm1.estep_stats(p, corpus, t) for p, t in zip((narrow, wide), th)]
+        assert out[0][1] == out[1][1] and np.array_equal(out[0][0], out[1][0])
+        n = narrow.n_params
+        th = [ibm1.mstep(s[:n], s[n:], p, out=s[:n]) for (s, _), p in zip(out, (narrow, wide))]
+    assert np.array_equal(ibm1.viterbi(narrow, corpus, th[0]), ibm1.viterbi(wide, corpus, th[1]))
 
 
 @pytest.mark.parametrize("low", [False, True])
@@ -114,3 +137,40 @@ def test_non_finite_theta_is_a_numerical_error(low, bad):
     m.theta_[3] = bad
     with pytest.raises(NumericalError, match="non-finite theta after iteration 2"):
         m.iterate()
+
+
+@pytest.mark.parametrize("long_sentence", [False, True])
+def test_word_major_model_holds_compact_corpus_and_aligns_like_indexed(long_sentence):
+    """The default (word-major) model keeps uint16 target ids and no source ids
+    (positions as uint8, or uint16 past 256 tokens), leaves the caller's corpus
+    alone, and gives the indexed model's theta and alignments bit for bit."""
+    from mpiml.comm.serial import SerialComm
+    from mpiml.em.distributed import DistributedIBM1
+    sp = synthetic_parallel(60, n_words=30, seed=4)
+    src, tgt = list(sp.src_sents), list(sp.tgt_sents)
+    if long_sentence:
+        src[7] = (list(src[7]) * 80)[:300]
+        assert len(src[7]) == 300
+    corpus = encode_pairs(src, tgt)
+    keep = (corpus.src.copy(), corpus.tgt.copy(), corpus.tgt.dtype)
+    low = DistributedIBM1(SerialComm(), "allpairs").fit(corpus, 3)
+    full = DistributedIBM1(SerialComm(), "allpairs", low_memory=False).fit(corpus, 3)
+    assert np.array_equal(corpus.src, keep[0]) and np.array_equal(corpus.tgt, keep[1])
+    assert corpus.tgt.dtype == keep[2]
+    assert low.corpus_.src is None and full.corpus_.src is not None
+    assert low.corpus_.tgt.dtype == np.uint16 and low.params_.idx is None
+    assert low.params_.occ[2].dtype == (np.uint16 if long_sentence else np.uint8)
+    assert np.array_equal(low.theta_, full.theta_)
+    assert [r.loglik for r in low.records_] == [r.loglik for r in full.records_]
+    assert low.alignment_lines() == full.alignment_lines()
+    # consume: the caller's corpus itself is compacted; the same bits
+    mine = encode_pairs(src, tgt)
+    used = DistributedIBM1(SerialComm(), "allpairs").setup(mine, consume=True)
+    assert used.corpus_ is mine and mine.src is None and mine.tgt.dtype == np.uint16
+    for _ in range(3):
+        used.iterate()
+    assert np.array_equal(used.theta_, full.theta_)
+    assert used.alignment_lines() == full.alignment_lines()
+    # and both equal Viterbi on the caller's (uncompacted) corpus
+    assert low.alignment_lines() == ibm1.pharaoh_lines(corpus, ibm1.viterbi(
+        ibm1.build_local_params(corpus), corpus, full.theta_))

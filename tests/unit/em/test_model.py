@@ -242,3 +242,34 @@ def test_cli_defaults_and_report():
                  "tree: 0-1,1-2, root 1", "skipped 1 pair(s) with an empty side (lines 7)",
                  "alignments: a.txt", "translation table (top 2): t.tsv"):
         assert want in text
+
+
+@pytest.mark.parametrize("stored_low_memory", [False, True])
+@pytest.mark.parametrize("estep", ["word-major", "indexed"])
+def test_checkpoints_with_the_old_low_memory_key_resume(stored_low_memory, estep):
+    """--estep replaced the boolean --low-memory: a checkpoint that stored either
+    value resumes under either E-step (it is not model-defining; the bits agree)."""
+    algo = IBM1Model(source="c.e", target="c.f", estep=estep)
+    stored = {**algo.settings.to_config(), "low_memory": stored_low_memory}
+    del stored["estep"]
+    assert algo.resume_conflicts(stored, algo.settings.to_config()) == []
+    # while the model-defining NULL option is still guarded
+    assert algo.resume_conflicts({**stored, "null": False}, algo.settings.to_config())
+
+
+def test_low_memory_is_a_deprecated_alias_of_the_word_major_estep():
+    """--low-memory (released before --estep) still runs: the word-major E-step,
+    a deprecation warning, nothing extra stored; with --estep indexed it is refused."""
+    from mpiml.em.settings import IBM1Settings
+    from mpiml.errors import ConfigError
+    s = IBM1Settings(corpus="c.txt", low_memory=True)
+    assert s.estep == "word-major"
+    assert any("--low-memory is deprecated" in w for w in s.warnings())
+    assert not any("deprecated" in w for w in IBM1Settings(corpus="c.txt").warnings())
+    assert "low_memory" not in s.to_config() and s.to_config() == IBM1Settings(corpus="c.txt").to_config()
+    assert IBM1Settings(corpus="c.txt", low_memory=True, estep="word-major").estep == "word-major"
+    with pytest.raises(ConfigError, match="cannot be combined with --estep indexed") as exc:
+        IBM1Settings(corpus="c.txt", low_memory=True, estep="indexed")
+    assert exc.value.exit_code == 2
+    # ... and the model built from it runs the word-major E-step
+    assert IBM1Model(s).settings.estep == "word-major"
