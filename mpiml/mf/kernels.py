@@ -316,30 +316,31 @@ def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, s
     sampled(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count, ks)
 
 
-@njit(cache=True)
-def block_loss_bias(W, H, BW, BH, mu, users, items, values):
-    """:func:`block_loss` for the model ``mu + BW[u] + BH[i] + w·h``; the
-    regulariser also counts ``BW[u]² + BH[i]²``."""
+@njit(cache=True, fastmath=_FAST)
+def block_loss_bias_normed(W, H, BW, BH, mu, nw, nh, users, items, values):
+    """:func:`block_loss_normed` for the model ``mu + BW[u] + BH[i] + w·h``:
+    ``(Σ e², Σ (nw[u] + nh[i] + BW[u]² + BH[i]²))``.
+
+    ``w·h`` in the factors' dtype (SIMD partial sums), then the biases, the
+    error and both sums in float64, in array order: one dot product per
+    rating, as without biases."""
     sse = 0.0
     reg = 0.0
     k = W.shape[1]
+    zero = W.dtype.type(0.0)
     for t in range(users.shape[0]):
-        w = W[users[t]]
-        h = H[items[t]]
-        bu = np.float64(BW[users[t]])
-        bi = np.float64(BH[items[t]])
-        pred = np.float64(mu) + bu + bi
-        nw = bu * bu
-        nh = bi * bi
+        u = users[t]
+        i = items[t]
+        w = W[u]
+        h = H[i]
+        pred = zero
         for f in range(k):
-            wf = np.float64(w[f])
-            hf = np.float64(h[f])
-            pred += wf * hf
-            nw += wf * wf
-            nh += hf * hf
-        e = np.float64(values[t]) - pred
+            pred += w[f] * h[f]
+        bu = np.float64(BW[u])
+        bi = np.float64(BH[i])
+        e = np.float64(values[t]) - (np.float64(mu) + bu + bi + np.float64(pred))
         sse += e * e
-        reg += nw + nh
+        reg += nw[u] + nh[i] + bu * bu + bi * bi
     return sse, reg
 
 
