@@ -168,10 +168,19 @@ def _adagrad_part(w, h, e, lam, su, si):
     return gu2, gi2
 
 
+@njit(cache=True, inline="always")
+def _slow_mask(W, ks):
+    """Per coordinate of a W row, 1 in the slow part (``f < ks``), else 0 (W's dtype)."""
+    slow = np.zeros(W.shape[1], W.dtype)
+    slow[:ks] = 1.0
+    return slow
+
+
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, ks, adaptive, bias, slow_only):
+def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, ks, slow, adaptive, bias, slow_only):
     """One update of :func:`sgd_block_rows` (rows ``u`` of W, ``i`` of H);
-    returns the error before it.  Only ever called with constant flags."""
+    returns the error before it.  Only ever called with constant flags;
+    ``slow`` is :func:`_slow_mask` of the row length and ``ks``."""
     k = W.shape[1]
     w = W[u]
     h = H[i]
@@ -193,9 +202,51 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, ks, adaptive, bias, 
             BW[u] = bu - eta * (lam * bu - e)
             BH[i] = bi - eta * (lam * bi - e)
         return e
+    typ = W.dtype.type
     su = eta / np.sqrt(GW[u, 0])
     si = eta / np.sqrt(GH[i, 0])
-    gu2, gi2 = _adagrad_part(w[:ks], h[:ks], e, lam, su, si)
+    if slow_only:
+        gu2, gi2 = _adagrad_part(w[:ks], h[:ks], e, lam, su, si)
+    else:
+        # Both parts in one loop over all k coordinates.  Every quantity of
+        # the rule (e, the gradients, both parts' steps from G before this
+        # update) depends only on the values before the update, so the loop
+        # may pick each coordinate's step by the 0/1 mask ``slow`` (1 for
+        # f < ks): x·1 + y·0 is exactly x for finite steps (G >= 1).  A
+        # 32-iteration loop is what LLVM's main vector loop needs here (8
+        # floats x 4 interleaved); the two part loops of 4 and 28 ran in its
+        # remainder.  The loop sums the squared gradients over the whole row;
+        # the slow part's sums come from a ks-iteration loop over the old
+        # values first (summing under the mask inside the fused loop as well
+        # cost its speed), and the fast part's are the difference.
+        gu2 = typ(0.0)
+        gi2 = typ(0.0)
+        for f in range(ks):
+            gw = lam * w[f] - e * h[f]
+            gh = lam * h[f] - e * w[f]
+            gu2 += gw * gw
+            gi2 += gh * gh
+        su1 = eta / np.sqrt(GW[u, 1])
+        si1 = eta / np.sqrt(GH[i, 1])
+        one = typ(1.0)
+        tu2 = typ(0.0)
+        ti2 = typ(0.0)
+        for f in range(k):
+            wf = w[f]
+            hf = h[f]
+            gw = lam * wf - e * hf
+            gh = lam * hf - e * wf
+            tu2 += gw * gw
+            ti2 += gh * gh
+            m = slow[f]
+            w[f] = wf - (su * m + su1 * (one - m)) * gw
+            h[f] = hf - (si * m + si1 * (one - m)) * gh
+        # The difference of two sums of the same non-negative terms in
+        # different orders; when the fast part is empty (ks == k) or tiny it
+        # may round below 0, which an accumulator must not do.
+        n1 = typ(max(k - ks, 1))
+        GW[u, 1] += max(tu2 - gu2, typ(0.0)) / n1
+        GH[i, 1] += max(ti2 - gi2, typ(0.0)) / n1
     if bias:
         gw = lam * BW[u] - e
         gh = lam * BH[i] - e
@@ -203,18 +254,9 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, ks, adaptive, bias, 
         gi2 += gh * gh
         BW[u] -= su * gw
         BH[i] -= si * gh
-    n0 = W.dtype.type(ks + (1 if bias else 0))
+    n0 = typ(ks + (1 if bias else 0))
     GW[u, 0] += gu2 / n0
     GH[i, 0] += gi2 / n0
-    if not slow_only:
-        # No test of ks < k here: with it the compiled loops ran 2x slower.
-        # When ks == k the part is empty and its G grows by 0 / 1.
-        su = eta / np.sqrt(GW[u, 1])
-        si = eta / np.sqrt(GH[i, 1])
-        gu2, gi2 = _adagrad_part(w[ks:], h[ks:], e, lam, su, si)
-        n1 = W.dtype.type(max(k - ks, 1))
-        GW[u, 1] += gu2 / n1
-        GH[i, 1] += gi2 / n1
     return e
 
 
@@ -233,10 +275,11 @@ def _make_block_rows(adaptive, bias, slow_only):
         eta = typ(eta)
         lam = typ(lam)
         mu = typ(mu)
+        slow = _slow_mask(W, ks)
         sse = 0.0
         for t in range(n):
             e = _step_rows(W, H, GW, GH, BW, BH, scratch_u[t], scratch_i[t], typ(scratch_v[t]), eta, lam,
-                           mu, ks, adaptive, bias, slow_only)
+                           mu, ks, slow, adaptive, bias, slow_only)
             sse += np.float64(e) * np.float64(e)
         return sse
     return block
@@ -253,10 +296,11 @@ def _make_sampled_rows(adaptive, bias, slow_only):
         lam = typ(lam)
         mu = typ(mu)
         base = np.uint64(seed)
+        slow = _slow_mask(W, ks)
         for t in range(start, start + count):
             idx = _below(_mix(base + np.uint64(t) * _GOLDEN), n)
             _step_rows(W, H, GW, GH, BW, BH, users[idx], items[idx], typ(values[idx]), eta, lam, mu, ks,
-                       adaptive, bias, slow_only)
+                       slow, adaptive, bias, slow_only)
     return sampled
 
 
