@@ -87,22 +87,38 @@ def block(m, n, nnz, k, seed=0):
 
 def kernel_table(nnz_total: int, k: int = 32) -> None:
     from ..mf import kernels
+    from ..mf.rowstate import slow_dims
     users, items = 138_000, 27_000
-    print(f"DSGD kernel, one core, k = {k}: the per-rank block of a {users} x {items} matrix with "
-          f"{nnz_total} ratings cut for d ranks (best of 3)")
-    print(f"{'ranks':>5} {'block':>16} {'ratings':>9} {'sgd_block M/s':>14} {'vs LIBMF 35 M/s':>16} "
-          f"{'fugue sampled M/s':>18}")
+    print(f"DSGD kernels, one core, k = {k}: the per-rank block of a {users} x {items} matrix with "
+          f"{nnz_total} ratings cut for d ranks (best of 3; M rating updates/s); plain: --step bold/fixed/"
+          f"decay; adaptive: the default --step; +bias: --bias; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'ranks':>5} {'block':>16} {'ratings':>9} {'plain':>7} {'vs LIBMF 35 M/s':>16} {'adaptive':>9} "
+          f"{'+bias':>7} {'fugue sampled':>14} {'sampled adaptive':>17}")
+    ks = slow_dims(k)
     for d in (1, 2, 4):
         m, n, nnz = users // d, items // d, nnz_total // (d * d)
         W, H, u, i, r = block(m, n, nnz, k)
+        GW, GH = np.ones((m, 2), np.float32), np.ones((n, 2), np.float32)
+        BW, BH = np.zeros(m, np.float32), np.zeros(n, np.float32)
         scr = (np.empty(nnz, np.int32), np.empty(nnz, np.int32), np.empty(nnz, np.float32))
-        kernels.sgd_block(W, H, u[:10], i[:10], r[:10], *scr, 1e-3, 0.05, np.uint64(1))   # JIT / cache
-        kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(1), 0, 10)
-        t = best(lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 1e-3, 0.05, np.uint64(s)))
-        ts = best(lambda s: kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(s), 0, nnz))
-        mps = nnz / t / 1e6
-        print(f"{d:>5} {f'{m} x {n}':>16} {nnz:>9} {mps:>14.1f} {mps / LIBMF_MPS:>15.2f}x "
-              f"{nnz / ts / 1e6:>18.1f}")
+        ada, ada_s = kernels.rows_kernels(True, False, False)
+        bias = kernels.rows_kernels(True, True, False)[0]
+        runs = {
+            "plain": lambda s: kernels.sgd_block(W, H, u, i, r, *scr, 1e-3, 0.05, np.uint64(s)),
+            "adaptive": lambda s: ada(W, H, GW, GH, BW[:0], BH[:0], u, i, r, *scr, 0.1, 0.05, 0.0,
+                                      np.uint64(s), ks),
+            "bias": lambda s: bias(W, H, GW, GH, BW, BH, u, i, r, *scr, 0.1, 0.05, 3.0, np.uint64(s), ks),
+            "sampled": lambda s: kernels.sgd_sampled(W, H, u, i, r, 1e-3, 0.05, np.uint64(s), 0, nnz),
+            "sampled adaptive": lambda s: ada_s(W, H, GW, GH, BW[:0], BH[:0], u, i, r, 0.1, 0.05, 0.0,
+                                                np.uint64(s), 0, nnz, ks),
+        }
+        mps = {}
+        for name, f in runs.items():
+            f(0)                     # compile / load from the cache
+            mps[name] = nnz / best(f) / 1e6
+        print(f"{d:>5} {f'{m} x {n}':>16} {nnz:>9} {mps['plain']:>7.1f} {mps['plain'] / LIBMF_MPS:>15.2f}x "
+              f"{mps['adaptive']:>9.1f} {mps['bias']:>7.1f} {mps['sampled']:>14.1f} {mps['sampled adaptive']:>17.1f}",
+              flush=True)
     print()
 
 

@@ -78,11 +78,28 @@ def libmf_missing(so: str | None = None) -> str | None:
     return f"{last} (pip install libmf, or mpiml[bench])"
 
 
-def run_libmf(path: Path, k: int, lam: float, threads: int, epochs: int, so: str | None) -> dict:
-    """One LIBMF configuration in a child process; returns its JSON record."""
+def run_libmf(path: Path, k: int, lam: float, threads: int, epochs: int, so: str | None,
+              n_ratings: int = BASE_RATINGS) -> dict:
+    """One LIBMF configuration in a child process; returns its JSON record.
+
+    LIBMF's multi-threaded scheduler can leave its threads waiting forever at
+    the end of training (cjlin1/libmf issue 12; seen here once with 2 threads
+    on 20,000 ratings: every thread in a futex wait, no CPU used), so a child
+    gets a time limit proportional to its work (4 fits of 1 and 1 + epochs
+    epochs; a normal run takes a small fraction of it) and is run once more
+    if it exceeds it."""
     env = dict(os.environ, **({"LIBMF_OBJ": so} if so else {}))
     cmd = [sys.executable, "-m", "mpiml.bench.mf_libmf", str(path), str(k), repr(lam), str(threads), str(epochs)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    limit = 120 + 30 * (n_ratings / 1e6) * (epochs + 2)
+    for attempt in (1, 2):
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit)
+            break
+        except subprocess.TimeoutExpired:
+            print(f"mpiml bench mf: LIBMF ({threads} thread(s)) did not finish within {limit:.0f} s "
+                  f"(attempt {attempt} of 2; a known LIBMF scheduler hang)", file=sys.stderr, flush=True)
+    else:
+        raise SystemExit(f"mpiml bench mf: LIBMF with {threads} thread(s) hung twice (> {limit:.0f} s each)")
     if res.returncode:
         raise SystemExit(f"mpiml bench mf: LIBMF run failed ({res.returncode}):\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -153,7 +170,7 @@ def libmf_table(args) -> None:
         for rep in range(max(args.libmf_repeat, 1)):
             for name, w in configs:
                 if name == "LIBMF":
-                    r = run_libmf(npy, 32, lam, w, epochs, args.libmf_so)
+                    r = run_libmf(npy, 32, lam, w, epochs, args.libmf_so, args.size)
                 else:
                     r = _mpiml_run(w, text, epochs, Path(tmp) / f"mpiml-{w}-{rep}.jsonl")
                 old = found.setdefault((name, w), r)

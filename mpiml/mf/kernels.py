@@ -135,21 +135,52 @@ def sgd_sampled(W, H, users, items, values, lr, lam, seed, start, count):
             h[f] = hf + lr * (e * wf - lam * hf)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, slow_only):
-    """One SGD update of rows ``u`` of W and ``i`` of H (and their biases and
-    accumulators); returns the error before the update.
+# The adaptive / bias kernels come in one compiled specialisation per
+# (adaptive, bias, slow_only): numba freezes a closure's variables as
+# constants, so the flags reach the inlined update as constants and every
+# branch on them is folded before the loops are optimised.  (With the flags
+# as runtime arguments of one function, the kernel ran 5-9x slower than the
+# plain one.)  numba's cache keys a closure's compiled code by the values of
+# its variables as well as by its bytecode, so the variants cache apart.
 
-    With ``adaptive`` (Chin, Zhuang, Juan, Lin, PAKDD 2015, as LIBMF runs it)
-    a row's coordinates form two parts, the first ``ks`` ("slow") and the
-    rest ("fast"), each with its own accumulator ``G[row, part]``: the step is
-    ``eta / sqrt(G)`` with the accumulator *before* this update, which then
-    grows by the mean squared gradient over the part's coordinates.  The
-    biases belong to the slow part.  With ``slow_only`` (the first epoch) only
-    the slow part moves, so the fast part starts the second epoch with its
-    full step instead of one already shrunk by the large early gradients.
-    Without ``adaptive`` every coordinate steps by ``eta``.
-    """
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _adagrad_part(w, h, e, lam, su, si):
+    """Step the coordinates of the views ``w``, ``h`` (one part of a W row and
+    an H row) by ``su``, ``si`` along the gradients with error ``e``; returns
+    the sums of the squared gradients (W side, H side).
+
+    The loop runs over views that start at 0: indexing ``w[f]`` for ``f`` in
+    ``range(ks, k)`` of a whole row makes numba emit a negative-index test
+    per access (it cannot prove ``ks >= 0``), which kept that loop scalar."""
+    typ = w.dtype.type
+    gu2 = typ(0.0)
+    gi2 = typ(0.0)
+    for f in range(w.shape[0]):
+        wf = w[f]
+        hf = h[f]
+        gw = lam * wf - e * hf
+        gh = lam * hf - e * wf
+        gu2 += gw * gw
+        gi2 += gh * gh
+        w[f] = wf - su * gw
+        h[f] = hf - si * gh
+    return gu2, gi2
+
+
+@njit(cache=True, inline="always")
+def _slow_mask(W, ks):
+    """Per coordinate of a W row, 1 in the slow part (``f < ks``), else 0 (W's dtype)."""
+    slow = np.zeros(W.shape[1], W.dtype)
+    slow[:ks] = 1.0
+    return slow
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, ks, slow, adaptive, bias, slow_only):
+    """One update of :func:`sgd_block_rows` (rows ``u`` of W, ``i`` of H);
+    returns the error before it.  Only ever called with constant flags;
+    ``slow`` is :func:`_slow_mask` of the row length and ``ks``."""
     k = W.shape[1]
     w = W[u]
     h = H[i]
@@ -159,24 +190,63 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, 
     if bias:
         pred += mu + BW[u] + BH[i]
     e = r - pred
-    if adaptive:
-        su = eta / np.sqrt(GW[u, 0])
-        si = eta / np.sqrt(GH[i, 0])
+    if not adaptive:
+        for f in range(k):
+            wf = w[f]
+            hf = h[f]
+            w[f] = wf - eta * (lam * wf - e * hf)
+            h[f] = hf - eta * (lam * hf - e * wf)
+        if bias:
+            bu = BW[u]
+            bi = BH[i]
+            BW[u] = bu - eta * (lam * bu - e)
+            BH[i] = bi - eta * (lam * bi - e)
+        return e
+    typ = W.dtype.type
+    su = eta / np.sqrt(GW[u, 0])
+    si = eta / np.sqrt(GH[i, 0])
+    if slow_only:
+        gu2, gi2 = _adagrad_part(w[:ks], h[:ks], e, lam, su, si)
     else:
-        su = eta
-        si = eta
-        ks = k
-    gu2 = W.dtype.type(0.0)
-    gi2 = W.dtype.type(0.0)
-    for f in range(ks):
-        wf = w[f]
-        hf = h[f]
-        gw = lam * wf - e * hf
-        gh = lam * hf - e * wf
-        gu2 += gw * gw
-        gi2 += gh * gh
-        w[f] = wf - su * gw
-        h[f] = hf - si * gh
+        # Both parts in one loop over all k coordinates.  Every quantity of
+        # the rule (e, the gradients, both parts' steps from G before this
+        # update) depends only on the values before the update, so the loop
+        # may pick each coordinate's step by the 0/1 mask ``slow`` (1 for
+        # f < ks): x·1 + y·0 is exactly x for finite steps (G >= 1).  A
+        # 32-iteration loop is what LLVM's main vector loop needs here (8
+        # floats x 4 interleaved); the two part loops of 4 and 28 ran in its
+        # remainder.  The loop sums the squared gradients over the whole row;
+        # the slow part's sums come from a ks-iteration loop over the old
+        # values first (summing under the mask inside the fused loop as well
+        # cost its speed), and the fast part's are the difference.
+        gu2 = typ(0.0)
+        gi2 = typ(0.0)
+        for f in range(ks):
+            gw = lam * w[f] - e * h[f]
+            gh = lam * h[f] - e * w[f]
+            gu2 += gw * gw
+            gi2 += gh * gh
+        su1 = eta / np.sqrt(GW[u, 1])
+        si1 = eta / np.sqrt(GH[i, 1])
+        one = typ(1.0)
+        tu2 = typ(0.0)
+        ti2 = typ(0.0)
+        for f in range(k):
+            wf = w[f]
+            hf = h[f]
+            gw = lam * wf - e * hf
+            gh = lam * hf - e * wf
+            tu2 += gw * gw
+            ti2 += gh * gh
+            m = slow[f]
+            w[f] = wf - (su * m + su1 * (one - m)) * gw
+            h[f] = hf - (si * m + si1 * (one - m)) * gh
+        # The difference of two sums of the same non-negative terms in
+        # different orders; when the fast part is empty (ks == k) or tiny it
+        # may round below 0, which an accumulator must not do.
+        n1 = typ(max(k - ks, 1))
+        GW[u, 1] += max(tu2 - gu2, typ(0.0)) / n1
+        GH[i, 1] += max(ti2 - gi2, typ(0.0)) / n1
     if bias:
         gw = lam * BW[u] - e
         gh = lam * BH[i] - e
@@ -184,106 +254,137 @@ def _step_rows(W, H, GW, GH, BW, BH, u, i, r, eta, lam, mu, adaptive, bias, ks, 
         gi2 += gh * gh
         BW[u] -= su * gw
         BH[i] -= si * gh
-    if adaptive:
-        n0 = W.dtype.type(ks + (1 if bias else 0))
-        GW[u, 0] += gu2 / n0
-        GH[i, 0] += gi2 / n0
-        if ks < k and not slow_only:
-            su = eta / np.sqrt(GW[u, 1])
-            si = eta / np.sqrt(GH[i, 1])
-            gu2 = W.dtype.type(0.0)
-            gi2 = W.dtype.type(0.0)
-            for f in range(ks, k):
-                wf = w[f]
-                hf = h[f]
-                gw = lam * wf - e * hf
-                gh = lam * hf - e * wf
-                gu2 += gw * gw
-                gi2 += gh * gh
-                w[f] = wf - su * gw
-                h[f] = hf - si * gh
-            n1 = W.dtype.type(k - ks)
-            GW[u, 1] += gu2 / n1
-            GH[i, 1] += gi2 / n1
+    n0 = typ(ks + (1 if bias else 0))
+    GW[u, 0] += gu2 / n0
+    GH[i, 0] += gi2 / n0
     return e
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _make_block_rows(adaptive, bias, slow_only):
+    @njit(cache=True, fastmath=_FAST, error_model="numpy")
+    def block(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v, eta, lam, mu,
+              seed, ks):
+        n = users.shape[0]
+        shuffled_order(n, seed, scratch_i)
+        for t in range(n):
+            o = scratch_i[t]
+            scratch_u[t] = users[o]
+            scratch_v[t] = values[o]
+            scratch_i[t] = items[o]
+        typ = W.dtype.type
+        eta = typ(eta)
+        lam = typ(lam)
+        mu = typ(mu)
+        slow = _slow_mask(W, ks)
+        sse = 0.0
+        for t in range(n):
+            e = _step_rows(W, H, GW, GH, BW, BH, scratch_u[t], scratch_i[t], typ(scratch_v[t]), eta, lam,
+                           mu, ks, slow, adaptive, bias, slow_only)
+            sse += np.float64(e) * np.float64(e)
+        return sse
+    return block
+
+
+def _make_sampled_rows(adaptive, bias, slow_only):
+    @njit(cache=True, fastmath=_FAST, error_model="numpy")
+    def sampled(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count, ks):
+        n = users.shape[0]
+        if n == 0:
+            return
+        typ = W.dtype.type
+        eta = typ(eta)
+        lam = typ(lam)
+        mu = typ(mu)
+        base = np.uint64(seed)
+        slow = _slow_mask(W, ks)
+        for t in range(start, start + count):
+            idx = _below(_mix(base + np.uint64(t) * _GOLDEN), n)
+            _step_rows(W, H, GW, GH, BW, BH, users[idx], items[idx], typ(values[idx]), eta, lam, mu, ks,
+                       slow, adaptive, bias, slow_only)
+    return sampled
+
+
+def _variants():
+    out = {}
+    for adaptive in (False, True):
+        for bias in (False, True):
+            for slow_only in ((False, True) if adaptive else (False,)):
+                out[adaptive, bias, slow_only] = (_make_block_rows(adaptive, bias, slow_only),
+                                                  _make_sampled_rows(adaptive, bias, slow_only))
+    return out
+
+
+_ROWS = _variants()
+
+
+def rows_kernels(adaptive: bool, bias: bool, slow_only: bool):
+    """``(block, sampled)``: the compiled :func:`sgd_block_rows` /
+    :func:`sgd_sampled_rows` of one variant, taking the same arguments but the
+    three flags (a caller that runs many blocks looks them up once)."""
+    return _ROWS[bool(adaptive), bool(bias), bool(slow_only) and bool(adaptive)]
+
+
 def sgd_block_rows(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v,
                    eta, lam, mu, seed, adaptive, bias, ks, slow_only):
     """:func:`sgd_block` with per-row adaptive steps and/or bias terms.
 
-    ``GW``/``GH`` (``rows × 2``: the slow and fast parts' accumulators of each
-    W/H row, start at 1; ``ks`` slow coordinates, ``slow_only`` in the first
-    epoch, see :func:`_step_rows`) are used and updated when ``adaptive``;
-    ``BW``/``BH`` (user/item biases) when ``bias``,
-    the prediction then being ``mu + BW[u] + BH[i] + w·h``.  Unused arrays may
-    be empty.  All arrays share W's dtype; scalars are cast to it, so float32
-    and float64 factors each compute in their own precision.  Same visiting
-    order as :func:`sgd_block` (``shuffled_order(nnz, seed)``); returns the
-    online Σ e² in float64.
+    One SGD update per rating, in the order ``shuffled_order(nnz, seed)``
+    (as :func:`sgd_block`): with error ``e = r − pred`` (``pred = w·h``, plus
+    ``mu + BW[u] + BH[i]`` with ``bias``), every coordinate ``x`` of the W row
+    and the H row steps to ``x − s·g`` along its gradient ``g`` (``λ w − e h``,
+    ``λ h − e w``; a bias's is ``λ b − e``).  Without ``adaptive``, ``s`` is
+    ``eta``.  With ``adaptive`` (Chin, Zhuang, Juan, Lin, PAKDD 2015, as LIBMF
+    runs it) a row's coordinates form two parts, the first ``ks`` ("slow",
+    with the bias) and the rest ("fast"), each with its own accumulator
+    ``G[row, part]`` (``GW``/``GH``, ``rows × 2``, start at 1): the part steps
+    by ``eta / sqrt(G)`` with G *before* this update, and G then grows by the
+    mean squared gradient over the part's coordinates.  With ``slow_only``
+    (the first epoch) only the slow part moves, so the fast part starts the
+    second epoch with its full step instead of one already shrunk by the
+    large early gradients.
+
+    Arrays a variant does not use may be empty.  All arrays share W's dtype;
+    scalars are cast to it, so float32 and float64 factors each compute in
+    their own precision.  Returns the online Σ e² (errors before each
+    update) in float64.
     """
-    n = users.shape[0]
-    shuffled_order(n, seed, scratch_i)
-    for t in range(n):
-        o = scratch_i[t]
-        scratch_u[t] = users[o]
-        scratch_v[t] = values[o]
-        scratch_i[t] = items[o]
-    typ = W.dtype.type
-    eta = typ(eta)
-    lam = typ(lam)
-    mu = typ(mu)
-    sse = 0.0
-    for t in range(n):
-        e = _step_rows(W, H, GW, GH, BW, BH, scratch_u[t], scratch_i[t], typ(scratch_v[t]), eta, lam,
-                       mu, adaptive, bias, ks, slow_only)
-        sse += np.float64(e) * np.float64(e)
-    return sse
+    block, _ = rows_kernels(adaptive, bias, slow_only)
+    return block(W, H, GW, GH, BW, BH, users, items, values, scratch_i, scratch_u, scratch_v, eta, lam, mu,
+                 seed, ks)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count,
                      adaptive, bias, ks, slow_only):
     """:func:`sgd_sampled` (same samples) with the updates of :func:`sgd_block_rows`."""
-    n = users.shape[0]
-    if n == 0:
-        return
-    typ = W.dtype.type
-    eta = typ(eta)
-    lam = typ(lam)
-    mu = typ(mu)
-    base = np.uint64(seed)
-    for t in range(start, start + count):
-        idx = _below(_mix(base + np.uint64(t) * _GOLDEN), n)
-        _step_rows(W, H, GW, GH, BW, BH, users[idx], items[idx], typ(values[idx]), eta, lam, mu,
-                   adaptive, bias, ks, slow_only)
+    _, sampled = rows_kernels(adaptive, bias, slow_only)
+    sampled(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count, ks)
 
 
-@njit(cache=True)
-def block_loss_bias(W, H, BW, BH, mu, users, items, values):
-    """:func:`block_loss` for the model ``mu + BW[u] + BH[i] + w·h``; the
-    regulariser also counts ``BW[u]² + BH[i]²``."""
+@njit(cache=True, fastmath=_FAST)
+def block_loss_bias_normed(W, H, BW, BH, mu, nw, nh, users, items, values):
+    """:func:`block_loss_normed` for the model ``mu + BW[u] + BH[i] + w·h``:
+    ``(Σ e², Σ (nw[u] + nh[i] + BW[u]² + BH[i]²))``.
+
+    ``w·h`` in the factors' dtype (SIMD partial sums), then the biases, the
+    error and both sums in float64, in array order: one dot product per
+    rating, as without biases."""
     sse = 0.0
     reg = 0.0
     k = W.shape[1]
+    zero = W.dtype.type(0.0)
     for t in range(users.shape[0]):
-        w = W[users[t]]
-        h = H[items[t]]
-        bu = np.float64(BW[users[t]])
-        bi = np.float64(BH[items[t]])
-        pred = np.float64(mu) + bu + bi
-        nw = bu * bu
-        nh = bi * bi
+        u = users[t]
+        i = items[t]
+        w = W[u]
+        h = H[i]
+        pred = zero
         for f in range(k):
-            wf = np.float64(w[f])
-            hf = np.float64(h[f])
-            pred += wf * hf
-            nw += wf * wf
-            nh += hf * hf
-        e = np.float64(values[t]) - pred
+            pred += w[f] * h[f]
+        bu = np.float64(BW[u])
+        bi = np.float64(BH[i])
+        e = np.float64(values[t]) - (np.float64(mu) + bu + bi + np.float64(pred))
         sse += e * e
-        reg += nw + nh
+        reg += nw[u] + nh[i] + bu * bu + bi * bi
     return sse, reg
 
 

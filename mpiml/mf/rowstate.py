@@ -89,7 +89,7 @@ class RowState:
     def _loss(self, H, BH, nw, nh, blk):
         """``(Σ e², Σ regulariser)`` of a block; ``nw``/``nh``: squared row norms of W, H."""
         if self.bias:
-            return kernels.block_loss_bias(self.W_, H, self.BW_, BH, self.mu_, *blk)
+            return kernels.block_loss_bias_normed(self.W_, H, self.BW_, BH, self.mu_, nw, nh, *blk)
         return kernels.block_loss_normed(self.W_, H, nw, nh, *blk)
 
     def _sgd_sampled(self, j: int, blk, lr: float, seed, start: int, count: int, epoch: int) -> None:

@@ -245,7 +245,7 @@ def serial_dsgd(train, n_users, n_items, *, n_ranks, blocks_per_rank=1, k=4, lam
 
         def loss(blk):
             if bias:
-                return kernels.block_loss_bias(W, H, BW, BH, mu, *blk)
+                return kernels.block_loss_bias_normed(W, H, BW, BH, mu, nw, nh, *blk)
             return kernels.block_loss_normed(W, H, nw, nh, *blk)
         for key in sorted(blocks):
             a, bb = loss(blocks[key])

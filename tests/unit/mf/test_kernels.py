@@ -193,10 +193,35 @@ def test_sgd_sampled_rows_matches_python_and_chunks_compose(adaptive, bias):
     assert all(np.array_equal(a, b) for a, b in zip(again, (W, H, *st)))
 
 
-def test_block_loss_bias_matches_python():
-    W, H, u, i, r = _block(9)
-    _, _, BW, BH = _row_state(len(W), len(H), np.float64)
-    got = kernels.block_loss_bias(W, H, BW, BH, 3.0, u, i, r)
-    want = naive.py_block_loss_bias(W, H, BW, BH, 3.0, u, i, r)
-    assert got == pytest.approx(want, rel=1e-12)
-    assert kernels.sum_values(r) == pytest.approx(float(np.sum(r)), rel=1e-12)
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_block_loss_bias_normed_matches_python(dtype, rel):
+    W, H, u, i, r = _block(9, dtype=dtype)
+    _, _, BW, BH = _row_state(len(W), len(H), dtype)
+    nw, nh = np.empty(len(W)), np.empty(len(H))
+    kernels.row_norms(W, nw)
+    kernels.row_norms(H, nh)
+    sse, reg = kernels.block_loss_bias_normed(W, H, BW, BH, 3.0, nw, nh, u, i, r)
+    f64 = [np.asarray(a, np.float64) for a in (W, H, BW, BH)]
+    sse2, reg2 = naive.py_block_loss_bias(*f64, 3.0, u, i, r.astype(np.float64))
+    assert sse == pytest.approx(sse2, rel=rel) and reg == pytest.approx(reg2, rel=1e-12)
+    assert kernels.block_loss_bias_normed(W, H, BW, BH, 3.0, nw, nh, u[:0], i[:0], r[:0]) == (0.0, 0.0)
+    assert kernels.sum_values(r) == pytest.approx(float(np.sum(r.astype(np.float64))), rel=1e-12)
+
+
+def test_rows_kernels_one_specialisation_per_variant_and_all_slow_rows_stay_finite():
+    """Each (adaptive, bias, slow_only) has its own compiled kernel (slow_only
+    only exists for adaptive); with ks == k (k = 1) the empty fast part leaves
+    its accumulator at 1 instead of dividing by zero."""
+    variants = {(a, b, s) for a in (False, True) for b in (False, True) for s in (False, True)}
+    kerns = {v: kernels.rows_kernels(*v) for v in variants}
+    assert len({id(k[0]) for k in kerns.values()}) == 6
+    assert kerns[(False, True, True)] is kerns[(False, True, False)]
+    W, H, u, i, r = _block(10, k=1)
+    GW, GH, BW, BH = _row_state(len(W), len(H), np.float64)
+    ref = [a.copy() for a in (W, H, GW, GH, BW, BH)]
+    kernels.sgd_block_rows(W, H, GW, GH, BW, BH, u, i, r, *_scratch(len(u)), 0.1, 0.05, 3.0, np.uint64(3),
+                           True, True, 1, False)
+    naive.py_sgd_block_rows(*ref, u, i, r, 0.1, 0.05, 3.0, 3, True, True, 1, False)
+    assert (GW[:, 1] == 1).all() and (GH[:, 1] == 1).all() and (GW[np.unique(u), 0] > 1).all()
+    for got, want in zip((W, H, GW, GH, BW, BH), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
