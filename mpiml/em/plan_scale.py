@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..partition import block_range, hash_owner
-from .keys import VALUE_BYTES, Holders, rank_dtype
+from .keys import VALUE_BYTES, Holders, intersection_matrix, rank_dtype
 from .plan import allreduce_bytes
 from .settings import TOPOLOGIES
 from .topology import RootedTree, spanning_tree
@@ -131,61 +131,6 @@ def _check_keys(key_sets) -> None:
     for r, k in enumerate(key_sets):
         if k.size > 1 and not bool(np.all(k[1:] > k[:-1])):
             raise ValueError(f"key set of rank {r} is not sorted and distinct")
-
-
-# ------------------------------------------------------------------ intersections
-_PAIR_CHUNK = 1 << 22       # rank pairs generated at once by the light-key counter
-_HEAVY_ROWS = 1 << 14       # keys per dense product (sums below 2**24 stay exact in float32)
-
-
-def gram_matrix(h: Holders, size: int) -> np.ndarray:
-    """|K_i & K_j| within the keys of ``h`` for every pair of ranks (int64, size x size).
-
-    The Gram matrix B^T B of the key x rank incidence matrix B, as
-    :func:`mpiml.em.keys.intersection_matrix` computes it, with the keys held
-    by few ranks counted on one triangle only: grouped by their number of
-    holders c, their c (c - 1) / 2 holder pairs become ``a << bits | b``
-    codes counted by one ``bincount`` per chunk (holders are sorted, so
-    a < b).  Keys held by more than ``max(32, size // 16)`` ranks go through
-    dense float32 products (BLAS), where a pair loop would approach size**2
-    per key.
-    """
-    cnt = np.diff(h.ptr)
-    bits = label_bits(size)
-    heavy_from = max(32, size // 16)
-    flat = np.zeros(1 << (2 * bits), np.int64)
-    ranks = h.ranks.astype(np.int64)
-    light = np.flatnonzero((cnt >= 2) & (cnt <= heavy_from))
-    by_c = cnt[light]
-    order = np.argsort(by_c, kind="stable")
-    light, by_c = light[order], by_c[order]
-    cuts = np.searchsorted(by_c, np.arange(2, heavy_from + 2))
-    for c in range(2, heavy_from + 1):
-        sel = light[cuts[c - 2]:cuts[c - 1]]
-        if sel.size == 0:
-            continue
-        ia, ib = np.triu_indices(c, 1)
-        step = max(1, _PAIR_CHUNK // ia.size)
-        for a in range(0, sel.size, step):
-            mat = ranks[h.ptr[sel[a:a + step]][:, None] + np.arange(c)]
-            codes = mat[:, ia] << bits
-            codes |= mat[:, ib]
-            flat += np.bincount(codes.ravel(), minlength=flat.size)
-    side = 1 << bits
-    up = flat.reshape(side, side)[:size, :size]
-    m = up + up.T
-    m[np.diag_indices(size)] = np.bincount(ranks, minlength=size)
-    rows = np.flatnonzero(cnt > heavy_from)
-    for a in range(0, rows.size, _HEAVY_ROWS):
-        sel = rows[a:a + _HEAVY_ROWS]
-        d = np.zeros((sel.size, size), np.float32)
-        n = cnt[sel]
-        ent = np.repeat(h.ptr[sel] - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
-        d[np.repeat(np.arange(sel.size), n), ranks[ent]] = 1.0
-        g = (d.T @ d).astype(np.int64)
-        g[np.diag_indices(size)] = 0
-        m += g
-    return m
 
 
 # ------------------------------------------------------------------ trees
@@ -346,7 +291,7 @@ def plan_costs(key_sets, topologies=TOPOLOGIES, *, space=None, tree_edges=None, 
             ap_sent += VALUE_BYTES * np.bincount(h.ranks, weights=np.repeat(cnt - 1, cnt),
                                                  minlength=size).astype(np.int64)
         if need_gram:
-            gram += gram_matrix(h, size)
+            gram += intersection_matrix(h, size)
         if "tree" in tags:
             tags["tree"].add(h)
         del h, cnt
