@@ -125,23 +125,35 @@ class RootedTree:
 
 
 def _center(adj) -> int:
-    """Lowest-numbered node of minimum eccentricity (keeps the schedule short)."""
-    best, best_ecc = 0, None
-    for s in range(len(adj)):
-        dist = {s: 0}
-        frontier = [s]
-        while frontier:
-            nxt = []
-            for v in frontier:
-                for u in adj[v]:
-                    if u not in dist:
-                        dist[u] = dist[v] + 1
-                        nxt.append(u)
-            frontier = nxt
-        ecc = max(dist.values())
-        if best_ecc is None or ecc < best_ecc:
-            best, best_ecc = s, ecc
-    return best
+    """Lowest-numbered node of minimum eccentricity (keeps the schedule short).
+
+    In a tree, the farthest node from any node is an end of a longest path
+    (a diameter), so with a, b the two ends of one diameter (a = farthest
+    from node 0, b = farthest from a), ecc(v) = max(dist(a, v), dist(b, v)):
+    three breadth-first searches instead of one per node.
+    """
+    if len(adj) == 1:
+        return 0
+    d0 = _bfs_dist(adj, 0)
+    a = int(np.argmax(d0))
+    da = _bfs_dist(adj, a)
+    db = _bfs_dist(adj, int(np.argmax(da)))
+    return int(np.argmin(np.maximum(da, db)))     # argmin: the lowest-numbered of the minima
+
+
+def _bfs_dist(adj, s: int) -> np.ndarray:
+    dist = np.full(len(adj), -1, np.int64)
+    dist[s] = 0
+    frontier = [s]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for u in adj[v]:
+                if dist[u] < 0:
+                    dist[u] = dist[v] + 1
+                    nxt.append(u)
+        frontier = nxt
+    return dist
 
 
 def check_running_intersection(edges, key_sets, work_sets) -> list[str]:

@@ -11,6 +11,7 @@ from mpiml.em.ibm1 import KeySpace, simulated_stat_keys
 from mpiml.em.model import IBM1Model
 from mpiml.em.plan import TOPOLOGIES
 from mpiml.em.plan_cost import plan_cost
+from mpiml.em.plan_scale import plan_costs
 from mpiml.io.corpus import read_parallel
 from mpiml.runtime.faults import Straggler
 from tests.mpi.conftest import assert_all
@@ -47,7 +48,11 @@ def test_plan_bytes_equal_measured_bytes(comm, corpus20k, topology):
         c = read_parallel(SerialComm(), *corpus20k)
         keys = simulated_stat_keys(c, comm.size)
         want = plan_cost(keys, topology, space=KeySpace(c.n_src, c.n_tgt), tree_edges=edges)
+        # the one-pass planner of `mpiml plan` (every topology at once) agrees
+        both = plan_costs(keys, TOPOLOGIES, space=KeySpace(c.n_src, c.n_tgt), tree_edges=chain(comm.size))
+        want["one_pass_agrees"] = both[topology] == {k: v for k, v in want.items()}
     want = comm.bcast_obj(want)
+    assert_all(comm, want.pop("one_pass_agrees"), f"plan_costs differs from plan_cost: {want}")
     info = algo.model_.plan_info_
     got = {"bytes_total": info.bytes_total, "bytes_max_rank": info.bytes_max_rank,
            "rounds": info.n_rounds}
