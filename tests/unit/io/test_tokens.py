@@ -49,7 +49,10 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     monkeypatch.setattr("mpiml.io.tokens._SMALL", 0)
     rng = np.random.default_rng(3)
     words = [f"w{i}" for i in range(6000)] + ["L" * 5000, "M" * 9000, "é" * 3000]
-    lines = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(2000)]
+    # draw indices: rng.choice(words) would copy the list into a 9000-character
+    # wide string array on every call (minutes of test time for nothing)
+    lines = [" ".join(words[j] for j in rng.integers(0, len(words), size=int(rng.integers(0, 30))))
+             for _ in range(2000)]
     text = "\n".join(lines) + "\n"
     data = text.encode("utf-8")
     tok = Tokenizer()
@@ -58,3 +61,4 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     assert counts.tolist() == want_counts
     assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == want_words
     assert len(set(tok.words)) == len(tok.words)    # one id per distinct word
+    assert len(tok.words) > 5000 and {w.encode("utf-8") for w in words[-3:]} <= set(tok.words)
