@@ -60,14 +60,14 @@ class _World:
         # numba kernels for tens of seconds on a loaded machine) is not
         # deadlocked, so time counts towards ``timeout`` only while every rank
         # that has not returned is blocked in a wait.
-        self.waiting: set = set()
+        self.waiting: dict = defaultdict(int)     # rank -> depth of nested waits
         self.finished: set = set()
         self.stuck_since: float | None = None
 
     def _update_stuck(self) -> None:
         """Call with ``cond`` held after ``waiting`` or ``finished`` changed."""
         live = self.n - len(self.finished)
-        stuck = live > 0 and len(self.waiting) >= live
+        stuck = live > 0 and sum(1 for d in self.waiting.values() if d > 0) >= live
         if not stuck:
             self.stuck_since = None
         elif self.stuck_since is None:
@@ -75,12 +75,12 @@ class _World:
 
     def set_waiting(self, rank: int, waiting: bool) -> None:
         with self.cond:
-            (self.waiting.add if waiting else self.waiting.discard)(rank)
+            self.waiting[rank] += 1 if waiting else -1
             self._update_stuck()
 
     def set_finished(self, rank: int) -> None:
         with self.cond:
-            self.waiting.discard(rank)
+            self.waiting.pop(rank, None)
             self.finished.add(rank)
             self._update_stuck()
             self.cond.notify_all()
@@ -162,7 +162,7 @@ class FakeComm:
             raise _PeerDied("another simulated rank raised outside an agreed block")
         if self._open and any(b in self._open for _, b in w.notices[self._seen:]):
             raise _PeerFailed()
-        if self.rank in w.waiting and w.stuck_for() > w.timeout:
+        if w.waiting.get(self.rank, 0) > 0 and w.stuck_for() > w.timeout:
             raise TimeoutError(f"rank {self.rank}: every simulated rank has waited for {w.timeout:g} s "
                                f"(deadlock?)")
 
