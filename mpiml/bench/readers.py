@@ -33,7 +33,7 @@ import numpy as np
 from .launcher import run_mpi
 
 READERS = ("ratings-tsv", "ratings-movielens", "dense-6f", "dense-18e", "libsvm", "corpus",
-           "ratings-h5", "dense-npy")
+           "corpus-ef", "ratings-h5", "dense-npy")
 
 
 def register(b) -> None:
@@ -42,11 +42,17 @@ def register(b) -> None:
     p.add_argument("--ranks", default="1,2", help="comma-separated rank counts (default %(default)s)")
     p.add_argument("--reps", type=int, default=2, help="repeats, best taken (default %(default)s)")
     p.add_argument("--dir", help="where to generate the files (default: a temporary directory here)")
+    p.add_argument("--only", help="comma-separated readers to run (default: all of " + ",".join(READERS) + ")")
     p.set_defaults(func=bench_readers)
 
 
-def generate(d: Path, mb: float, seed: int = 0) -> dict:
-    """Write the benchmark files into ``d``; returns name -> path."""
+def generate(d: Path, mb: float, seed: int = 0, only=None) -> dict:
+    """Write the benchmark files into ``d``; returns name -> path (a pair of
+    paths for the two-file corpus).  With ``only`` a subset of the corpus
+    readers, only the corpus files are written."""
+    corpus = _corpus_files(d, mb, np.random.default_rng(seed + 1))
+    if only is not None and set(only) <= set(corpus):
+        return corpus
     rng = np.random.default_rng(seed)
     n = int(mb * 1e6 / 26)                       # a ratings line is ~26 bytes
     u, i = rng.integers(1, 100_000, n), rng.integers(1, 30_000, n)
@@ -67,22 +73,51 @@ def generate(d: Path, mb: float, seed: int = 0) -> dict:
     with open(out["libsvm"], "w") as f:
         f.write("".join(("1" if k % 2 else "-1") + "".join(f" {j}:{x:.6g}" for j, x in zip(ji, xi)) + "\n"
                         for k, (ji, xi) in enumerate(zip(idx.tolist(), vals.tolist()))))
-    out["corpus"] = d / "corpus.txt"
-    words = np.array([f"w{k}" for k in range(50_000)])
-    n_tok = int(mb * 1e6 / 6)
-    toks = words[np.minimum(rng.zipf(1.3, n_tok), 50_000) - 1]
-    lens = rng.integers(5, 30, n_tok // 15)
-    with open(out["corpus"], "w") as f:
-        at = 0
-        for m in lens:
-            f.write(" ".join(toks[at:at + m]) + "\n")
-            at += m
+    out.update(corpus)
     from ..comm.serial import SerialComm
     from ..io.convert import convert_dense, convert_ratings
     out["ratings-h5"] = d / "ratings.h5"
     convert_ratings(SerialComm(), out["ratings-tsv"], out["ratings-h5"])
     out["dense-npy"] = d / "X6.npy"
     convert_dense(SerialComm(), out["dense-6f"], out["dense-npy"])
+    return out
+
+
+def _words(rng, n: int, letters: str) -> np.ndarray:
+    """``n`` distinct made-up words of 1-16 letters (mean ~6, as in European
+    text), a few of them longer than the tokeniser's 7-byte packed keys."""
+    lens = np.clip(rng.poisson(5.5, 2 * n) + 1, 1, 16)
+    alpha = np.array(list(letters))
+    words = dict.fromkeys("".join(alpha[rng.integers(0, alpha.size, m)]) for m in lens)
+    return np.array(list(words)[:n])
+
+
+def _corpus_files(d: Path, mb: float, rng) -> dict:
+    """A sentence-aligned pair of ~``mb`` MB per side, as IBM1 training reads it
+    (``corpus.e`` / ``corpus.f``), and the same pairs as ``source ||| target``
+    lines: Zipf-distributed words, sentence lengths 1-40 (target ~ source),
+    a few empty lines (pairs the reader skips) and CRLF line ends on some."""
+    src_words = _words(rng, 50_000, "abcdefghijklmnopqrstuvwxyz")
+    tgt_words = _words(rng, 60_000, "abcdefghijklmnopqrstuvwxyz\u00e9\u00e8\u00e0\u00fc")
+    n_lines = int(mb * 1e6 / 300)                 # ~150 bytes a side per line
+    ls = rng.integers(1, 41, n_lines)
+    ls[rng.random(n_lines) < 0.001] = 0
+    lt = np.maximum(0, ls + rng.integers(-3, 4, n_lines))
+    src = src_words[np.minimum(rng.zipf(1.2, int(ls.sum())), src_words.size) - 1]
+    tgt = tgt_words[np.minimum(rng.zipf(1.2, int(lt.sum())), tgt_words.size) - 1]
+    crlf = rng.random(n_lines) < 0.05
+    out = {"corpus": (d / "corpus.e", d / "corpus.f"), "corpus-ef": d / "corpus.ef"}
+    with open(out["corpus"][0], "w", encoding="utf-8") as fe, \
+            open(out["corpus"][1], "w", encoding="utf-8") as ff, \
+            open(out["corpus-ef"], "w", encoding="utf-8") as fef:
+        a = b = 0
+        for m, n, cr in zip(ls.tolist(), lt.tolist(), crlf.tolist()):
+            e, f = " ".join(src[a:a + m]), " ".join(tgt[b:b + n])
+            end = "\r\n" if cr else "\n"
+            fe.write(e + end)
+            ff.write(f + end)
+            fef.write(f"{e} ||| {f}{end}")
+            a, b = a + m, b + n
     return out
 
 
@@ -96,8 +131,8 @@ def _read(comm, name: str, path):
     if name == "libsvm":
         from ..io.libsvm import read_libsvm
         return read_libsvm(comm, path)
-    from ..io.corpus import read_parallel
-    return read_parallel(comm, path, path)
+    from ..io.corpus import read_parallel    # as IBM1 training calls it
+    return read_parallel(comm, *path) if name == "corpus" else read_parallel(comm, path)
 
 
 def _worker(files_json: str, reps: int) -> None:
@@ -111,12 +146,12 @@ def _worker(files_json: str, reps: int) -> None:
     from ..io.textparse import kernels
     w = np.frombuffer(b"1 2 3\n", np.uint8)
     kernels.parse_ratings(w, 44, False), kernels.parse_dense(w, False, False), kernels.parse_libsvm(w, -1)
-    tokenizer.tokenize_ids(w, 1)
+    tokenizer.warm()
     load_s = comm.allreduce_scalar(time.perf_counter() - t0, "max")
     res = {"load_s": load_s, "readers": {}}
     for name, path in files.items():
-        size = os.path.getsize(path) * (2 if name == "corpus" else 1)   # corpus: read as source and target
-        paths = ("fast", "exact") if name not in ("ratings-h5", "dense-npy", "corpus") else ("fast",)
+        size = sum(map(os.path.getsize, path)) if name == "corpus" else os.path.getsize(path)
+        paths = ("fast", "exact") if name not in ("ratings-h5", "dense-npy", "corpus", "corpus-ef") else ("fast",)
         for mode in paths:
             lines.FAST_MIN_BYTES = 1 << 20 if mode == "fast" else 1 << 62
             best = {"wall": float("inf"), "cpu": float("inf")}
@@ -140,9 +175,14 @@ def bench_readers(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=".bench-readers-", dir=base))
     try:
         t0 = time.perf_counter()
-        files = generate(tmp, args.mb)
+        only = set(args.only.split(",")) if args.only else set(READERS)
+        if only - set(READERS):
+            print(f"mpiml bench readers: unknown reader(s) {sorted(only - set(READERS))}", file=sys.stderr)
+            return 2
+        files = generate(tmp, args.mb, only=only)
         spec = tmp / "files.json"
-        spec.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+        spec.write_text(json.dumps({k: (list(map(str, v)) if isinstance(v, tuple) else str(v))
+                                    for k, v in files.items() if k in only}))
         print(f"readers benchmark: files of ~{args.mb:g} MB generated in {time.perf_counter() - t0:.0f} s, best of "
               f"{args.reps}, {os.cpu_count()} cores, load average before {os.getloadavg()[0]:.2f}")
         print("MB/s per rank = (file MB / ranks) / slowest rank's seconds; 'exact' = the line-by-line path "

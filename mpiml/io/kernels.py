@@ -1,6 +1,9 @@
-"""Numba kernels for the text readers (the only numba importer in mpiml.io).
+"""Numba kernels of the corpus tokeniser (the only numba importer in mpiml.io
+besides :mod:`mpiml.io.textparse`).
 
 Kernels take numpy arrays (a file block as ``uint8``) and return arrays.
+Tokens are runs of bytes other than ASCII whitespace (bytes 9-13 and 32,
+what ``bytes.split()`` splits on); lines end at ``\\n`` (byte 10) only.
 """
 
 from __future__ import annotations
@@ -8,29 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def line_token_counts(buf, n_lines):
-    """Tokens per line of a byte block, tokens separated by ASCII whitespace.
-
-    ASCII whitespace is what ``bytes.split()`` splits on: bytes 9-13 and 32.
-    Line breaks are ``\\n`` only (byte 10); lines past ``n_lines`` are ignored
-    (a block that ends with a newline has an empty line after it).
-    """
-    out = np.zeros(n_lines, dtype=np.int32)
-    line = 0
-    prev_ws = True
-    for t in range(buf.shape[0]):
-        x = buf[t]
-        if x == 10:
-            line += 1
-            prev_ws = True
-            continue
-        ws = x == 32 or (x >= 9 and x <= 13)
-        if not ws and prev_ws and line < n_lines:
-            out[line] += 1
-        prev_ws = ws
-    return out
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_FIB = np.uint64(0x9E3779B97F4A7C15)     # 2**64 / golden ratio: Fibonacci hashing
+_SHORT = 7                                # longest word packed into one uint64 key
 
 
 @njit(cache=True, inline="always")
@@ -39,72 +23,320 @@ def _is_space(x):
 
 
 @njit(cache=True)
-def _same(store, a, buf, b, n):
-    for t in range(n):
-        if store[a + t] != buf[b + t]:
-            return False
-    return True
+def line_token_counts(buf, n_lines):
+    """Tokens per line of a byte block, where line ``n_lines`` starts, and
+    whether a byte before it is non-ASCII or one of the separators 28-31.
 
-
-@njit(cache=True)
-def _mix(h):
-    # FNV-1a's low bits depend only on the low bits of the input; fold the
-    # high bits in before masking to a table slot.
-    return h ^ (h >> np.uint64(29))
-
-
-@njit(cache=True)
-def _tokenize_run(buf, t, line, n_lines, ids, k, table, w_start, w_len, w_off, w_hash, store,
-                  used, n_words):
-    """The loop of :func:`tokenize_ids`, from byte ``t`` until the end or until
-    a new word does not fit (table at half load, word arrays or store full);
-    then it returns with ``t`` at that word so the caller grows and resumes.
-    No array is reassigned here, which keeps numba's loop free of reference
-    counting (measured: 3.5x faster than the same loop with growth inline)."""
-    n = buf.shape[0]
-    low = np.uint64(0xFFFFFFFF)
-    mask = np.uint64(table.shape[0] - 1)
-    while t < n and line < n_lines:
+    Returns ``(counts, stop, special)``; ``stop`` is ``len(buf)`` if the block
+    has no more lines (lines past ``n_lines`` are ignored: a block that ends
+    with a newline has an empty line after it).  ``special`` is False when the
+    block is ASCII and ``str.split()`` would split it where ``bytes.split()``
+    does.  The loop has no data-dependent branch except at newlines, so its
+    speed does not depend on the word lengths.
+    """
+    out = np.zeros(n_lines, dtype=np.int32)
+    if n_lines == 0:
+        return out, 0, False
+    line = 0
+    cnt = 0
+    prev = 0
+    high = 0
+    sep = 0
+    for t in range(buf.shape[0]):
         x = buf[t]
+        tok = 1 - ((x == 32) | ((x >= 9) & (x <= 13)))
+        cnt += tok & (1 - prev)
+        prev = tok
+        high |= x
+        sep |= (x >= 28) & (x <= 31)
         if x == 10:
+            out[line] = cnt
+            cnt = 0
             line += 1
+            if line == n_lines:
+                return out, t + 1, high >= 128 or sep != 0
+    out[line] = cnt
+    return out, buf.shape[0], high >= 128 or sep != 0
+
+
+@njit(cache=True, inline="always")
+def _utf8_next(buf, t, n):
+    """(code point, length) of the UTF-8 sequence at ``t``; length 0 if it is
+    not valid UTF-8 as Python's strict decoder defines it (no overlong forms,
+    no surrogates, nothing above U+10FFFF)."""
+    x = np.int64(buf[t])
+    if x < 0x80:
+        return x, 1
+    if x < 0xC2 or x > 0xF4:
+        return 0, 0
+    if x < 0xE0:
+        if t + 1 >= n or (buf[t + 1] & 0xC0) != 0x80:
+            return 0, 0
+        return ((x & 0x1F) << 6) | (buf[t + 1] & 0x3F), 2
+    if x < 0xF0:
+        if t + 2 >= n:
+            return 0, 0
+        b1, b2 = np.int64(buf[t + 1]), np.int64(buf[t + 2])
+        lo = 0xA0 if x == 0xE0 else 0x80
+        hi = 0x9F if x == 0xED else 0xBF
+        if b1 < lo or b1 > hi or (b2 & 0xC0) != 0x80:
+            return 0, 0
+        return ((x & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F), 3
+    if t + 3 >= n:
+        return 0, 0
+    b1, b2, b3 = np.int64(buf[t + 1]), np.int64(buf[t + 2]), np.int64(buf[t + 3])
+    lo = 0x90 if x == 0xF0 else 0x80
+    hi = 0x8F if x == 0xF4 else 0xBF
+    if b1 < lo or b1 > hi or (b2 & 0xC0) != 0x80 or (b3 & 0xC0) != 0x80:
+        return 0, 0
+    return ((x & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F), 4
+
+
+@njit(cache=True)
+def utf8_spaces(buf, space):
+    """``(bad, n_space)``: the offset of the first sequence that is not
+    valid UTF-8 (-1 if none), and how many code points ``c`` before it have
+    ``space[c]`` set (``c < len(space)``)."""
+    n = buf.shape[0]
+    n_space = 0
+    t = 0
+    while t < n:
+        # ASCII runs dominate most text: a tight loop; the ASCII code points
+        # str.split() splits on and bytes.split() does not are 28-31
+        while t < n and buf[t] < 0x80:
+            n_space += (buf[t] >= 28) & (buf[t] <= 31)
+            t += 1
+        if t == n:
+            break
+        c, m = _utf8_next(buf, t, n)
+        if m == 0:
+            return t, n_space
+        if c < space.shape[0] and space[c]:
+            n_space += 1
+        t += m
+    return -1, n_space
+
+
+@njit(cache=True)
+def blank_spaces(buf, space):
+    """Overwrite (in place) every byte of the code points ``c`` with
+    ``space[c]`` set by ASCII spaces; invalid sequences are left alone."""
+    n = buf.shape[0]
+    t = 0
+    while t < n:
+        c, m = _utf8_next(buf, t, n)
+        if m == 0:
             t += 1
             continue
+        if c < space.shape[0] and space[c]:
+            for i in range(t, t + m):
+                buf[i] = 32
+        t += m
+
+
+@njit(cache=True)
+def _separator_pass(buf, n_lines, src, tgt, write):
+    """One pass of :func:`split_separator`; with ``write`` False it only
+    measures the two sides."""
+    n = buf.shape[0]
+    ns = 0
+    nt = 0
+    t = 0
+    for line in range(n_lines):
+        end = t
+        while end < n and buf[end] != 10:
+            end += 1
+        n_sep = 0
+        at = -1
+        i = t
+        while i + 2 < end:
+            if buf[i] == 124 and buf[i + 1] == 124 and buf[i + 2] == 124:
+                n_sep += 1
+                if at < 0:
+                    at = i
+                i += 3
+            else:
+                i += 1
+        if n_sep != 1:
+            return ns, nt, line, n_sep
+        if write:
+            src[ns:ns + at - t] = buf[t:at]
+            src[ns + at - t] = 10
+            tgt[nt:nt + end - at - 3] = buf[at + 3:end]
+            tgt[nt + end - at - 3] = 10
+        ns += at - t + 1
+        nt += end - at - 3 + 1
+        t = end + 1
+    return ns, nt, -1, 0
+
+
+@njit(cache=True)
+def split_separator(buf, n_lines):
+    """Source and target sides of ``source ||| target`` lines.
+
+    Returns ``(src, tgt, bad, n_sep)``: each side's parts of the first
+    ``n_lines`` lines, each followed by ``\\n``; ``bad`` is the first line
+    (0-based) without exactly one ``|||`` (-1 if none; the sides then stop
+    before it) and ``n_sep`` its count of ``|||``, counted as
+    ``bytes.split(b"|||")`` does (non-overlapping, left to right).  A first
+    pass measures the sides, so each is allocated once at its size.
+    """
+    empty = np.empty(0, dtype=np.uint8)
+    ns, nt, _, _ = _separator_pass(buf, n_lines, empty, empty, False)
+    src = np.empty(ns, dtype=np.uint8)
+    tgt = np.empty(nt, dtype=np.uint8)
+    _, _, bad, n_sep = _separator_pass(buf, n_lines, src, tgt, True)
+    return src, tgt, bad, n_sep
+
+
+@njit(cache=True)
+def drop_lines(ids, counts, keep):
+    """The ids of the lines with ``keep`` set, in order (a new array)."""
+    n = 0
+    for i in range(counts.shape[0]):
+        if keep[i]:
+            n += counts[i]
+    out = np.empty(n, dtype=ids.dtype)
+    k = 0
+    j = 0
+    for i in range(counts.shape[0]):
+        c = counts[i]
+        if keep[i]:
+            for m in range(c):          # an element loop: most lines are short
+                out[j + m] = ids[k + m]
+            j += c
+        k += c
+    return out
+
+
+@njit(cache=True)
+def joined_words(buf, w_start, w_len):
+    """The words ``buf[w_start[i]:w_start[i] + w_len[i]]`` one after the other,
+    each followed by a space (so ``bytes.split()`` gives them back as a list
+    in one call instead of a Python slice per word)."""
+    n = 0
+    for i in range(w_len.shape[0]):
+        n += w_len[i] + 1
+    out = np.empty(n, dtype=np.uint8)
+    j = 0
+    for i in range(w_len.shape[0]):
+        a = w_start[i]
+        for m in range(w_len[i]):
+            out[j + m] = buf[a + m]
+        j += w_len[i]
+        out[j] = 32
+        j += 1
+    return out
+
+
+@njit(cache=True)
+def remap_ids(ids, table, offset):
+    """``ids[i] = table[ids[i]] + offset``, in place."""
+    for i in range(ids.shape[0]):
+        ids[i] = table[ids[i]] + offset
+
+
+@njit(cache=True, inline="always")
+def _slot(key, shift):
+    return (key * _FIB) >> shift
+
+
+@njit(cache=True)
+def _tokenize_run(buf, t, stop, ids, k, stab, sshift, ltab, lshift, w_start, w_len, w_key,
+                  store, w_off, used, n_words, n_short, n_long):
+    """The loop of :func:`tokenize_ids`, from byte ``t`` to ``stop`` or until a
+    new word does not fit (a table at half load, the word arrays or the store
+    full); then it returns with ``t`` at that word's first byte so that the
+    caller grows what is full and resumes.  No array is reassigned here, which
+    keeps numba's loop free of reference counting (measured: 3.5x faster than
+    the same loop with growth inline).
+
+    Words of up to 7 bytes are their own key (bytes packed little-endian, the
+    length in the top byte): one probe of ``stab`` decides, with no second
+    look at the bytes.  Longer words are keyed by a hash (the packed first
+    7 bytes, then FNV-1a over the rest) in ``ltab`` and confirmed against a compact copy (``store``) of the distinct
+    long words.  Both tables hold (key, id + 1) pairs side by side, so a probe
+    touches one cache line; 0 marks an empty slot (no key is 0: short keys
+    carry a non-zero length, and a long word's hash is forced odd).
+    """
+    smask = np.uint64(stab.shape[0] // 2 - 1)
+    lmask = np.uint64(ltab.shape[0] // 2 - 1)
+    cap_words = w_start.shape[0]
+    while t < stop:
+        x = buf[t]
         if _is_space(x):
             t += 1
             continue
         a = t
-        h = np.uint64(14695981039346656037)
-        while t < n and not _is_space(buf[t]):
-            h = (h ^ np.uint64(buf[t])) * np.uint64(1099511628211)
+        key = _U0
+        sh = np.uint64(0)
+        lim = min(stop, a + _SHORT)
+        while t < lim and not _is_space(buf[t]):
+            key |= np.uint64(buf[t]) << sh
+            sh += np.uint64(8)
+            t += 1
+        if t == stop or _is_space(buf[t]):
+            key |= np.uint64(t - a) << np.uint64(56)
+            slot = _slot(key, sshift)
+            while True:
+                e = stab[slot + slot]
+                if e == key:
+                    ids[k] = np.int32(stab[slot + slot + _U1] - _U1)
+                    break
+                if e == _U0:
+                    if n_words == cap_words or 2 * (n_short + 1) > stab.shape[0] // 2:
+                        return a, k, used, n_words, n_short, n_long, True
+                    stab[slot + slot] = key
+                    stab[slot + slot + _U1] = np.uint64(n_words + 1)
+                    w_start[n_words], w_len[n_words], w_key[n_words] = a, t - a, key
+                    ids[k] = n_words
+                    n_words += 1
+                    n_short += 1
+                    break
+                slot = (slot + _U1) & smask
+            k += 1
+            continue
+        while t < stop and not _is_space(buf[t]):
             t += 1
         length = t - a
-        tag = h >> np.uint64(32)
-        slot = _mix(h) & mask
-        w = -1
+        # FNV-1a over the bytes past the first 7, started from the packed
+        # first 7 (one multiply for those instead of seven)
+        h = (key * _FIB) ^ np.uint64(14695981039346656037)
+        for i in range(a + _SHORT, t):
+            h = (h ^ np.uint64(buf[i])) * np.uint64(1099511628211)
+        h |= _U1
+        slot = _slot(h, lshift)
         while True:
-            e = table[slot]
-            if e == 0:
+            e = ltab[slot + slot]
+            if e == h:
+                v = np.int64(ltab[slot + slot + _U1]) - 1
+                if w_len[v] == length:
+                    o = w_off[v]
+                    same = True
+                    for i in range(length):
+                        if store[o + i] != buf[a + i]:
+                            same = False
+                            break
+                    if same:
+                        ids[k] = v
+                        break
+            elif e == _U0:
+                if (n_words == cap_words or 2 * (n_long + 1) > ltab.shape[0] // 2
+                        or used + length > store.shape[0]):
+                    return a, k, used, n_words, n_short, n_long, True
+                ltab[slot + slot] = h
+                ltab[slot + slot + _U1] = np.uint64(n_words + 1)
+                store[used:used + length] = buf[a:t]
+                w_start[n_words], w_len[n_words], w_key[n_words] = a, length, h
+                w_off[n_words] = used
+                used += length
+                ids[k] = n_words
+                n_words += 1
+                n_long += 1
                 break
-            if (e >> np.uint64(32)) == tag:
-                v = np.int64(e & low) - 1
-                if w_len[v] == length and _same(store, w_off[v], buf, a, length):
-                    w = v
-                    break
-            slot = (slot + np.uint64(1)) & mask
-        if w < 0:
-            if (n_words == w_start.shape[0] or used + length > store.shape[0]
-                    or 2 * (n_words + 1) > table.shape[0]):
-                return a, line, k, used, n_words, True
-            store[used:used + length] = buf[a:t]
-            w = n_words
-            w_start[w], w_len[w], w_off[w], w_hash[w] = a, length, used, h
-            used += length
-            n_words += 1
-            table[slot] = (tag << np.uint64(32)) | np.uint64(w + 1)
-        ids[k] = w
+            slot = (slot + _U1) & lmask
         k += 1
-    return t, line, k, used, n_words, False
+    return t, k, used, n_words, n_short, n_long, False
 
 
 @njit(cache=True)
@@ -115,54 +347,93 @@ def _grown(a, n):
 
 
 @njit(cache=True)
+def _rehash(w_key, w_len, n_words, cap, short):
+    """A table of ``cap`` slots holding the short (or the long) words so far."""
+    bits = 0
+    while (1 << bits) < cap:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    mask = np.uint64(cap - 1)
+    tab = np.zeros(2 * cap, dtype=np.uint64)
+    for v in range(n_words):
+        if (w_len[v] <= _SHORT) != short:
+            continue
+        s = _slot(w_key[v], shift)
+        while tab[s + s] != _U0:
+            s = (s + _U1) & mask
+        tab[s + s] = w_key[v]
+        tab[s + s + _U1] = np.uint64(v + 1)
+    return tab, shift
+
+
+@njit(cache=True)
+def tokenize_counted(buf, stop, n_tok):
+    """Word ids of the ``n_tok`` tokens of ``buf[:stop]`` (see :func:`tokenize_ids`):
+    ``(ids, word_start, word_len)``."""
+    ids = np.empty(n_tok, dtype=np.int32)
+    w_start = np.empty(1024, dtype=np.int64)
+    w_len = np.empty(1024, dtype=np.int64)
+    w_key = np.empty(1024, dtype=np.uint64)
+    w_off = np.empty(1024, dtype=np.int64)
+    store = np.empty(4096, dtype=np.uint8)
+    stab, sshift = _rehash(w_key, w_len, 0, 4096, True)
+    ltab, lshift = _rehash(w_key, w_len, 0, 1024, False)
+    t, k, used, n_words, n_short, n_long = 0, 0, 0, 0, 0, 0
+    while True:
+        t, k, used, n_words, n_short, n_long, full = _tokenize_run(
+            buf, t, stop, ids, k, stab, sshift, ltab, lshift, w_start, w_len, w_key, store, w_off,
+            used, n_words, n_short, n_long)
+        if not full:
+            break
+        # grow whatever the word at t could not get (doubling keeps the work linear)
+        if n_words == w_start.shape[0]:
+            w_start, w_len = _grown(w_start, 0), _grown(w_len, 0)
+            w_key, w_off = _grown(w_key, 0), _grown(w_off, 0)
+        end = t
+        while end < stop and not _is_space(buf[end]):
+            end += 1
+        if end - t <= _SHORT:
+            if 2 * (n_short + 1) > stab.shape[0] // 2:
+                stab, sshift = _rehash(w_key, w_len, n_words, stab.shape[0], True)
+        else:
+            if used + end - t > store.shape[0]:
+                store = _grown(store, used + end - t)
+            if 2 * (n_long + 1) > ltab.shape[0] // 2:
+                ltab, lshift = _rehash(w_key, w_len, n_words, ltab.shape[0], False)
+    if k != n_tok:
+        raise ValueError("token count changed between the passes")
+    return ids, w_start[:n_words].copy(), w_len[:n_words].copy()
+
+
+@njit(cache=True)
 def tokenize_ids(buf, n_lines):
     """Word ids of the ASCII-whitespace separated tokens of a byte block.
 
     Returns ``(ids, counts, word_start, word_len)``: a local id per token
     (ids in order of first occurrence), tokens per line (``\\n`` ends a line,
     lines past ``n_lines`` are ignored) and where each distinct word first
-    occurs in ``buf``.  Words are found in an open-addressing hash table
-    (FNV-1a hashes) that doubles at half load.  A table entry holds the
-    word id and the high 32 bits of its hash, so a probe reads one array;
-    a candidate is confirmed against a compact copy of the distinct words
-    (small enough to stay in cache), not against the block.
+    occurs in ``buf``.  One branch-free pass counts the tokens (so ``ids`` is
+    allocated at its exact size), a second finds each token in an
+    open-addressing hash table (see :func:`_tokenize_run`) that doubles at
+    half load.
     """
-    counts = line_token_counts(buf, n_lines)
+    counts, stop, _ = line_token_counts(buf, n_lines)
     n_tok = 0
     for c in counts:
         n_tok += c
-    ids = np.empty(n_tok, dtype=np.int32)
-    table = np.zeros(1024, dtype=np.uint64)          # 0: empty, else tag << 32 | (id + 1)
-    w_start = np.empty(256, dtype=np.int64)
-    w_len = np.empty(256, dtype=np.int64)
-    w_off = np.empty(256, dtype=np.int64)
-    w_hash = np.empty(256, dtype=np.uint64)
-    store = np.empty(4096, dtype=np.uint8)
-    t, line, k, used, n_words = 0, 0, 0, 0, 0
-    while True:
-        t, line, k, used, n_words, full = _tokenize_run(buf, t, line, n_lines, ids, k, table,
-                                                        w_start, w_len, w_off, w_hash, store,
-                                                        used, n_words)
-        if not full:
-            break
-        if n_words == w_start.shape[0]:
-            w_start = _grown(w_start, 0)
-            w_len = _grown(w_len, 0)
-            w_off = _grown(w_off, 0)
-            w_hash = _grown(w_hash, 0)
-        end = t
-        while end < buf.shape[0] and not _is_space(buf[end]):
-            end += 1
-        if used + end - t > store.shape[0]:
-            store = _grown(store, used + end - t)
-        if 2 * (n_words + 1) > table.shape[0]:
-            cap = 2 * table.shape[0]
-            mask = np.uint64(cap - 1)
-            table = np.zeros(cap, dtype=np.uint64)
-            for v in range(n_words):
-                hv = w_hash[v]
-                sl = _mix(hv) & mask
-                while table[sl] != 0:
-                    sl = (sl + np.uint64(1)) & mask
-                table[sl] = ((hv >> np.uint64(32)) << np.uint64(32)) | np.uint64(v + 1)
-    return ids, counts, w_start[:n_words].copy(), w_len[:n_words].copy()
+    ids, w_start, w_len = tokenize_counted(buf, stop, n_tok)
+    return ids, counts, w_start, w_len
+
+
+def warm() -> None:
+    """Load (or compile) every kernel of the corpus reader on tiny inputs, so
+    that timings do not include numba's one-off start-up."""
+    buf = np.frombuffer(b"a ||| b\n", np.uint8)
+    space = np.zeros(1, dtype=np.bool_)
+    ids, counts, start, length = tokenize_ids(buf, 1)
+    utf8_spaces(buf, space)
+    blank_spaces(buf.copy(), space)
+    joined_words(buf, start, length)
+    drop_lines(ids, counts, np.ones(1, dtype=np.bool_))
+    remap_ids(ids.copy(), np.zeros(ids.size + 1, dtype=np.int32), 0)
+    split_separator(buf, 1)

@@ -49,9 +49,9 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     monkeypatch.setattr("mpiml.io.tokens._SMALL", 0)
     rng = np.random.default_rng(3)
     words = [f"w{i}" for i in range(6000)] + ["L" * 5000, "M" * 9000, "é" * 3000]
-    # draw indices: rng.choice(words) would copy the list into a 9000-character
-    # wide string array on every call (minutes of test time for nothing)
-    lines = [" ".join(words[j] for j in rng.integers(0, len(words), size=int(rng.integers(0, 30))))
+    # index the list (rng.choice on it would build a 9000-character numpy
+    # string array per line: minutes of allocation)
+    lines = [" ".join(words[i] for i in rng.integers(0, len(words), size=int(rng.integers(0, 30))))
              for _ in range(2000)]
     text = "\n".join(lines) + "\n"
     data = text.encode("utf-8")
