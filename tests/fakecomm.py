@@ -56,6 +56,39 @@ class _World:
         self.verdicts: list = [None] * n
         self.dead = False
         self.counters: dict = defaultdict(int)
+        # Deadlock detection: a rank that computes (a first call JIT-compiles
+        # numba kernels for tens of seconds on a loaded machine) is not
+        # deadlocked, so time counts towards ``timeout`` only while every rank
+        # that has not returned is blocked in a wait.
+        self.waiting: dict = defaultdict(int)     # rank -> depth of nested waits
+        self.finished: set = set()
+        self.stuck_since: float | None = None
+
+    def _update_stuck(self) -> None:
+        """Call with ``cond`` held after ``waiting`` or ``finished`` changed."""
+        live = self.n - len(self.finished)
+        stuck = live > 0 and sum(1 for d in self.waiting.values() if d > 0) >= live
+        if not stuck:
+            self.stuck_since = None
+        elif self.stuck_since is None:
+            self.stuck_since = time.monotonic()
+
+    def set_waiting(self, rank: int, waiting: bool) -> None:
+        with self.cond:
+            self.waiting[rank] += 1 if waiting else -1
+            self._update_stuck()
+
+    def set_finished(self, rank: int) -> None:
+        with self.cond:
+            self.waiting.pop(rank, None)
+            self.finished.add(rank)
+            self._update_stuck()
+            self.cond.notify_all()
+
+    def stuck_for(self) -> float:
+        """Seconds for which every live rank has been waiting (0 if one is not)."""
+        with self.cond:
+            return 0.0 if self.stuck_since is None else time.monotonic() - self.stuck_since
 
     def q(self, epoch: int, src: int, dst: int, tag: int = -1) -> queue.Queue:
         with self.cond:
@@ -129,16 +162,26 @@ class FakeComm:
             raise _PeerDied("another simulated rank raised outside an agreed block")
         if self._open and any(b in self._open for _, b in w.notices[self._seen:]):
             raise _PeerFailed()
+        if w.waiting.get(self.rank, 0) > 0 and w.stuck_for() > w.timeout:
+            raise TimeoutError(f"rank {self.rank}: every simulated rank has waited for {w.timeout:g} s "
+                               f"(deadlock?)")
 
     def _wait_for(self, ready, what: str) -> None:
-        t0 = time.monotonic()
         w = self._w
         with w.cond:
-            while not ready():
-                self.check_failure()
-                if time.monotonic() - t0 > w.timeout:
-                    raise TimeoutError(f"rank {self.rank}: {what} timed out (deadlock?)")
-                w.cond.wait(_POLL)
+            if ready():
+                return
+            w.set_waiting(self.rank, True)
+            try:
+                while not ready():
+                    try:
+                        self.check_failure()
+                    except TimeoutError:
+                        raise TimeoutError(f"rank {self.rank}: {what}: every simulated rank has waited "
+                                           f"for {w.timeout:g} s (deadlock?)") from None
+                    w.cond.wait(_POLL)
+            finally:
+                w.set_waiting(self.rank, False)
 
     def _collective(self, obj, kind: str):
         """Every rank's ``obj`` for this rank's next collective, once all called it."""
@@ -161,8 +204,18 @@ class FakeComm:
     def phase(self, name: str, iteration: int = -1):
         return contextlib.nullcontext()
 
+    @contextlib.contextmanager
     def timed(self, kind: str, wait: bool = False):
-        return contextlib.nullcontext()
+        # rma.wait_until blocks inside timed(wait=True) and calls check_failure
+        # between polls: the same deadlock detection as the waits above
+        if not wait:
+            yield
+            return
+        self._w.set_waiting(self.rank, True)
+        try:
+            yield
+        finally:
+            self._w.set_waiting(self.rank, False)
 
     def poll(self) -> None:
         pass
@@ -433,14 +486,21 @@ def run_ranks(n: int, fn, timeout: float = 60.0):
             if not isinstance(exc, CollectiveError):
                 world.dead = True
                 world.recovery.abort()
+        finally:
+            world.set_finished(r)
 
     threads = [threading.Thread(target=target, args=(r,), daemon=True) for r in range(n)]
     for t in threads:
         t.start()
+    # A backstop for waits that do not watch the deadlock clock: give up once
+    # every live rank has been waiting 5 s longer than the waits' own timeout.
+    # Time a rank spends computing does not count (a hang in compute is the
+    # test runner's timeout's to catch).
     for t in threads:
-        t.join(timeout + 5)
-    if any(t.is_alive() for t in threads):
-        raise TimeoutError(f"simulated ranks still running after {timeout}s (deadlock?)")
+        while t.is_alive():
+            t.join(0.05)
+            if world.stuck_for() > timeout + 5:
+                raise TimeoutError(f"every simulated rank has waited for {timeout + 5:g} s (deadlock?)")
     secondary = (_PeerDied, threading.BrokenBarrierError)
     first = next((e for e in errors if e is not None and not isinstance(e, secondary)),
                  next((e for e in errors if e is not None), None))

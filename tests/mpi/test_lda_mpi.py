@@ -115,43 +115,48 @@ def test_staleness_bound_without_debug_counts(comm, files, kind):
 
 
 def topic_distances(phi_learned, phi_true):
-    """Total-variation distance of each topic after Hungarian matching."""
+    """Total-variation distance of each generating topic to the learned topic
+    it is matched with (Hungarian matching; ``phi_learned`` may have more rows)."""
     from scipy.optimize import linear_sum_assignment
     cost = 0.5 * np.abs(phi_learned[:, None, :] - phi_true[None, :, :]).sum(axis=2)
     r, c = linear_sum_assignment(cost)
     return cost[r, c]
 
 
-def topic_distance(phi_learned, phi_true):
-    """Mean total-variation distance after Hungarian matching of topics."""
-    return float(topic_distances(phi_learned, phi_true).mean())
-
-
-# Bounds.  From 150 documents x ~60 tokens at K = 5, serial collapsed Gibbs
-# recovers every topic to a TV distance of about 0.05 after 30 sweeps (random
-# or uniform topics: 0.8-0.9).  In about 1 run in 6 (serially, over seeds) it
-# sits in the well-known local optimum that merges two true topics and splits
-# another, which costs two topics about 0.7 each (mean about 0.3).  The test
-# allows that and nothing worse: mean below 0.35 and K - 2 topics within 0.15.
-TV_MEAN_BOUND, TV_TOPIC_BOUND = 0.35, 0.15
+# The corpus has 5 generating topics; the sampler gets 2 more.  With exactly 5,
+# collapsed Gibbs from a random start ends in about 1 run in 6 (300 serial
+# seeds: 48) in the local optimum that merges two generating topics and splits
+# a third, which puts two matched distances at about 0.45 and 0.9; stale
+# schemes draw the run's path from the timing, so that optimum (and rarer,
+# worse ones) appeared at random under load.  With two spare topics a merged
+# topic can split off into a spare one: over 200 serial seeds and 210 runs of
+# ssp/essp/async at 2-4 ranks under load 12, no generating topic ended further
+# than 0.19 from its match (99% below 0.12).  Broken samplers stay far above
+# 0.3: one that ignores the document-topic counts leaves every topic 0.49-0.72
+# away (1 and 3 ranks), one whose table never receives the other ranks'
+# updates has its worst topic 0.46-0.78 away (2-4 ranks), and uniform or
+# random topics are 0.65-0.92 away.  So every generating topic must be within 0.3.
+TOPICS_SAMPLED, TV_TOPIC_BOUND = 7, 0.3
 
 
 @pytest.mark.mpi(min_size=1)
 @pytest.mark.parametrize("scheme", [dict(schedule="tables"), dict(schedule="rotate"),
                                     dict(consistency="ssp", staleness=2, clock_tokens=500),
                                     dict(consistency="essp", staleness=2, clock_tokens=500),
-                                    dict(consistency="async", clock_tokens=500)])
+                                    dict(consistency="async", clock_tokens=500)],
+                         ids=["bsp", "rotate", "ssp", "essp", "async"])
 def test_learned_topics_match_generating_topics(comm, files, scheme):
     from mpiml.topics.lda import phi
-    algo, _ = run(comm, files["topics"], 30, topics=5, alpha=0.1, beta=0.01, seed=4, **scheme)
+    K = TOPICS_SAMPLED
+    algo, _ = run(comm, files["topics"], 30, topics=K, alpha=0.1, beta=0.01, seed=4, **scheme)
     algo.finish(comm)
     # the text reader numbers words in sorted order; w%04d names sort like their ids
-    learned = np.zeros((5, 50))
+    learned = np.zeros((K, 50))
     used = [int(w[1:]) for w in algo.corpus_.vocab]
     learned[:, used] = phi(algo.nkw_, algo.nk_, algo.beta)
     d = topic_distances(learned, TOPICS.phi)
-    assert_all(comm, d.mean() < TV_MEAN_BOUND and (d < TV_TOPIC_BOUND).sum() >= 5 - 2,
-               f"{scheme}: TV distances {np.round(d, 3).tolist()}")
+    assert_all(comm, d.size == 5 and d.max() < TV_TOPIC_BOUND,
+               f"{scheme}: TV distances of the generating topics {np.round(d, 3).tolist()}")
 
 
 @pytest.mark.mpi(min_size=1)

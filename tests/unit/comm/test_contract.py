@@ -68,3 +68,33 @@ def test_fake_failure_releases_a_peer_waiting_for_a_message():
         run_ranks(2, fn, timeout=20)
     assert time.monotonic() - t0 < 10
     assert threading.active_count() < 50
+
+
+# The double's deadlock detector: a wait times out only when every rank that has
+# not returned is waiting.  A rank that computes (a first call that JIT-compiles
+# numba kernels took 43 s on a cold cache at load 8) is progress, not a deadlock.
+
+@pytest.mark.timeout(60)
+def test_fake_wait_does_not_time_out_while_a_peer_computes():
+    def fn(comm):
+        if comm.rank == 1:
+            time.sleep(1.5)          # computing, 3x the timeout (a fixed-deadline wait fails here)
+        comm.barrier()
+        return comm.rank
+    assert run_ranks(2, fn, timeout=0.5) == [0, 1]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", ["mismatched", "returned", "rma-wait"])
+def test_fake_deadlock_is_still_detected(case):
+    from mpiml.comm import rma
+
+    def fn(comm):
+        if case == "rma-wait":               # every rank polls a condition nobody makes true
+            rma.wait_until(comm, lambda: False, "clock-wait")
+        elif comm.rank == 0:
+            comm.barrier()                   # rank 1 waits for a message instead / has returned
+        elif case == "mismatched":
+            comm.exchange({}, {0: (1, np.float64)})
+    with pytest.raises(TimeoutError, match="deadlock"):
+        run_ranks(2, fn, timeout=0.5)

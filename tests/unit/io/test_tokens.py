@@ -61,3 +61,4 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     assert counts.tolist() == want_counts
     assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == want_words
     assert len(set(tok.words)) == len(tok.words)    # one id per distinct word
+    assert len(tok.words) > 5000 and {w.encode("utf-8") for w in words[-3:]} <= set(tok.words)
