@@ -40,6 +40,22 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def _occurrence_range(s, n, occ_ptr):
+    """The occurrences of source word ``s``: ``range(lo, hi)`` over
+    ``occ_pair``, or, for NULL (``s == 0``, in every pair and not stored),
+    over the ``n`` pairs themselves."""
+    if s == 0:
+        return 0, n
+    return occ_ptr[s], occ_ptr[s + 1]
+
+
+@njit(cache=True, inline="always")
+def _occurrence_pair(o, s, occ_pair):
+    """The pair of occurrence ``o`` of word ``s`` (see :func:`_occurrence_range`)."""
+    return o if s == 0 else occ_pair[o]
+
+
 @njit(cache=True)
 def token_pair_ptr(src_ptr, tgt_ptr, null):
     """Offsets of each pair's token-pair block, length ``n_pairs + 1``."""
@@ -128,10 +144,10 @@ def local_params(src_ptr, tgt, tgt_ptr, n_tgt, null, occ_ptr, occ_pair, tgt_of, 
     for s in range(n_src):
         if s == 0 and not null:
             continue
-        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        lo, hi = _occurrence_range(s, n, occ_ptr)
         c = 0
         for o in range(lo, hi):
-            p = o if s == 0 else occ_pair[o]
+            p = _occurrence_pair(o, s, occ_pair)
             for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
                 t = tgt[j]
                 if stamp[t] != s:
@@ -160,7 +176,7 @@ def local_params(src_ptr, tgt, tgt_ptr, n_tgt, null, occ_ptr, occ_pair, tgt_of, 
         for x in range(a, b):
             pos_of[tgt_of[x]] = x
         for o in range(lo, hi):
-            p = o if s == 0 else occ_pair[o]
+            p = _occurrence_pair(o, s, occ_pair)
             lt = tgt_ptr[p + 1] - tgt_ptr[p]
             if s == 0:
                 out = tp_ptr[p]
@@ -240,9 +256,9 @@ def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_p
         s = src_words[g]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             dense[tgt_of[k]] = theta[k]
-        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        lo, hi = _occurrence_range(s, n, occ_ptr)
         for o in range(lo, hi):
-            p = o if s == 0 else occ_pair[o]
+            p = _occurrence_pair(o, s, occ_pair)
             for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
                 denom[j] += dense[tgt[j]]
     ll = 0.0
@@ -258,9 +274,9 @@ def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_p
         s = src_words[g]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             dense[tgt_of[k]] = 0.0
-        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        lo, hi = _occurrence_range(s, n, occ_ptr)
         for o in range(lo, hi):
-            p = o if s == 0 else occ_pair[o]
+            p = _occurrence_pair(o, s, occ_pair)
             for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
                 dense[tgt[j]] += denom[j]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
@@ -302,9 +318,9 @@ def viterbi(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, occ_pos, tgt_p
         s = src_words[g]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             dense[tgt_of[k]] = theta[k]
-        lo, hi = (0, n) if s == 0 else (occ_ptr[s], occ_ptr[s + 1])
+        lo, hi = _occurrence_range(s, n, occ_ptr)
         for o in range(lo, hi):
-            p = o if s == 0 else occ_pair[o]
+            p = _occurrence_pair(o, s, occ_pair)
             i = -1 if s == 0 else occ_pos[o]
             for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
                 v = dense[tgt[j]]
