@@ -360,6 +360,17 @@ def sgd_sampled_rows(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, s
     sampled(W, H, GW, GH, BW, BH, users, items, values, eta, lam, mu, seed, start, count, ks)
 
 
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _row_dot(W, H, u, i):
+    """``W[u] · H[i]`` in the factors' dtype (SIMD partial sums, see ``_FAST``)."""
+    w = W[u]
+    h = H[i]
+    pred = W.dtype.type(0.0)
+    for f in range(W.shape[1]):
+        pred += w[f] * h[f]
+    return pred
+
+
 @njit(cache=True, fastmath=_FAST)
 def block_loss_bias_normed(W, H, BW, BH, mu, nw, nh, users, items, values):
     """:func:`block_loss_normed` for the model ``mu + BW[u] + BH[i] + w·h``:
@@ -370,16 +381,10 @@ def block_loss_bias_normed(W, H, BW, BH, mu, nw, nh, users, items, values):
     rating, as without biases."""
     sse = 0.0
     reg = 0.0
-    k = W.shape[1]
-    zero = W.dtype.type(0.0)
     for t in range(users.shape[0]):
         u = users[t]
         i = items[t]
-        w = W[u]
-        h = H[i]
-        pred = zero
-        for f in range(k):
-            pred += w[f] * h[f]
+        pred = _row_dot(W, H, u, i)
         bu = np.float64(BW[u])
         bi = np.float64(BH[i])
         e = np.float64(values[t]) - (np.float64(mu) + bu + bi + np.float64(pred))
@@ -439,16 +444,10 @@ def block_loss_normed(W, H, nw, nh, users, items, values):
     """
     sse = 0.0
     reg = 0.0
-    k = W.shape[1]
-    zero = W.dtype.type(0.0)
     for t in range(users.shape[0]):
         u = users[t]
         i = items[t]
-        w = W[u]
-        h = H[i]
-        pred = zero
-        for f in range(k):
-            pred += w[f] * h[f]
+        pred = _row_dot(W, H, u, i)
         e = np.float64(values[t]) - np.float64(pred)
         sse += e * e
         reg += nw[u] + nh[i]
