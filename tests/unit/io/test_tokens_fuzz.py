@@ -77,6 +77,15 @@ def _fuzz_side(rng, n_lines: int) -> str:
     return "\n".join(lines) + ("\n" if rng.random() < 0.7 else "")
 
 
+def _assert_parts_equal(parts, want):
+    """The ranks' corpora together equal the naive reader's ``want``."""
+    assert all(c.src_vocab == want["src_vocab"] and c.tgt_vocab == want["tgt_vocab"]
+               for c in parts)
+    assert [int(x) for c in parts for x in c.line_index] == want["line_index"]
+    assert [s for c in parts for s in split_csr(c.src, c.src_ptr)] == want["src"]
+    assert [s for c in parts for s in split_csr(c.tgt, c.tgt_ptr)] == want["tgt"]
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("small", [0, 1 << 30])
 def test_read_parallel_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
@@ -94,11 +103,7 @@ def test_read_parallel_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
         pytest.skip("every pair empty")
     for size in (1, 2, 3):
         parts = run_ranks(size, lambda comm: read_parallel(comm, e, f))
-        assert all(c.src_vocab == want["src_vocab"] and c.tgt_vocab == want["tgt_vocab"]
-                   for c in parts)
-        assert [int(x) for c in parts for x in c.line_index] == want["line_index"]
-        assert [s for c in parts for s in split_csr(c.src, c.src_ptr)] == want["src"]
-        assert [s for c in parts for s in split_csr(c.tgt, c.tgt_ptr)] == want["tgt"]
+        _assert_parts_equal(parts, want)
         assert all(c.empty_lines == want["empty_lines"][:10] for c in parts)
         assert all(c.src.dtype == np.int32 and c.tgt.dtype == np.int32 for c in parts)
 
@@ -121,11 +126,7 @@ def test_one_file_layout_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
         pytest.skip("every pair empty")
     for size in (1, 2, 3):
         parts = run_ranks(size, lambda comm: read_parallel(comm, p))
-        assert all(c.src_vocab == want["src_vocab"] and c.tgt_vocab == want["tgt_vocab"]
-                   for c in parts)
-        assert [int(x) for c in parts for x in c.line_index] == want["line_index"]
-        assert [s for c in parts for s in split_csr(c.src, c.src_ptr)] == want["src"]
-        assert [s for c in parts for s in split_csr(c.tgt, c.tgt_ptr)] == want["tgt"]
+        _assert_parts_equal(parts, want)
 
 
 @pytest.mark.parametrize("line", ["a b c", "a ||| b ||| c", "a |||||| b", "||||||", "a || b"])

@@ -118,25 +118,35 @@ def test_fugue_fast_ranks_work_while_a_straggler_sleeps():
     assert np.array_equal(W, Ws) and np.array_equal(H, Hs)
 
 
+def _run_and_save(P, n_epochs, kw):
+    """Per rank ``(state_dict, local_factors)`` after ``n_epochs`` on P fake ranks."""
+    def first(comm):
+        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
+        for _ in range(n_epochs):
+            m.run_epoch()
+        return m.state_dict(), m.local_factors()
+    return run_ranks(P, first)
+
+
+def _resume_one_epoch(P, kw, state, rows):
+    """Per rank ``(local_factors, epoch record)`` of one epoch after loading
+    ``state`` with the row source ``rows(which, lo, hi)``."""
+    def second(comm):
+        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
+        m.load_state(state, rows)
+        rec = m.run_epoch()
+        return m.local_factors(), rec
+    return run_ranks(P, second)
+
+
 def test_resume_is_bit_identical_at_same_rank_count():
     kw = dict(k=4, lam=0.05, lr=0.02, seed=3)
     W3, H3, hist3, _ = _run(2, n_epochs=3, **kw)
-
-    def first(comm):
-        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
-        for _ in range(2):
-            m.run_epoch()
-        return m.state_dict(), m.local_factors()
-    saved = run_ranks(2, first)
+    saved = _run_and_save(2, 2, kw)
     W2, H2 = _assemble([s[1] for s in saved], 4)
     state = saved[0][0]
 
-    def second(comm):
-        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
-        m.load_state(state, lambda which, lo, hi: (W2 if which == "W" else H2)[lo:hi])
-        rec = m.run_epoch()
-        return m.local_factors(), rec
-    res = run_ranks(2, second)
+    res = _resume_one_epoch(2, kw, state, lambda which, lo, hi: (W2 if which == "W" else H2)[lo:hi])
     W, H = _assemble([r[0] for r in res], 4)
     assert np.array_equal(W, W3) and np.array_equal(H, H3)
     assert res[0][1]["objective"] == hist3[-1]["objective"] and res[0][1]["epoch"] == 3
@@ -219,13 +229,7 @@ def test_fugue_fixed_with_row_state_equals_serial(P, b, extra):
 def test_adaptive_bias_resume_is_bit_identical_and_moves_row_state():
     kw = dict(k=6, lam=0.05, lr=0.1, seed=3, step="adaptive", bias=True, blocks_per_rank=2)
     W3, H3, hist3, _ = _run(3, n_epochs=3, **kw)
-
-    def first(comm):
-        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
-        for _ in range(2):
-            m.run_epoch()
-        return m.state_dict(), m.local_factors()
-    saved = run_ranks(3, first)
+    saved = _run_and_save(3, 2, kw)
     full = {}
     for name, n in (("W", M), ("H", N), ("GW", M), ("GH", N), ("BW", M), ("BH", N)):
         arr = np.full({"G": (n, 2), "B": n}.get(name[0], (n, 6)), np.nan, np.float32)
@@ -237,12 +241,7 @@ def test_adaptive_bias_resume_is_bit_identical_and_moves_row_state():
     state = saved[0][0]
     assert state["accumulators"] and state["bias"] and state["step_rule"] == "adaptive"
 
-    def second(comm):
-        m = DSGD(**kw).setup(comm, _share(TRAIN, comm.rank, comm.size), M, N)
-        m.load_state(state, lambda which, lo, hi: full[which][lo:hi])
-        rec = m.run_epoch()
-        return m.local_factors(), rec
-    res = run_ranks(3, second)
+    res = _resume_one_epoch(3, kw, state, lambda which, lo, hi: full[which][lo:hi])
     W, H = _assemble([r[0] for r in res], 6)
     assert np.array_equal(W, W3) and np.array_equal(H, H3)
     assert res[0][1]["objective"] == hist3[-1]["objective"]
