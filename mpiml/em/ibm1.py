@@ -174,16 +174,18 @@ def build_local_params(corpus, null: bool = True, low_memory: bool = False) -> L
         occ_pos = occ_pos.astype(position_dtype(int(lens.max()) if lens.size else 0))
     else:
         del occ_pos
-    tp_ptr = kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul)
+    tp_ptr = (kernels.token_pair_ptr(corpus.src_ptr, corpus.tgt_ptr, nul) if not low_memory
+              else np.zeros(1, np.int64))
+    tu, uptr = kernels.pair_targets(corpus.tgt, corpus.tgt_ptr, space.n_tgt)
     # Capacity by an upper bound: pages of np.empty that are never written
     # are never resident, and resize() shrinks the block in place (realloc),
     # so neither a doubling buffer nor a final copy is paid.
-    tgt_of = np.empty(kernels.param_bound(occ_ptr, occ_pair, corpus.tgt_ptr, space.n_tgt, nul),
+    tgt_of = np.empty(kernels.param_bound(occ_ptr, occ_pair, uptr, space.n_tgt, nul),
                       dtype=target_dtype(space.n_tgt))
     src_words, seg_ptr, n_params, idx = kernels.local_params(
         corpus.src_ptr, corpus.tgt, corpus.tgt_ptr, space.n_tgt, nul, occ_ptr, occ_pair, tgt_of,
-        tp_ptr, not low_memory, INDEX_LIMIT)
-    del tp_ptr
+        tp_ptr, not low_memory, INDEX_LIMIT, tu, uptr)
+    del tp_ptr, tu, uptr
     if n_params < 0:
         raise _index_error(corpus, f"more than {INDEX_LIMIT} parameters (co-occurring word pairs)")
     tgt_of.resize(int(n_params), refcheck=False)
