@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..comm.shuffle import owner_order, shuffle_by_owner
+from ..comm.shuffle import owner_order
 from ..errors import ConfigError
 from ..partition import hash_owner
 from .hosttree import ring_edge_bytes, split_bytes
 from . import kernels
 from .keys import (VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, rank_dtype,
-                   shared_pairs)
+                   shared_holders_from_key_sets, shared_pairs)
 from .plan import TOPOLOGIES, Messages, allreduce_bytes, assemble_rank_plan, rank_plan_from_messages
 from .topology import RootedTree, junction_tree_edges
 
@@ -62,40 +62,74 @@ def _key_owner(own_keys: np.ndarray, space, size: int) -> np.ndarray:
     return dest
 
 
-def _shard_holders(comm, own_keys: np.ndarray, space, kind: str, keep_parts: bool = False):
+def _shard_holders(comm, own_keys: np.ndarray, space, kind: str, keep_parts: bool = False,
+                   shared_only: bool = False):
     """Holders of the keys whose source word hashes to this rank.
 
     Sharding by source word makes this rank the mapreduce reducer of every
     key in its shard, and keeps a word's parameters and total together.
-    Returns ``(holders, parts, dest)``; with ``keep_parts``, ``parts[q]`` are
-    the keys of the shard rank q holds and ``dest`` the shard owner of each
-    own key (the mapreduce plan needs both), else ``None, None``.
+    Returns ``(holders, parts, dest, n_keys, sizes)``; with ``keep_parts``,
+    ``parts[q]`` are the keys of the shard rank q holds and ``dest`` the
+    shard owner of each own key (the mapreduce plan needs both), else
+    ``None, None``.  With ``shared_only`` the holders list only the keys of
+    two or more ranks.  ``n_keys``: distinct keys of the shard; ``sizes[q]``:
+    how many of them rank q holds.
     """
     dest = _key_owner(own_keys, space, comm.size)
-    got, = shuffle_by_owner(comm, dest, own_keys, kind=kind, per_source=True)
-    # each part is a sorted subset of one rank's distinct keys (the shuffle is
-    # stable), in rank order
-    if keep_parts:
-        return holders_from_key_sets(got), got, dest
-    del dest
-    return holders_from_key_sets(got, consume=True), None, None
+    # one counting sort into the send buffer (no index array), whose
+    # back-to-back slices alltoallv sends without another copy
+    buf, cuts = kernels.group_by_owner(own_keys, dest, comm.size)
+    if not keep_parts:
+        del dest
+        dest = None
+    got = comm.alltoallv([buf[cuts[q]:cuts[q + 1]] for q in range(comm.size)], kind=kind)
+    del buf
+    # each part is a sorted subset of one rank's distinct keys (the grouping
+    # is stable), in rank order
+    sizes = [int(g.size) for g in got]
+    if shared_only:
+        h, n_keys = shared_holders_from_key_sets(got)
+    else:
+        h = holders_from_key_sets(got, consume=not keep_parts)
+        n_keys = int(h.keys.size)
+    return h, (got if keep_parts else None), dest, n_keys, sizes
 
 
-def _peer_lists(keys: np.ndarray, peers: np.ndarray) -> dict:
-    """{peer: sorted keys} from parallel (key, peer) arrays."""
+def _peer_lists(keys: np.ndarray, peers: np.ndarray, size: int) -> dict:
+    """{peer: sorted keys} from parallel (key, peer) arrays (no pair repeats).
+
+    A counting sort by peer (stable), then each peer's keys sorted: they
+    arrive as a few ascending runs (one per shard owner and message kind),
+    which the stable sort (timsort for int64) merges in about linear time."""
     if keys.size == 0:
         return {}
-    o = np.lexsort((keys, peers))
-    k, p = keys[o], peers[o]
-    del o
-    cut = np.flatnonzero(np.r_[True, p[1:] != p[:-1], True])
-    return {int(p[a]): k[a:b] for a, b in zip(cut[:-1], cut[1:])}
+    k, cuts = kernels.group_by_owner(keys, peers, size)
+    out = {}
+    for q in range(size):
+        if cuts[q + 1] > cuts[q]:
+            part = k[cuts[q]:cuts[q + 1]]
+            part.sort(kind="stable")
+            out[q] = part
+    return out
+
+
+def _shuffle(comm, dest, *arrays, kind: str):
+    """Collective.  Entry i of every array to rank ``dest[i]`` (stable); what
+    this rank receives, one array each in source-rank order.  The grouping
+    is a counting sort per array (:func:`kernels.group_by_owner`)."""
+    out = []
+    for a in arrays:
+        buf, cuts = kernels.group_by_owner(a, dest, comm.size)
+        got = comm.alltoallv([buf[cuts[q]:cuts[q + 1]] for q in range(comm.size)], kind=kind)
+        del buf
+        out.append(np.concatenate(got) if got else np.empty(0, a.dtype))
+    return out
 
 
 def _ship(comm, dest, keys, peers, kind: str) -> dict:
     """Collective.  Entry (key, peer) to rank ``dest``; this rank's {peer: sorted keys}."""
-    got_k, got_p = shuffle_by_owner(comm, dest, keys, peers, kind=kind)
-    return _peer_lists(got_k, got_p)
+    got_k, got_p = _shuffle(comm, dest, keys, peers, kind=kind)
+    return _peer_lists(got_k, got_p, comm.size)
 
 
 def _tree_lists(comm, h: Holders, tree: RootedTree, kind: str):
@@ -206,8 +240,10 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
     own = np.asarray(own_keys, dtype=np.int64)
     if size == 1:     # nothing is shared: every topology is "no messages"
         return _single_rank_plan(comm, own, topology, space, tree_edges, t0)
-    h, parts, dest = _shard_holders(comm, own, space, kind + ":keys", keep_parts=topology == "mapreduce")
-    n_keys = int(h.keys.size)
+    shared_only = topology in ("junction-tree", "tree", "allpairs")
+    h, parts, dest, n_keys, sizes = _shard_holders(comm, own, space, kind + ":keys",
+                                                   keep_parts=topology == "mapreduce",
+                                                   shared_only=shared_only)
     n_shared = int(np.count_nonzero(np.diff(h.ptr) >= 2))
     tree, union, n_collect, extra = None, None, 0, None
     sends, recvs = {}, {}
@@ -223,14 +259,13 @@ def build_rank_plan(comm, own_keys, topology: str, space, *, tree_edges=None, ro
             if size <= 2:     # the only spanning tree; no weights needed
                 edges = [(0, 1)] if size == 2 else []
             else:
-                weights = comm.allreduce(intersection_matrix(h, size), kind=kind + ":intersections")
+                weights = comm.allreduce(intersection_matrix(h, size, diagonal=sizes),
+                                         kind=kind + ":intersections")
                 edges = junction_tree_edges(weights, rank_hosts if host_aware else None)
         tree = RootedTree.build(edges, size, root)
         n_collect = tree.n_collect
-        h = h.shared()      # only shared keys travel; drop the (much larger) rest
         sends, recvs = _tree_lists(comm, h, tree, kind + ":messages")
     elif topology == "allpairs":
-        h = h.shared()
         sends, recvs = _allpairs_lists(comm, h, kind + ":messages")
     else:   # mapreduce
         sends, recvs = _mapreduce_lists(comm, own, parts, dest, space)

@@ -589,3 +589,123 @@ def segment_keys(src_words, seg_ptr, tgt_of, n_tgt, out):
         base = src_words[g] * n_tgt
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             out[k] = base + tgt_of[k]
+
+
+# ---------------------------------------------------------------- planning
+@njit(cache=True)
+def group_by_owner(values, owner, size):
+    """``values`` grouped by ``owner`` (0..size-1), stable: returns ``(out,
+    cuts)``, the entries for rank q being ``out[cuts[q]:cuts[q+1]]``.  A
+    counting sort: one copy of ``values`` and no index array (an argsort
+    would add 8 bytes per entry and a gather)."""
+    cuts = np.zeros(size + 1, dtype=np.int64)
+    for i in range(owner.shape[0]):
+        cuts[owner[i] + 1] += 1
+    for q in range(size):
+        cuts[q + 1] += cuts[q]
+    fill = cuts[:-1].copy()
+    out = np.empty_like(values)
+    for i in range(owner.shape[0]):
+        q = owner[i]
+        out[fill[q]] = values[i]
+        fill[q] += 1
+    return out, cuts
+
+
+@njit(cache=True)
+def sorted_positions(work, keys):
+    """``np.searchsorted(work, keys)`` for ascending ``keys`` by one merge
+    walk (linear instead of a binary search per key); -1 in ``out[0]`` and
+    nothing else written if ``keys`` is not ascending."""
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    j = 0
+    n = work.shape[0]
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if i and k < keys[i - 1]:
+            out[0] = -1
+            return out
+        while j < n and work[j] < k:
+            j += 1
+        out[i] = j
+    return out
+
+
+@njit(cache=True)
+def _merge_key_sets(buf, offs, shared_only, keys, ptr, ranks):
+    """k-way merge of sorted, distinct int64 key sets (set r is
+    ``buf[offs[r]:offs[r+1]]``) into holder lists: for each key ascending,
+    the ranks holding it ascending.  With ``shared_only`` only keys held by
+    two or more ranks are written.  Returns (keys written, rank entries
+    written, distinct keys seen).  Cost: the number of sets per entry (heads
+    compared linearly; meant for a few sets)."""
+    n = offs.shape[0] - 1
+    head = offs[:-1].copy()
+    big = np.iinfo(np.int64).max
+    # each set's current key, the maximum once it is exhausted (a key equal
+    # to the int64 maximum is refused by the caller)
+    cur = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        cur[r] = buf[head[r]] if head[r] < offs[r + 1] else big
+    g = 0
+    e = 0
+    seen = 0
+    ptr[0] = 0
+    while True:
+        k = cur[0]
+        for r in range(1, n):
+            k = min(k, cur[r])
+        if k == big:
+            break
+        seen += 1
+        c = 0
+        for r in range(n):
+            if cur[r] == k:
+                ranks[e + c] = r
+                c += 1
+                h = head[r] + 1
+                head[r] = h
+                cur[r] = buf[h] if h < offs[r + 1] else big
+        if c >= 2 or not shared_only:
+            keys[g] = k
+            g += 1
+            e += c
+            ptr[g] = e
+    return g, e, seen
+
+
+def _back_to_back(sets):
+    """``(buffer, offsets)`` holding ``sets`` (1-D int64) one after another:
+    the array they are adjacent views of, when they are (``alltoallv``
+    returns its receive buffer so), else a concatenation."""
+    offs = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([k.shape[0] for k in sets], out=offs[1:])
+    first = sets[0]
+    adjacent = all(k.dtype == np.int64 and k.flags.c_contiguous for k in sets) and all(
+        a.ctypes.data + a.nbytes == b.ctypes.data for a, b in zip(sets[:-1], sets[1:]))
+    base = first.base
+    if adjacent and isinstance(base, np.ndarray) and base.dtype == np.int64 and base.ndim == 1 \
+            and base.flags.c_contiguous:
+        start = (first.ctypes.data - base.ctypes.data) // 8
+        if 0 <= start and start + offs[-1] <= base.shape[0]:
+            view = base[start:start + offs[-1]]
+            if view.ctypes.data == first.ctypes.data:
+                return view, offs
+    return np.concatenate(sets).astype(np.int64, copy=False), offs
+
+
+def merge_key_sets(sets, shared_only, rank_dtype):
+    """Holder lists ``(keys, ptr, ranks, n_distinct)`` of a few sorted,
+    distinct int64 key sets (:func:`_merge_key_sets`), read in place when
+    they lie back to back.  The outputs are sized by an upper bound with
+    ``np.empty``: pages never written are never resident, so only what is
+    kept costs memory."""
+    sets = [np.asarray(k, dtype=np.int64) for k in sets]
+    buf, offs = _back_to_back(sets)
+    total = int(offs[-1])
+    bound = total // 2 if shared_only else total
+    keys = np.empty(bound, dtype=np.int64)
+    ptr = np.empty(bound + 1, dtype=np.int64)
+    ranks = np.empty(total, dtype=rank_dtype)
+    g, e, seen = _merge_key_sets(buf, offs, shared_only, keys, ptr, ranks)
+    return keys[:g], ptr[:g + 1], ranks[:e], int(seen)

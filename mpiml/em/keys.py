@@ -92,6 +92,28 @@ def holders_from_pairs(keys, ranks) -> Holders:
     return Holders(k[starts], np.append(starts, k.size).astype(np.int64), r)
 
 
+# Up to this many key sets, holder lists come from a k-way merge
+# (kernels.merge_key_sets: linear in the entries times the sets, no combined
+# array and no sort); more take the sort of combined keys.
+MERGE_SETS = 8
+
+
+def shared_holders_from_key_sets(key_sets):
+    """``(holders of the keys held by two or more sets, number of distinct
+    keys)`` from one sorted array of distinct keys per set: what
+    ``holders_from_key_sets(key_sets).shared()`` gives, without building the
+    (much larger) lists of the keys held once when there are few sets."""
+    sets = [np.asarray(k, np.int64) for k in key_sets]
+    n = len(sets)
+    top = max((int(k[-1]) for k in sets if k.size), default=0)
+    if (1 < n <= MERGE_SETS and top < np.iinfo(np.int64).max
+            and all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in sets)):
+        keys, ptr, ranks, seen = kernels.merge_key_sets(sets, True, rank_dtype(n))
+        return Holders(keys, ptr, ranks), seen
+    h = holders_from_key_sets(sets)
+    return h.shared(), int(h.keys.size)
+
+
 def rank_dtype(size: int):
     """Smallest integer dtype that holds the ranks 0..size (int16 owners sort
     by numpy's radix sort; halving the holder lists is what matters at scale)."""
@@ -120,6 +142,11 @@ def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
         h = holders_from_pairs(np.concatenate(sets or [np.empty(0, np.int64)]),
                                np.concatenate(ranks or [np.empty(0, np.int64)]))
         return Holders(h.keys, h.ptr, h.ranks.astype(rank_dtype(n)))
+    if 1 < n <= MERGE_SETS:
+        if consume:
+            key_sets.clear()
+        keys, ptr, ranks, _ = kernels.merge_key_sets(sets, False, rank_dtype(n))
+        return Holders(keys, ptr, ranks)
     comb = np.empty(sum(k.size for k in sets), np.int64)
     at = 0
     for r, k in enumerate(sets):
@@ -172,8 +199,11 @@ def shared_pairs(h: Holders):
 _HEAVY_ROWS = 1 << 14     # keys per dense product chunk (counts stay exact in float32)
 
 
-def intersection_matrix(h: Holders, size: int) -> np.ndarray:
+def intersection_matrix(h: Holders, size: int, diagonal=None) -> np.ndarray:
     """|K_i & K_j| for every pair of ranks (int64, size x size; diagonal |K_i|).
+
+    ``diagonal``: the number of keys each rank holds, when ``h`` lists only
+    the shared keys (:func:`shared_holders_from_key_sets`).
 
     This is the Gram matrix B^T B of the key x rank incidence matrix B.  Keys
     held by few ranks add their holder pairs in a numba loop (cost: the sum
@@ -185,7 +215,8 @@ def intersection_matrix(h: Holders, size: int) -> np.ndarray:
     cnt = h.counts
     heavy = cnt > max(32, size // 16)
     m = kernels.pair_counts(h.ptr, h.ranks, (cnt >= 2) & ~heavy, size)
-    m[np.diag_indices(size)] = np.bincount(h.ranks, minlength=size)
+    m[np.diag_indices(size)] = (np.bincount(h.ranks, minlength=size) if diagonal is None
+                                else np.asarray(diagonal, np.int64))
     rows = np.flatnonzero(heavy)
     for a in range(0, rows.size, _HEAVY_ROWS):
         sel = rows[a:a + _HEAVY_ROWS]

@@ -226,6 +226,17 @@ def rank_plan_from_messages(rank: int, size: int, topology: str, own_keys, msgs:
                               rounds=rounds, n_collect=n_collect, space=space, union_keys=union_keys)
 
 
+def sorted_positions(work: np.ndarray, keys) -> np.ndarray:
+    """``np.searchsorted(work, keys)``; one linear merge walk when ``keys``
+    is ascending (the plan's key lists are), a binary search per key else."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if keys.size:
+        out = kernels.sorted_positions(np.asarray(work, dtype=np.int64), keys)
+        if out[0] >= 0:
+            return out
+    return np.searchsorted(work, keys)
+
+
 def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dict, recvs: dict, *,
                        rounds, n_collect: int = 0, space=None, union_keys=None,
                        extra=None) -> RankPlan:
@@ -250,7 +261,7 @@ def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dic
             extra = extra[own[at] != extra]
     if extra.size:      # keys this rank only carries or reduces
         work = union_sorted(own, extra).astype(np.int64)
-        own_pos = np.searchsorted(work, own)
+        own_pos = sorted_positions(work, own)
     else:
         work, own_pos = own, None      # the identity: no index array
     plan = RankPlan(rank, size, topology, own, work, own_pos)
@@ -262,7 +273,7 @@ def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dic
     def positions(keys):
         got = at_work.get(id(keys))
         if got is None:     # (keys, positions): holding keys keeps its id unique
-            got = at_work[id(keys)] = (keys, np.searchsorted(work, keys))
+            got = at_work[id(keys)] = (keys, sorted_positions(work, keys))
         return got[1]
 
     for r in sorted(set(rounds)):
@@ -272,7 +283,7 @@ def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dic
     at_work.clear()
     if topology == "allreduce":
         union = np.asarray(union_keys, dtype=np.int64)
-        plan.union_size, plan.union_pos = int(union.size), np.searchsorted(union, own)
+        plan.union_size, plan.union_pos = int(union.size), sorted_positions(union, own)
     if topology == "mapreduce":
         src = space.source_of(work)
         mine = np.flatnonzero((hash_owner(src, size) == rank) & ~space.is_total(work))
