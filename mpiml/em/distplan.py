@@ -22,8 +22,8 @@ from ..errors import ConfigError
 from ..partition import hash_owner
 from .hosttree import ring_edge_bytes, split_bytes
 from . import kernels
-from .keys import (VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, rank_dtype,
-                   shared_holders_from_key_sets, shared_pairs)
+from .keys import (VALUE_BYTES, Holders, holders_from_key_sets, intersection_matrix, joined,
+                   rank_dtype, shared_holders_from_key_sets, shared_pairs)
 from .plan import TOPOLOGIES, Messages, allreduce_bytes, assemble_rank_plan, rank_plan_from_messages
 from .topology import RootedTree, junction_tree_edges
 
@@ -75,15 +75,8 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str, keep_parts: boo
     two or more ranks.  ``n_keys``: distinct keys of the shard; ``sizes[q]``:
     how many of them rank q holds.
     """
-    dest = _key_owner(own_keys, space, comm.size)
-    # one counting sort into the send buffer (no index array), whose
-    # back-to-back slices alltoallv sends without another copy
-    buf, cuts = kernels.group_by_owner(own_keys, dest, comm.size)
-    if not keep_parts:
-        del dest
-        dest = None
-    got = comm.alltoallv([buf[cuts[q]:cuts[q + 1]] for q in range(comm.size)], kind=kind)
-    del buf
+    dest = _key_owner(own_keys, space, comm.size) if keep_parts else None
+    got = _send_keys_to_owners(comm, own_keys, space, kind)
     # each part is a sorted subset of one rank's distinct keys (the grouping
     # is stable), in rank order
     sizes = [int(g.size) for g in got]
@@ -93,6 +86,38 @@ def _shard_holders(comm, own_keys: np.ndarray, space, kind: str, keep_parts: boo
         h = holders_from_key_sets(got, consume=not keep_parts)
         n_keys = int(h.keys.size)
     return h, (got if keep_parts else None), dest, n_keys, sizes
+
+
+def _send_keys_to_owners(comm, own_keys, space, kind: str) -> list:
+    """Collective.  Every rank's sorted keys of this rank's shard, in rank
+    order, back to back in one array (one view per rank).
+
+    The keys travel packed (:func:`kernels.pack_keys_by_owner`): a
+    parameter's target id in 2 bytes (4 past 65,536 target words) and one
+    (word, count) per source word, instead of 8 bytes per key, so the send
+    buffer is a quarter of the keys' size.
+    """
+    size = comm.size
+    words = hash_owner(np.arange(space.n_src, dtype=np.int64), size).astype(rank_dtype(size))
+    n_par = int(np.searchsorted(own_keys, space.n_param))
+    targets = np.empty(n_par, dtype=np.uint16 if space.n_tgt <= 2 ** 16 else np.int32)
+    runs, run_cuts, tgt_cuts, totals, tot_cuts = kernels.pack_keys_by_owner(
+        own_keys, words, space.n_tgt, space.n_param, size, targets)
+    del words
+    split = lambda a, c: [a[c[q]:c[q + 1]] for q in range(size)]
+    got_t = comm.alltoallv(split(targets, tgt_cuts), kind=kind)
+    del targets
+    got_r = comm.alltoallv(split(runs, run_cuts), kind=kind)
+    got_o = comm.alltoallv(split(totals, tot_cuts), kind=kind)
+    del runs, totals
+    sizes = [int(t.size) + int(o.size) for t, o in zip(got_t, got_o)]
+    out = np.empty(sum(sizes), dtype=np.int64)
+    parts, at = [], 0
+    for r, t, o, n in zip(got_r, got_t, got_o, sizes):
+        kernels.unpack_keys(r, t, o, space.n_tgt, space.n_param, out[at:at + n])
+        parts.append(out[at:at + n])
+        at += n
+    return parts
 
 
 def _peer_lists(keys: np.ndarray, peers: np.ndarray, size: int) -> dict:
@@ -122,7 +147,8 @@ def _shuffle(comm, dest, *arrays, kind: str):
         buf, cuts = kernels.group_by_owner(a, dest, comm.size)
         got = comm.alltoallv([buf[cuts[q]:cuts[q + 1]] for q in range(comm.size)], kind=kind)
         del buf
-        out.append(np.concatenate(got) if got else np.empty(0, a.dtype))
+        out.append(joined(got)[0] if got else np.empty(0, a.dtype))
+        del got
     return out
 
 
@@ -147,13 +173,19 @@ def _tree_lists(comm, h: Holders, tree: RootedTree, kind: str):
                                           False)[1:]
     else:
         key_of = v = np.empty(0, np.int64)
+    del keep
     keys = h.keys[key_of]
     del key_of
     rd = rank_dtype(comm.size)
     v = v.astype(rd)
     p = tree.parent[v].astype(rd)
-    by_peer = _ship(comm, np.concatenate([v, p]), np.concatenate([keys, keys]),
-                    np.concatenate([p, v]), kind)
+    # to the lower ends (peer: the parent), then to the upper ends (peer: a
+    # child): two shuffles of one copy of the keys each instead of one of a
+    # doubled copy; a peer is either this rank's parent or a child, so the
+    # two {peer: keys} are disjoint
+    by_peer = _ship(comm, v, keys, p, kind)
+    by_peer.update(_ship(comm, p, keys, v, kind))
+    del keys, v, p
     me = comm.rank
     sends, recvs = {}, {}
     for q, k in by_peer.items():

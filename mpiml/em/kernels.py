@@ -632,7 +632,7 @@ def sorted_positions(work, keys):
 
 
 @njit(cache=True)
-def _merge_key_sets(buf, offs, shared_only, keys, ptr, ranks):
+def merge_key_sets(buf, offs, shared_only, keys, ptr, ranks):
     """k-way merge of sorted, distinct int64 key sets (set r is
     ``buf[offs[r]:offs[r+1]]``) into holder lists: for each key ascending,
     the ranks holding it ascending.  With ``shared_only`` only keys held by
@@ -674,38 +674,78 @@ def _merge_key_sets(buf, offs, shared_only, keys, ptr, ranks):
     return g, e, seen
 
 
-def _back_to_back(sets):
-    """``(buffer, offsets)`` holding ``sets`` (1-D int64) one after another:
-    the array they are adjacent views of, when they are (``alltoallv``
-    returns its receive buffer so), else a concatenation."""
-    offs = np.zeros(len(sets) + 1, dtype=np.int64)
-    np.cumsum([k.shape[0] for k in sets], out=offs[1:])
-    first = sets[0]
-    adjacent = all(k.dtype == np.int64 and k.flags.c_contiguous for k in sets) and all(
-        a.ctypes.data + a.nbytes == b.ctypes.data for a, b in zip(sets[:-1], sets[1:]))
-    base = first.base
-    if adjacent and isinstance(base, np.ndarray) and base.dtype == np.int64 and base.ndim == 1 \
-            and base.flags.c_contiguous:
-        start = (first.ctypes.data - base.ctypes.data) // 8
-        if 0 <= start and start + offs[-1] <= base.shape[0]:
-            view = base[start:start + offs[-1]]
-            if view.ctypes.data == first.ctypes.data:
-                return view, offs
-    return np.concatenate(sets).astype(np.int64, copy=False), offs
+@njit(cache=True)
+def pack_keys_by_owner(keys, word_owner, n_tgt, n_param, size, targets):
+    """Sorted statistic keys grouped by the owner of their source word, in
+    a compact form: per owner, the parameters as runs ``(word, count)`` and
+    their target ids (``targets``, uint16 when the vocabulary fits: 2 bytes
+    per key instead of 8), and the source totals as word ids.
+
+    ``keys``: ascending, parameters ``s * n_tgt + t`` then totals ``n_param
+    + s``.  Fills ``targets`` (one per parameter) and returns ``(runs,
+    run_cuts, tgt_cuts, totals, tot_cuts)``; ``runs`` is int64 ``(word,
+    count)`` flattened.  :func:`unpack_keys` inverts it.
+    """
+    n_runs = np.zeros(size + 1, dtype=np.int64)
+    n_t = np.zeros(size + 1, dtype=np.int64)
+    n_tot = np.zeros(size + 1, dtype=np.int64)
+    last = -1
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k >= n_param:
+            n_tot[word_owner[k - n_param] + 1] += 1
+            continue
+        s = k // n_tgt
+        q = word_owner[s]
+        n_t[q + 1] += 1
+        if s != last:
+            n_runs[q + 1] += 2
+            last = s
+    for q in range(size):
+        n_runs[q + 1] += n_runs[q]
+        n_t[q + 1] += n_t[q]
+        n_tot[q + 1] += n_tot[q]
+    runs = np.empty(n_runs[size], dtype=np.int64)
+    totals = np.empty(n_tot[size], dtype=np.int64)
+    fr = n_runs[:-1].copy()
+    ft = n_t[:-1].copy()
+    fo = n_tot[:-1].copy()
+    last = -1
+    at = -1
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k >= n_param:
+            s = k - n_param
+            q = word_owner[s]
+            totals[fo[q]] = s
+            fo[q] += 1
+            continue
+        s = k // n_tgt
+        q = word_owner[s]
+        targets[ft[q]] = k - s * n_tgt
+        ft[q] += 1
+        if s != last:
+            at = fr[q]
+            runs[at] = s
+            runs[at + 1] = 0
+            fr[q] += 2
+            last = s
+        runs[at + 1] += 1
+    return runs, n_runs, n_t, totals, n_tot
 
 
-def merge_key_sets(sets, shared_only, rank_dtype):
-    """Holder lists ``(keys, ptr, ranks, n_distinct)`` of a few sorted,
-    distinct int64 key sets (:func:`_merge_key_sets`), read in place when
-    they lie back to back.  The outputs are sized by an upper bound with
-    ``np.empty``: pages never written are never resident, so only what is
-    kept costs memory."""
-    sets = [np.asarray(k, dtype=np.int64) for k in sets]
-    buf, offs = _back_to_back(sets)
-    total = int(offs[-1])
-    bound = total // 2 if shared_only else total
-    keys = np.empty(bound, dtype=np.int64)
-    ptr = np.empty(bound + 1, dtype=np.int64)
-    ranks = np.empty(total, dtype=rank_dtype)
-    g, e, seen = _merge_key_sets(buf, offs, shared_only, keys, ptr, ranks)
-    return keys[:g], ptr[:g + 1], ranks[:e], int(seen)
+@njit(cache=True)
+def unpack_keys(runs, targets, totals, n_tgt, n_param, out):
+    """The sorted keys of one :func:`pack_keys_by_owner` message, written to
+    ``out`` (length: targets + totals)."""
+    w = 0
+    at = 0
+    for r in range(0, runs.shape[0], 2):
+        base = runs[r] * n_tgt
+        for x in range(runs[r + 1]):
+            out[w] = base + targets[at]
+            at += 1
+            w += 1
+    for x in range(totals.shape[0]):
+        out[w] = n_param + totals[x]
+        w += 1

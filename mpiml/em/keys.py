@@ -98,6 +98,42 @@ def holders_from_pairs(keys, ranks) -> Holders:
 MERGE_SETS = 8
 
 
+def joined(arrays, dtype=None):
+    """``(one array, offsets)`` of 1-D arrays one after another: the array
+    they are adjacent views of, when they are (``alltoallv`` returns slices
+    of its receive buffer), so nothing is copied; else a concatenation."""
+    arrays = [np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype) for a in arrays]
+    offs = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.shape[0] for a in arrays], out=offs[1:])
+    dt = arrays[0].dtype if arrays else np.dtype(dtype or np.int64)
+    base = arrays[0].base if arrays else None
+    if (isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == dt
+            and base.flags.c_contiguous
+            and all(a.dtype == dt and a.ndim == 1 and a.flags.c_contiguous for a in arrays)
+            and all(a.ctypes.data + a.nbytes == b.ctypes.data for a, b in zip(arrays[:-1], arrays[1:]))):
+        start, rem = divmod(arrays[0].ctypes.data - base.ctypes.data, dt.itemsize)
+        if rem == 0 and 0 <= start and start + offs[-1] <= base.shape[0]:
+            return base[start:start + offs[-1]], offs
+    if not arrays:
+        return np.empty(0, dt), offs
+    return np.concatenate(arrays), offs
+
+
+def _merged_holders(sets, shared_only: bool, n: int):
+    """Holders (and the number of distinct keys) of a few sorted, distinct
+    key sets by a k-way merge (:func:`kernels.merge_key_sets`), read in place
+    when they lie back to back.  The outputs are sized by an upper bound with
+    ``np.empty``: pages never written are never resident."""
+    buf, offs = joined(sets, np.int64)
+    total = int(offs[-1])
+    bound = total // 2 if shared_only else total
+    keys = np.empty(bound, dtype=np.int64)
+    ptr = np.empty(bound + 1, dtype=np.int64)
+    ranks = np.empty(total, dtype=rank_dtype(n))
+    g, e, seen = kernels.merge_key_sets(buf, offs, shared_only, keys, ptr, ranks)
+    return Holders(keys[:g], ptr[:g + 1], ranks[:e]), int(seen)
+
+
 def shared_holders_from_key_sets(key_sets):
     """``(holders of the keys held by two or more sets, number of distinct
     keys)`` from one sorted array of distinct keys per set: what
@@ -108,8 +144,7 @@ def shared_holders_from_key_sets(key_sets):
     top = max((int(k[-1]) for k in sets if k.size), default=0)
     if (1 < n <= MERGE_SETS and top < np.iinfo(np.int64).max
             and all(k.size < 2 or bool(np.all(k[1:] > k[:-1])) for k in sets)):
-        keys, ptr, ranks, seen = kernels.merge_key_sets(sets, True, rank_dtype(n))
-        return Holders(keys, ptr, ranks), seen
+        return _merged_holders(sets, True, n)
     h = holders_from_key_sets(sets)
     return h.shared(), int(h.keys.size)
 
@@ -145,8 +180,7 @@ def holders_from_key_sets(key_sets, consume: bool = False) -> Holders:
     if 1 < n <= MERGE_SETS:
         if consume:
             key_sets.clear()
-        keys, ptr, ranks, _ = kernels.merge_key_sets(sets, False, rank_dtype(n))
-        return Holders(keys, ptr, ranks)
+        return _merged_holders(sets, False, n)[0]
     comb = np.empty(sum(k.size for k in sets), np.int64)
     at = 0
     for r, k in enumerate(sets):

@@ -254,10 +254,13 @@ def assemble_rank_plan(rank: int, size: int, topology: str, own_keys, sends: dic
     own = np.asarray(own_keys, dtype=np.int64)
     if extra is None:
         lists = list({id(k): k for k in (*sends.values(), *recvs.values())}.values())
-        extra = unique_sorted(np.concatenate(lists)) if lists else np.empty(0, np.int64)
+        if len(lists) == 1 and (lists[0].size < 2 or bool(np.all(lists[0][1:] > lists[0][:-1]))):
+            extra = np.asarray(lists[0], dtype=np.int64)    # already sorted and distinct
+        else:
+            extra = unique_sorted(np.concatenate(lists)) if lists else np.empty(0, np.int64)
         del lists
         if extra.size and own.size:
-            at = np.minimum(np.searchsorted(own, extra), own.size - 1)
+            at = np.minimum(sorted_positions(own, extra), own.size - 1)
             extra = extra[own[at] != extra]
     if extra.size:      # keys this rank only carries or reduces
         work = union_sorted(own, extra).astype(np.int64)
