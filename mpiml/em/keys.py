@@ -106,12 +106,15 @@ def joined(arrays, dtype=None):
     offs = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([a.shape[0] for a in arrays], out=offs[1:])
     dt = arrays[0].dtype if arrays else np.dtype(dtype or np.int64)
-    base = arrays[0].base if arrays else None
+    # (numpy may point an empty slice anywhere in its base: only the
+    # non-empty arrays must be adjacent)
+    full = [a for a in arrays if a.size]
+    base = full[0].base if full else None
     if (isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == dt
             and base.flags.c_contiguous
             and all(a.dtype == dt and a.ndim == 1 and a.flags.c_contiguous for a in arrays)
-            and all(a.ctypes.data + a.nbytes == b.ctypes.data for a, b in zip(arrays[:-1], arrays[1:]))):
-        start, rem = divmod(arrays[0].ctypes.data - base.ctypes.data, dt.itemsize)
+            and all(a.ctypes.data + a.nbytes == b.ctypes.data for a, b in zip(full[:-1], full[1:]))):
+        start, rem = divmod(full[0].ctypes.data - base.ctypes.data, dt.itemsize)
         if rem == 0 and 0 <= start and start + offs[-1] <= base.shape[0]:
             return base[start:start + offs[-1]], offs
     if not arrays:
