@@ -9,7 +9,9 @@ libraries, e.g. the LLVM that numba loads).  The phases are the calls
 :class:`mpiml.em.distributed.DistributedIBM1` makes (wrapped here, not
 re-implemented): reading, parameters, C-step plan, theta, then per
 iteration E-step, C-step and M-step.  After setup the large arrays this
-rank holds are listed with their bytes.  Prints one JSON line per rank with
+rank holds are listed with their bytes.  Inside the parameter build and the
+planner, the kernels and planner steps are timed as well (``steps_cpu``:
+CPU seconds summed per step, without resetting the peak).  Prints one JSON line per rank with
 the figures and the load average (no assertions).
 
     python benchmarks/ibm1_phases.py c300k.e c300k.f [--estep indexed] [--iters 3]
@@ -56,6 +58,19 @@ def reset_peak() -> bool:
 
 
 PHASES: list = []
+STEPS: dict = {}
+
+
+def step(name: str, fn):
+    """``fn`` wrapped: CPU seconds summed under ``name`` (no peak reset, so
+    the phases' peaks stay whole)."""
+    def wrapped(*a, **k):
+        t0 = T()
+        try:
+            return fn(*a, **k)
+        finally:
+            STEPS[name] = round(STEPS.get(name, 0.0) + T() - t0, 3)
+    return wrapped
 
 
 def phase(name: str, fn):
@@ -114,6 +129,16 @@ def main() -> None:
                        ("theta", "uniform_theta"), ("E", "estep_stats"), ("M", "mstep")):
         setattr(_dist, attr, phase(name, getattr(_dist, attr)))
     CStep.run = phase("C", CStep.run)
+    # the steps inside the parameter build and the planner, where they are
+    # looked up (module attributes)
+    from mpiml.em import distplan, kernels
+    from mpiml.em.ibm1 import LocalParams
+    for name in ("source_occurrences", "pair_targets", "param_bound", "local_params"):
+        setattr(kernels, name, step("params." + name, getattr(kernels, name)))
+    for name in ("_send_keys_to_owners", "shared_holders_from_key_sets", "holders_from_key_sets",
+                 "intersection_matrix", "_tree_lists", "_allpairs_lists", "assemble_rank_plan"):
+        setattr(distplan, name, step("plan." + name, getattr(distplan, name)))
+    LocalParams.stat_keys = property(step("stat_keys", LocalParams.stat_keys.fget))
     corpus = phase("read", read_parallel)(comm, args.source, args.target)
     model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.estep == "word-major")
     t0 = T()
@@ -133,7 +158,7 @@ def main() -> None:
         "iter_cpu": [round(x, 2) for x in its],
         "setup_over_iter": round((t_read + t_setup) / float(np.median(its)), 2) if its else None,
         "loglik": None if rec is None else rec.loglik, "n_params": model.params_.n_params,
-        "phases": PHASES, "arrays_mb": arrays, "final": status(),
+        "phases": PHASES, "steps_cpu": STEPS, "arrays_mb": arrays, "final": status(),
         "load_average": os.getloadavg()[0]})
     for text in comm.allgather_obj(line, kind="bench"):   # one line per rank, in rank order
         if comm.rank == 0:
