@@ -54,7 +54,9 @@ def _key_owner(own_keys: np.ndarray, space, size: int) -> np.ndarray:
     only the vocabulary: parameters come sorted in runs of one source word,
     then the totals.  In the small rank dtype (:func:`~mpiml.em.keys.rank_dtype`)."""
     words = hash_owner(np.arange(space.n_src, dtype=np.int64), size).astype(rank_dtype(size))
-    n_par = int(np.searchsorted(own_keys, space.n_param))
+    # counted, not searched: the kernel writes one target per parameter key
+    # without bounds checks, so the buffer must fit even unsorted keys
+    n_par = int(np.count_nonzero(own_keys < space.n_param))
     bounds = np.searchsorted(own_keys[:n_par], np.arange(space.n_src + 1, dtype=np.int64) * space.n_tgt)
     dest = np.empty(own_keys.size, dtype=words.dtype)
     dest[:n_par] = np.repeat(words, np.diff(bounds))
@@ -99,7 +101,9 @@ def _send_keys_to_owners(comm, own_keys, space, kind: str) -> list:
     """
     size = comm.size
     words = hash_owner(np.arange(space.n_src, dtype=np.int64), size).astype(rank_dtype(size))
-    n_par = int(np.searchsorted(own_keys, space.n_param))
+    # counted, not searched: the kernel writes one target per parameter key
+    # without bounds checks, so the buffer must fit even unsorted keys
+    n_par = int(np.count_nonzero(own_keys < space.n_param))
     targets = np.empty(n_par, dtype=np.uint16 if space.n_tgt <= 2 ** 16 else np.int32)
     runs, run_cuts, tgt_cuts, totals, tot_cuts = kernels.pack_keys_by_owner(
         own_keys, words, space.n_tgt, space.n_param, size, targets)
