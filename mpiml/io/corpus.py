@@ -52,8 +52,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
-from . import tokens
-from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_check
+from . import tokens, vocab
+from .tokens import Tokenizer, drop_lines, utf8_check
 
 NULL_TOKEN = "<NULL>"
 _SCAN_BLOCK = 1 << 24
@@ -292,12 +292,6 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
 
 
-def _decode_words(words: list) -> list:
-    """The words as str: one decode of the words joined by newlines (no word
-    contains whitespace), about twice as fast as a decode per word."""
-    return b"\n".join(words).decode("utf-8").split("\n") if words else []
-
-
 def _csr_ptr(counts: np.ndarray) -> np.ndarray:
     ptr = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
@@ -355,15 +349,22 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
         sides, keep, empties = _tokenize(paths, lambda f: _read_block(*ranges[f]), line_lo,
                                          line_hi - line_lo, empty)
         all_used = keep.size == line_hi - line_lo
-        local_vocab = tuple(tok.sorted_words(ix, all_used) for tok, ix, _ in sides)
-    gathered = comm.allgather_obj((local_vocab, len(empties), empties[:_MAX_LISTED_EMPTY]),
-                                  kind="corpus:vocab")
-    vocabs = [merge_vocab(g[0][f] for g in gathered) for f in (0, 1)]
-    ids = [tok.remap(ix, v, off) for (tok, ix, _), v, off in zip(sides, vocabs, (1, 0))]
+        local = [tok.used(ix, all_used) for tok, ix, _ in sides]
+    gathered = comm.allgather_obj(([vocab.pack(t) for t, _ in local], len(empties),
+                                   empties[:_MAX_LISTED_EMPTY]), kind="corpus:vocab")
+    words, ids = [], []
+    for f, ((tok, ix, _), (_, which), off) in enumerate(zip(sides, local, (1, 0))):
+        w, gid = vocab.merge([vocab.unpack(g[0][f]) for g in gathered], comm.rank)
+        if which is not None:          # words only in dropped pairs have no id
+            table = np.full(len(tok), -1, dtype=np.int32)
+            table[which] = gid
+            gid = table
+        words.append(w)
+        ids.append(tok.remap(ix, gid, off))
     ptrs = [_csr_ptr(counts[keep]) for _, _, counts in sides]
     corpus = ParallelCorpus(ids[0], ptrs[0], ids[1], ptrs[1], (line_lo + keep).astype(np.int64),
                             int(line_lo), int(line_hi), int(plans[0].n_lines),
-                            [NULL_TOKEN] + _decode_words(vocabs[0]), _decode_words(vocabs[1]))
+                            [NULL_TOKEN] + words[0], words[1])
     corpus.n_empty = sum(g[1] for g in gathered)
     corpus.empty_lines = sorted(x for g in gathered for x in g[2])[:_MAX_LISTED_EMPTY]
     corpus.paths = tuple(paths)

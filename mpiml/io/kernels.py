@@ -210,13 +210,12 @@ def drop_lines(ids, counts, keep):
 
 
 @njit(cache=True)
-def joined_words(buf, w_start, w_len):
-    """The words ``buf[w_start[i]:w_start[i] + w_len[i]]`` one after the other,
-    each followed by a space (so ``bytes.split()`` gives them back as a list
-    in one call instead of a Python slice per word)."""
+def gather_words(buf, w_start, w_len):
+    """The words ``buf[w_start[i]:w_start[i] + w_len[i]]`` one after the
+    other (the byte array of a word table)."""
     n = 0
     for i in range(w_len.shape[0]):
-        n += w_len[i] + 1
+        n += w_len[i]
     out = np.empty(n, dtype=np.uint8)
     j = 0
     for i in range(w_len.shape[0]):
@@ -224,8 +223,6 @@ def joined_words(buf, w_start, w_len):
         for m in range(w_len[i]):
             out[j + m] = buf[a + m]
         j += w_len[i]
-        out[j] = 32
-        j += 1
     return out
 
 
@@ -433,7 +430,9 @@ def warm() -> None:
     ids, counts, start, length = tokenize_ids(buf, 1)
     utf8_spaces(buf, space)
     blank_spaces(buf.copy(), space)
-    joined_words(buf, start, length)
+    gather_words(buf, start, length)
     drop_lines(ids, counts, np.ones(1, dtype=np.bool_))
     remap_ids(ids.copy(), np.zeros(ids.size + 1, dtype=np.int32), 0)
     split_separator(buf, 1)
+    from .vocab import kernels as vocab_kernels
+    vocab_kernels.warm()

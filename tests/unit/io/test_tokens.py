@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mpiml.io.tokens import Tokenizer
+from mpiml.io.vocab import merge
 
 
 def reference(text: str, n_lines: int):
@@ -37,9 +38,13 @@ def test_ids_shared_across_blocks_and_remapped_in_sorted_order():
     a, _ = tok.block(b"b a\nc b\n", 2)
     b, _ = tok.block(b"a d\n", 1)
     assert [tok.words[i] for i in np.r_[a, b].tolist()] == [b"b", b"a", b"c", b"b", b"a", b"d"]
-    vocab = tok.sorted_words(np.r_[a, b])
-    assert vocab == [b"a", b"b", b"c", b"d"]
-    assert tok.remap(b, vocab, 1).tolist() == [1, 4]
+    table, which = tok.used(np.r_[a, b])
+    assert table.tolist() == [b"b", b"a", b"c", b"d"] and which.tolist() == [0, 1, 2, 3]
+    words, gid = merge([table], 0)
+    assert words == ["a", "b", "c", "d"] and gid.tolist() == [1, 0, 2, 3]
+    assert tok.remap(b, gid, 1).tolist() == [1, 4]
+    table, which = tok.used(a[:2])                  # "b a": c and d unused
+    assert table.tolist() == [b"b", b"a"] and which.tolist() == [0, 1]
 
 
 def test_many_and_long_words_grow_every_table(monkeypatch):
