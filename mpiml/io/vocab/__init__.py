@@ -78,7 +78,9 @@ def merge(tables: list, mine: int, compiled: bool | None = None):
     blob = np.concatenate([t.blob for t in tables]) if tables else np.empty(0, np.uint8)
     offs = np.zeros(n_total + 1, dtype=np.int64)
     np.cumsum(np.concatenate([np.diff(t.offs) for t in tables]), out=offs[1:])
-    order, keys = k.sort_words(blob, offs)
+    keys = k.prefix_keys(blob, offs)
+    order = np.argsort(keys)
+    k.sort_ties(order, keys, blob, offs)
     gid, first = k.group_sorted(order, keys, blob, offs)
     base = sum(len(t) for t in tables[:mine])
     # words hold no str whitespace (they are str.split()'s tokens), so one
