@@ -67,3 +67,23 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == want_words
     assert len(set(tok.words)) == len(tok.words)    # one id per distinct word
     assert len(tok.words) > 5000 and {w.encode("utf-8") for w in words[-3:]} <= set(tok.words)
+
+
+@pytest.mark.parametrize("n_guess", [0, 1, 7, 10_000])
+def test_token_array_grows_from_any_guess(n_guess):
+    # one-letter words: 2 bytes a token, below the reader's guess of 5; the
+    # kernel must grow its id array (any number of times) and trim it
+    from mpiml.io import kernels
+    rng = np.random.default_rng(5)
+    lines = [" ".join("abcdefghij"[i] for i in rng.integers(0, 10, int(rng.integers(0, 50))))
+             for _ in range(300)]
+    text = "\n".join(lines)                      # the last line has no newline
+    ids, counts, start, length = kernels.tokenize_ids(np.frombuffer(text.encode(), np.uint8),
+                                                      len(lines), n_guess)
+    words, want_counts = reference(text, len(lines))
+    assert counts.tolist() == want_counts and ids.size == len(words)
+    data = text.encode()
+    assert [data[start[i]:start[i] + length[i]].decode() for i in ids.tolist()] == words
+    # lines past n_lines are ignored
+    ids2, counts2, _, _ = kernels.tokenize_ids(np.frombuffer(data, np.uint8), 100, n_guess)
+    assert counts2.tolist() == want_counts[:100] and ids2.size == sum(want_counts[:100])
