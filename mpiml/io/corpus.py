@@ -176,12 +176,18 @@ def _scan_chunk(path, rank: int, size: int):
     return n_bytes, ends_nl, pos.astype(np.int64)
 
 
-def _read_block(path, lo: int, hi: int, first_line: int):
-    """Bytes [lo, hi) of ``path``, checked to be UTF-8 (InputError naming the
-    line), and whether they may hold whitespace only ``str.split()`` knows."""
+def _read_block(path, lo: int, hi: int, first_line: int, writable: bool = False):
+    """Bytes [lo, hi) of ``path`` (a ``bytearray`` if ``writable``), checked
+    to be UTF-8 (InputError naming the line), and whether they may hold
+    whitespace only ``str.split()`` knows."""
     with open(path, "rb") as fh:
         fh.seek(lo)
-        data = fh.read(hi - lo)
+        if writable:
+            data = bytearray(hi - lo)
+            if fh.readinto(data) != hi - lo:
+                raise InputError("file shrank while being read", path)
+        else:
+            data = fh.read(hi - lo)
     bad, spaces = utf8_check(data)
     if bad < 0:
         return data, spaces
@@ -196,12 +202,9 @@ def _read_block(path, lo: int, hi: int, first_line: int):
 
 
 def _split_separator(data: bytes, n_lines: int):
-    """Source and target blocks of ``source ||| target`` lines, and the first
-    line (0-based in the block) without exactly one separator, with its count."""
-    if len(data) >= tokens._SMALL:         # the tokeniser's threshold for the kernels
-        from . import kernels
-        src, tgt, line, n_sep = kernels.split_separator(np.frombuffer(data, np.uint8), n_lines)
-        return src.tobytes(), tgt.tobytes(), None if line < 0 else (int(line), int(n_sep))
+    """Source and target blocks of ``source ||| target`` lines (the path for
+    small blocks), and the first line (0-based in the block) without exactly
+    one separator, with its count."""
     src, tgt, bad = [], [], None
     for k, line in enumerate(data.split(b"\n")[:n_lines]):
         parts = line.split(b"|||")
@@ -211,6 +214,24 @@ def _split_separator(data: bytes, n_lines: int):
         src.append(parts[0])
         tgt.append(parts[1])
     return b"\n".join(src), b"\n".join(tgt), bad
+
+
+def _tokenize_marked(data: bytearray, n_lines: int, spaces: bool):
+    """Both sides of a large block of ``source ||| target`` lines in one token
+    pass (the separators marked in place by a kernel): per side (Tokenizer,
+    ids, tokens per line), the one Tokenizer shared by both sides, and the
+    first bad line as :func:`_split_separator` gives it."""
+    from . import kernels
+    line, n_sep = kernels.mark_separator(np.frombuffer(data, np.uint8), n_lines)
+    bad = None if line < 0 else (int(line), int(n_sep))
+    n_tok = n_lines if bad is None else bad[0]
+    tok = Tokenizer()
+    ids, counts = tok.block(data, 2 * n_tok, spaces)   # source, target, source ...
+    src_line = np.zeros(2 * n_tok, dtype=bool)
+    src_line[0::2] = True
+    sides = [(tok, drop_lines(ids, counts, src_line), counts[0::2].copy()),
+             (tok, drop_lines(ids, counts, ~src_line), counts[1::2].copy())]
+    return sides, bad
 
 
 def _encode(sents: list, vocab_index: dict, offset: int):
@@ -247,7 +268,8 @@ def encode_pairs(src_sents, tgt_sents, src_vocab=None, tgt_vocab=None, *, line_i
 
 def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     """Tokenise one rank's lines: per side (Tokenizer, ids, tokens per line),
-    the kept pairs' block positions and the 1-based lines of empty pairs.
+    whether the sides share one Tokenizer, the kept pairs' block positions
+    and the 1-based lines of empty pairs.
 
     ``read(f)`` gives this rank's block of file ``f``; a block is dropped as
     soon as its tokens are known, so at most one file's block is held (the
@@ -255,26 +277,34 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     """
     one_file = len(paths) == 1
     bad = None
+    shared = False
     if one_file:
         data, spaces = read(0)
-        src_data, tgt_data, bad = _split_separator(data, n_lines)
-        blocks = [src_data, tgt_data]
-        del data, src_data, tgt_data
+        if len(data) >= tokens._SMALL:
+            sides, bad = _tokenize_marked(data, n_lines, spaces)
+            shared = True
+            blocks = []
+        else:
+            src_data, tgt_data, bad = _split_separator(bytes(data), n_lines)
+            blocks = [src_data, tgt_data]
+            del src_data, tgt_data
+        del data
         n_tok = n_lines if bad is None else bad[0]
     else:
         blocks = [None, None]
         n_tok = n_lines
-    sides = []
-    for f in (0, 1):
-        if one_file:
-            data = blocks[f]
-        else:
-            data, spaces = read(f)
-        blocks[f] = None
-        tok = Tokenizer()
-        ids, counts = tok.block(data, n_tok, spaces)
-        del data
-        sides.append((tok, ids, counts))
+    if not shared:
+        sides = []
+        for f in (0, 1):
+            if one_file:
+                data = blocks[f]
+            else:
+                data, spaces = read(f)
+            blocks[f] = None
+            tok = Tokenizer()
+            ids, counts = tok.block(data, n_tok, spaces)
+            del data
+            sides.append((tok, ids, counts))
     empty_pos = np.flatnonzero((sides[0][2] == 0) | (sides[1][2] == 0))
     if empty == "error" and empty_pos.size:
         k = int(empty_pos[0])
@@ -289,7 +319,7 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     keep[empty_pos] = False
     if empty_pos.size:
         sides = [(tok, drop_lines(ids, counts, keep), counts) for tok, ids, counts in sides]
-    return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
+    return sides, shared, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
 
 
 def _csr_ptr(counts: np.ndarray) -> np.ndarray:
@@ -346,9 +376,12 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
                 resolved.update(r[f])
             bb = byte_bounds(plan, resolved)
             ranges.append((path, int(bb[comm.rank]), int(bb[comm.rank + 1]), line_lo))
-        sides, keep, empties = _tokenize(paths, lambda f: _read_block(*ranges[f]), line_lo,
-                                         line_hi - line_lo, empty)
-        all_used = keep.size == line_hi - line_lo
+        sides, shared, keep, empties = _tokenize(
+            paths, lambda f: _read_block(*ranges[f], writable=len(paths) == 1), line_lo,
+            line_hi - line_lo, empty)
+        # a side's words are all used unless pairs were dropped or both
+        # sides share one Tokenizer
+        all_used = keep.size == line_hi - line_lo and not shared
         local = [tok.used(ix, all_used) for tok, ix, _ in sides]
     gathered = comm.allgather_obj(([vocab.pack(t) for t, _ in local], len(empties),
                                    empties[:_MAX_LISTED_EMPTY]), kind="corpus:vocab")

@@ -108,12 +108,18 @@ def blank_spaces(buf, space):
 
 
 @njit(cache=True)
-def _separator_pass(buf, n_lines, src, tgt, write):
-    """One pass of :func:`split_separator`; with ``write`` False it only
-    measures the two sides."""
+def mark_separator(buf, n_lines):
+    """Turn every ``source ||| target`` line of the first ``n_lines`` lines
+    into ``source\\n  target``, in place: the first ``|`` becomes a newline,
+    the other two spaces, so the tokeniser reads the sides as alternate
+    lines in one pass, with no copy of either side.
+
+    Returns ``(bad, n_sep)``: the first line (0-based) without exactly one
+    ``|||`` (-1 if none; lines from it on are left as they are) and its count
+    of ``|||``, counted as ``bytes.split(b"|||")`` does (non-overlapping, left
+    to right).
+    """
     n = buf.shape[0]
-    ns = 0
-    nt = 0
     t = 0
     for line in range(n_lines):
         end = t
@@ -131,35 +137,12 @@ def _separator_pass(buf, n_lines, src, tgt, write):
             else:
                 i += 1
         if n_sep != 1:
-            return ns, nt, line, n_sep
-        if write:
-            src[ns:ns + at - t] = buf[t:at]
-            src[ns + at - t] = 10
-            tgt[nt:nt + end - at - 3] = buf[at + 3:end]
-            tgt[nt + end - at - 3] = 10
-        ns += at - t + 1
-        nt += end - at - 3 + 1
+            return line, n_sep
+        buf[at] = 10
+        buf[at + 1] = 32
+        buf[at + 2] = 32
         t = end + 1
-    return ns, nt, -1, 0
-
-
-@njit(cache=True)
-def split_separator(buf, n_lines):
-    """Source and target sides of ``source ||| target`` lines.
-
-    Returns ``(src, tgt, bad, n_sep)``: each side's parts of the first
-    ``n_lines`` lines, each followed by ``\\n``; ``bad`` is the first line
-    (0-based) without exactly one ``|||`` (-1 if none; the sides then stop
-    before it) and ``n_sep`` its count of ``|||``, counted as
-    ``bytes.split(b"|||")`` does (non-overlapping, left to right).  A first
-    pass measures the sides, so each is allocated once at its size.
-    """
-    empty = np.empty(0, dtype=np.uint8)
-    ns, nt, _, _ = _separator_pass(buf, n_lines, empty, empty, False)
-    src = np.empty(ns, dtype=np.uint8)
-    tgt = np.empty(nt, dtype=np.uint8)
-    _, _, bad, n_sep = _separator_pass(buf, n_lines, src, tgt, True)
-    return src, tgt, bad, n_sep
+    return -1, 0
 
 
 @njit(cache=True)
@@ -419,6 +402,6 @@ def warm() -> None:
     gather_words(buf, start, length)
     drop_lines(ids, counts, np.ones(1, dtype=np.bool_))
     remap_ids(ids.copy(), np.zeros(ids.size + 1, dtype=np.int32), 0)
-    split_separator(buf, 1)
+    mark_separator(buf.copy(), 1)
     from .vocab import kernels as vocab_kernels
     vocab_kernels.warm()
