@@ -4,10 +4,11 @@ Tokens are what ``str.split()`` gives (runs of whitespace separate them).
 The fast path works on the UTF-8 bytes, with numba kernels
 (:mod:`mpiml.io.kernels`): one pass maps each token to an id through a hash
 table and counts the tokens per line on the way (measured here on 20 MB of
-short generated words: 0.16 s for a counting pass plus the token pass,
-against 0.26 s for the previous single-table kernel, ~19 s for ``str.split``
-per line and a dict lookup per token, ~13 s for ``bytes.split`` plus dict
-lookups; the counting pass, 0.024 s per 8.7 MB, is now folded in).  ASCII whitespace is what ``bytes.split()`` knows, while
+short generated words: 0.16 s with a separate counting pass, against 0.26 s
+for the previous single-table kernel, ~19 s for ``str.split`` per line and a
+dict lookup per token, ~13 s for ``bytes.split`` plus dict lookups; folding
+the counting pass in saved a further 0.013 s per 8.7 MB).  ASCII whitespace
+is what ``bytes.split()`` knows, while
 ``str.split()`` also splits on ``\\x1c``-``\\x1f`` and on Unicode spaces
 (U+0085, U+00A0, U+2000 ...); a block containing any of those gets them
 overwritten by ASCII spaces (in a copy) before the token pass, which gives
@@ -21,6 +22,7 @@ vocabulary merge (:mod:`mpiml.io.vocab`) sorts and exchanges as arrays.
 from __future__ import annotations
 
 import re
+
 import numpy as np
 
 # whitespace that str.split() separates on but bytes.split() does not
@@ -207,9 +209,12 @@ def large_block(data: bytes, n_lines: int, spaces: bool = True):
         if blank:
             buf = buf.copy()
             k.blank_spaces(buf, _SPACE_CP)
-    # a token and its separator take at least 2 bytes; text has ~5-6 (the
-    # kernel grows the array if this guess is short)
-    ids, counts, start, length = k.tokenize_ids(buf, n_lines, len(data) // 5)
+    # a token and its separator take 2 bytes or more (8 on average in the
+    # generated benchmark text, 6.8 in the 300k-pair IBM1 corpus): start low,
+    # and the kernel grows the array by the density it has seen, so the ids
+    # take little more than their own size (a guess of bytes/5 was 1.4x the
+    # ids on the IBM1 corpus, then copied to size: +11 MB of peak RSS)
+    ids, counts, start, length = k.tokenize_ids(buf, n_lines, len(data) // 16)
     return ids, counts, WordTable.from_lengths(k.gather_words(buf, start, length), length)
 
 
