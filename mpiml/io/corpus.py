@@ -56,7 +56,7 @@ from . import tokens, vocab
 from .tokens import Tokenizer, drop_lines, utf8_check
 
 NULL_TOKEN = "<NULL>"
-_SCAN_BLOCK = 1 << 24
+_SCAN_BLOCK = 1 << 20
 _MAX_LISTED_EMPTY = 10
 
 
@@ -160,12 +160,18 @@ def _scan_chunk(path, rank: int, size: int):
             found = []
             fh.seek(lo)
             at = lo
+            # one buffer, filled again and again: it stays in cache, and the
+            # pages of a fresh buffer per block (page faults) cost as much as
+            # the scan itself
+            block = np.empty(min(_SCAN_BLOCK, hi - lo), dtype=np.uint8)
+            is_nl = np.empty(block.size, dtype=bool)
             while at < hi:
-                buf = fh.read(min(_SCAN_BLOCK, hi - at))
-                if not buf:
+                m = fh.readinto(memoryview(block)[:min(block.size, hi - at)])
+                if not m:
                     raise InputError("file shrank while being read", path)
-                found.append(np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10) + at)
-                at += len(buf)
+                np.equal(block[:m], 10, out=is_nl[:m])
+                found.append(np.flatnonzero(is_nl[:m]) + at)
+                at += m
             ends_nl = False
             if n_bytes:
                 fh.seek(n_bytes - 1)
