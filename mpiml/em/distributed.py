@@ -13,6 +13,7 @@ only implementation of the distributed iteration: the training loop
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -25,9 +26,10 @@ from ..partition import hash_owner
 from .cstep import CStep
 from .distplan import build_rank_plan
 from .heap import release_free_heap
-from .ibm1 import (build_local_params, compact_corpus, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
-                   uniform_theta, viterbi)
-from .keys import KeySpace
+from .hosttree import ring_edge_bytes, split_bytes
+from .ibm1 import (build_local_params, compact_corpus, estep_stats, float_type, format_ttable, mstep, pharaoh_lines,
+                   topk_entries, uniform_theta, viterbi)
+from .keys import VALUE_BYTES, KeySpace
 
 
 @dataclass
@@ -56,6 +58,32 @@ class IterationRecord:
         return dict(self.__dict__)
 
 
+def plan_info_in_bytes_of(info, plan, value_bytes: int, rank_hosts):
+    """``info`` (planned with float64 values, :data:`VALUE_BYTES` each) with
+    every byte figure for values of ``value_bytes`` (4 for float32).
+
+    Point-to-point plans send a whole number of values per message, so their
+    bytes scale exactly; allreduce's model (reduce-scatter + allgather of the
+    union table, a ring) is recomputed from the union size."""
+    if value_bytes == VALUE_BYTES:
+        return info
+    size = len(rank_hosts)
+    if info.topology == "allreduce" and size > 1:
+        per = int(round(2 * (size - 1) / size * value_bytes * plan.union_size))
+        edges = ring_edge_bytes(size, per)
+        cross, intra = split_bytes(edges, rank_hosts)
+        return dataclasses.replace(info, bytes_total=per * size, bytes_max_rank=per,
+                                   cross_host_bytes=cross, intra_host_bytes=intra,
+                                   edge_bytes=edges if info.edge_bytes is not None else None)
+
+    def scale(b):
+        return int(b) * value_bytes // VALUE_BYTES
+    return dataclasses.replace(
+        info, bytes_total=scale(info.bytes_total), bytes_max_rank=scale(info.bytes_max_rank),
+        cross_host_bytes=scale(info.cross_host_bytes), intra_host_bytes=scale(info.intra_host_bytes),
+        edge_bytes=None if info.edge_bytes is None else [(a, b, scale(n)) for a, b, n in info.edge_bytes])
+
+
 class DistributedIBM1:
     """Fully distributed EM for IBM Model 1 (Wolfe, Haghighi & Klein 2008).
 
@@ -79,6 +107,10 @@ class DistributedIBM1:
         token-pair index (:func:`mpiml.em.ibm1.estep_stats`), 4 bytes less per
         token pair and one float64 array per statistic instead of two; False:
         the indexed E-step.  The same theta bit for bit.
+    dtype : {"float64", "float32"}
+        Type of theta, the statistics, the E-step's per-token buffer and
+        the C-step's messages (float32: half the bytes; long sums are
+        float64, rounded once).  Default float64.
 
     Attributes
     ----------
@@ -99,8 +131,9 @@ class DistributedIBM1:
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
                  tree_edges=None, root: int | None = None, kind: str = "ibm1",
                  host_aware: bool = False, schedule: str = "collect-distribute",
-                 low_memory: bool = True):
+                 low_memory: bool = True, dtype: str = "float64"):
         self.comm = comm
+        self.dtype = float_type(dtype)
         self.low_memory = bool(low_memory)
         self.host_aware = bool(host_aware)
         self.schedule = schedule
@@ -135,14 +168,16 @@ class DistributedIBM1:
             tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
             rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
         self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep",
-                            schedule=self.schedule)
+                            schedule=self.schedule, dtype=self.dtype)
+        self.plan_info_ = plan_info_in_bytes_of(self.plan_info_, plan, self.dtype.itemsize,
+                                                self.rank_hosts_)
         # The C-step needs positions only: the plan's int64 keys (8 bytes per
         # statistic; the keys are params_.keys, built on demand) are released.
         plan.own_keys = plan.work_keys = None
         # the reader's and the planner's freed buffers: back to the system
         # before theta and the E-step's buffers are allocated
         release_free_heap()
-        self.theta_ = uniform_theta(self.params_)
+        self.theta_ = uniform_theta(self.params_, self.dtype)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
         took = self.comm.allgather_obj((time.perf_counter() - t0, t_params, self.plan_info_.seconds),
@@ -279,9 +314,11 @@ class DistributedIBM1:
         shards of a checkpoint); every own key must be present.
         """
         keys = np.asarray(keys, dtype=np.int64)
-        theta = np.asarray(theta, dtype=np.float64)
+        # a checkpoint holds theta in the type it was trained in, and the
+        # resume guard (--dtype is model-defining) keeps that type
+        theta = np.asarray(theta, dtype=self.dtype)
         if self.params_.keys.size == 0:
-            self.theta_, self.iteration_ = np.empty(0), int(iteration)
+            self.theta_, self.iteration_ = np.empty(0, dtype=self.dtype), int(iteration)
             return
         order = np.argsort(keys, kind="stable")
         keys, theta = keys[order], theta[order]

@@ -13,7 +13,8 @@ count, and the final outputs (Viterbi alignments, top-k translation table).
 
 Checkpoint layout (schema 1)
 ----------------------------
-``distributed/keys`` (int64) and ``distributed/theta`` (float64): every
+``distributed/keys`` (int64) and ``distributed/theta`` (float64, or float32
+with ``--dtype float32``): every
 rank's parameter keys ``s * n_tgt + t`` and theta, rank after rank (a key
 shared by several ranks appears once per holder, with identical theta);
 ``replicated/src_vocab`` and ``replicated/tgt_vocab``: the vocabularies as
@@ -88,7 +89,7 @@ class IBM1Model(Algorithm):
     name = "ibm1"
     schema = 1
     partition_what = "sentence pairs"
-    # Only --no-null is model-defining (IBM1Settings): restore() checks the
+    # Only --no-null and --dtype are model-defining (IBM1Settings): restore() checks the
     # vocabularies and corpus sizes themselves, so moved files still resume.
     Settings = IBM1Settings
     columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
@@ -131,7 +132,8 @@ class IBM1Model(Algorithm):
                                       tree_edges=self.tree_edges_, kind=KIND,
                                       host_aware=self.host_aware,
                                       schedule=self.schedule,
-                                      low_memory=self.estep == "word-major").setup(corpus, consume=True)
+                                      low_memory=self.estep == "word-major",
+                                      dtype=self.dtype).setup(corpus, consume=True)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs
