@@ -43,10 +43,17 @@ class CStep:
         self.plan = plan
         self.kind = kind
         self.dtype = np.dtype(dtype)
-        self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
-        # run() moves values by position only, so an owner may release the
-        # plan's key arrays after this (DistributedIBM1 does)
-        self.n_work = int(plan.work_keys.size)
+        if plan.own_keys is None:
+            # a one-rank plan built without keys (distributed.one_rank_plan):
+            # no steps and no index arrays, run() returns its input
+            if plan.size != 1 or plan.steps or plan.topology in ("mapreduce", "allreduce"):
+                raise ValueError("a C-step plan without keys must be a one-rank point-to-point plan")
+            self.n_own_params = self.n_work = None
+        else:
+            self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
+            # run() moves values by position only, so an owner may release the
+            # plan's key arrays after this (DistributedIBM1 does)
+            self.n_work = int(plan.work_keys.size)
         self.schedule = schedule    # "async": see mpiml.em.tree_schedule
         # payload bytes handed to MPI per destination rank, over all runs
         self.sent_to: dict[int, int] = {}

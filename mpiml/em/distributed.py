@@ -20,16 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..comm.shuffle import shuffle_by_owner
-from ..errors import CheckpointError, NumericalError
+from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
 from .cstep import CStep
-from .distplan import build_rank_plan
+from .distplan import PlanInfo, build_rank_plan
 from .heap import release_free_heap
 from .hosttree import ring_edge_bytes, split_bytes
 from .ibm1 import (build_local_params, compact_corpus, estep_stats, float_type, format_ttable, mstep, pharaoh_lines,
                    topk_entries, uniform_theta, viterbi)
 from .keys import VALUE_BYTES, KeySpace
+from .plan import RankPlan
+from .topology import RootedTree
 
 
 @dataclass
@@ -56,6 +58,33 @@ class IterationRecord:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+def one_rank_plan(params, topology: str, tree_edges=None):
+    """The C-step plan of a one-rank run of a point-to-point topology (tree,
+    junction tree, allpairs), built without the rank's statistic keys.
+
+    One rank sends nothing and its C-step is the identity, so the int64 keys
+    (8 bytes per statistic, twice a float32 theta: the setup's peak at one
+    rank) are never built.  The result is :func:`build_rank_plan`'s at one
+    rank with its key arrays released, as :meth:`DistributedIBM1.setup`
+    leaves it (unit test).  Mapreduce (its reducer positions) and allreduce
+    (the union table) need the keys and take the general path."""
+    t0 = time.perf_counter()
+    if topology not in ONE_RANK_KEYLESS:
+        raise ValueError(f"one_rank_plan: {topology!r} needs the keys (build_rank_plan)")
+    if topology == "tree" and tree_edges is None:
+        raise ConfigError("topology 'tree' needs an edge list")
+    tree = RootedTree.build([], 1) if topology in ("junction-tree", "tree") else None
+    plan = RankPlan(0, 1, topology, None, None, None)
+    info = PlanInfo(topology, 0, 0, 0, params.n_params + params.n_words, 0,
+                    None if tree is None else tree.edges, None if tree is None else tree.root,
+                    time.perf_counter() - t0, 0, 0, [])
+    return plan, info
+
+
+# topologies whose one-rank plan needs no keys (one_rank_plan)
+ONE_RANK_KEYLESS = ("junction-tree", "tree", "allpairs")
 
 
 def plan_info_in_bytes_of(info, plan, value_bytes: int, rank_hosts):
@@ -163,10 +192,13 @@ class DistributedIBM1:
         release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())
-        plan, self.plan_info_ = build_rank_plan(
-            self.comm, self.params_.stat_keys, self.topology, self.space_,
-            tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
-            rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
+        if self.comm.size == 1 and self.topology in ONE_RANK_KEYLESS:
+            plan, self.plan_info_ = one_rank_plan(self.params_, self.topology, self.tree_edges)
+        else:
+            plan, self.plan_info_ = build_rank_plan(
+                self.comm, self.params_.stat_keys, self.topology, self.space_,
+                tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
+                rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
         self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep",
                             schedule=self.schedule, dtype=self.dtype)
         self.plan_info_ = plan_info_in_bytes_of(self.plan_info_, plan, self.dtype.itemsize,
