@@ -12,7 +12,6 @@ the E-step's own buffers do not stack on top of them.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 _trim = None
@@ -27,8 +26,11 @@ def release_free_heap() -> bool:
         _trim = False
         if sys.platform.startswith("linux"):
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                fn = libc.malloc_trim
+                # The interpreter is linked against the C library, so the
+                # process's own symbol table has malloc_trim where glibc is
+                # the C library; find_library("c") would run ldconfig or a
+                # compiler in a subprocess to find the same file.
+                fn = ctypes.CDLL(None).malloc_trim
                 fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
                 _trim = fn
             except (OSError, AttributeError):

@@ -29,11 +29,18 @@ JOBS = "tests/multihost/jobs"
 
 @pytest.fixture(scope="module")
 def baseline(cluster):
-    """Per-host (rx, tx) bytes of a job that only starts MPI and synchronises once."""
-    res = cluster.mpiexec([sys.executable, "-c", "from mpi4py import MPI; MPI.COMM_WORLD.Barrier()"],
-                          ppn=PPN)
-    assert res.returncode == 0, res.stderr
-    return res.traffic
+    """Per-host (rx, tx) bytes of a job that only starts MPI and synchronises
+    once: the most of three such jobs, since start-up's traffic varies from run
+    to run by 1-2 kB (a K-means suite sends about 17 kB more than start-up)."""
+    most = {}
+    for _ in range(3):
+        res = cluster.mpiexec([sys.executable, "-c", "from mpi4py import MPI; MPI.COMM_WORLD.Barrier()"],
+                              ppn=PPN)
+        assert res.returncode == 0, res.stderr
+        for host, (rx, tx) in res.traffic.items():
+            b_rx, b_tx = most.get(host, (0, 0))
+            most[host] = (max(rx, b_rx), max(tx, b_tx))
+    return most
 
 
 def assert_crossed(res, baseline, what):
