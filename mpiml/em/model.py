@@ -76,8 +76,9 @@ class IBM1Model(Algorithm):
     ----------
     settings : IBM1Settings, or its fields as keywords (``source``, ``target``
         or ``corpus``, ``topology``, ``tree_edges`` as ``"0-1,1-2"`` or
-        pairs, ``null``, ``empty``, ``align_out``, ``export_ttable``,
-        ``ttable_out``); see :class:`mpiml.em.settings.IBM1Settings`.
+        pairs, ``null``, ``dtype`` (``"float64"`` or ``"float32"``), ``empty``,
+        ``align_out``, ``export_ttable``, ``ttable_out``); see
+        :class:`mpiml.em.settings.IBM1Settings`.
 
     Attributes
     ----------
