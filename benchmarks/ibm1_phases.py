@@ -14,7 +14,7 @@ planner, the kernels and planner steps are timed as well (``steps_cpu``:
 CPU seconds summed per step, without resetting the peak).  Prints one JSON line per rank with
 the figures and the load average (no assertions).
 
-    python benchmarks/ibm1_phases.py c300k.e c300k.f [--estep indexed] [--iters 3]
+    python benchmarks/ibm1_phases.py c300k.e c300k.f [--estep indexed] [--dtype float32] [--iters 3]
     mpiexec -n 2 python -m mpi4py benchmarks/ibm1_phases.py c300k.e c300k.f --mpi
 """
 
@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--mpi", action="store_true", help="the MPI communicator (under mpiexec)")
     ap.add_argument("--topology", default="junction-tree")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     args = ap.parse_args()
     at_import = status()
     if args.mpi:
@@ -140,7 +141,8 @@ def main() -> None:
         setattr(distplan, name, step("plan." + name, getattr(distplan, name)))
     LocalParams.stat_keys = property(step("stat_keys", LocalParams.stat_keys.fget))
     corpus = phase("read", read_parallel)(comm, args.source, args.target)
-    model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.estep == "word-major")
+    model = _dist.DistributedIBM1(comm, args.topology, low_memory=args.estep == "word-major",
+                                  dtype=args.dtype)
     t0 = T()
     model.setup(corpus, consume=True)     # as in mpiml train
     t_setup = T() - t0
@@ -153,7 +155,7 @@ def main() -> None:
         its.append(T() - t0)
     t_read = PHASES[0]["cpu_s"]
     line = json.dumps({
-        "rank": comm.rank, "size": comm.size, "e_step": args.estep, "import_cpu": round(_t_import, 2),
+        "rank": comm.rank, "size": comm.size, "e_step": args.estep, "dtype": args.dtype, "import_cpu": round(_t_import, 2),
         "rss_at_import": at_import, "read_cpu": t_read, "params_plus_plan_cpu": round(t_setup, 2),
         "iter_cpu": [round(x, 2) for x in its],
         "setup_over_iter": round((t_read + t_setup) / float(np.median(its)), 2) if its else None,

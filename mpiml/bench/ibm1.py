@@ -40,6 +40,9 @@ def register(b) -> None:
     p.add_argument("--estep", choices=("word-major", "indexed", "both"), default="both",
                    help="with --corpus: train's --estep (word-major, the default, or indexed, with "
                         "the token-pair index), or each rank count both ways (default)")
+    p.add_argument("--dtype", choices=("float64", "float32", "both"), default="float64",
+                   help="with --corpus: train's --dtype (theta and the statistics), or each job "
+                        "in both types (default %(default)s)")
     p.set_defaults(func=bench_ibm1)
 
 

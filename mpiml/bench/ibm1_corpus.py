@@ -1,8 +1,9 @@
 """``mpiml bench ibm1 --corpus FILE``: a real-size corpus at 1 and 2 ranks
 beside eflomal's IBM Model 1 mode.
 
-Per rank count and E-step (``--estep word-major|indexed|both``: without the
-token-pair index, with it, or both), one ``mpiml train ibm1`` job (junction tree): whole-job wall
+Per rank count, E-step (``--estep word-major|indexed|both``: without the
+token-pair index, with it, or both) and floating type (``--dtype
+float64|float32|both``), one ``mpiml train ibm1`` job (junction tree): whole-job wall
 time, setup by phase (reading, parameters, C-step plan; max over ranks),
 seconds per EM iteration (median of iterations 2..N) and peak RSS per rank
 (``ru_maxrss`` of each rank, from the finish record).  eflomal (``pip install
@@ -26,19 +27,20 @@ from pathlib import Path
 import numpy as np
 
 
-def _job(n: int, files, iters: int, tmp: Path, low_memory: bool = False) -> dict:
+def _job(n: int, files, iters: int, tmp: Path, low_memory: bool = False, dtype: str = "float64") -> dict:
     from .launcher import run_mpi
-    log = tmp / f"log-{n}-{int(low_memory)}.jsonl"
+    log = tmp / f"log-{n}-{int(low_memory)}-{dtype}.jsonl"
     corpus = ["--corpus", files[0]] if len(files) == 1 else ["--source", files[0], "--target", files[1]]
     t0 = time.perf_counter()
     run_mpi(n, ["-m", "mpiml", "train", "ibm1", *corpus, "--max-iter", str(iters), "--quiet",
-                "--log", str(log), "--estep", "word-major" if low_memory else "indexed"], timeout=3600)
+                "--log", str(log), "--estep", "word-major" if low_memory else "indexed", "--dtype", dtype],
+            timeout=3600)
     wall = time.perf_counter() - t0
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     its = [r for r in recs if "iter" in r]
     fin = next(r for r in recs if r.get("event") == "finish")
     steady = its[1:] or its
-    return {"n": n, "low": low_memory, "wall": wall, "read": fin["read_s"], "params": fin["params_s"],
+    return {"n": n, "low": low_memory, "dtype": dtype, "loglik": fin["loglik"], "wall": wall, "read": fin["read_s"], "params": fin["params_s"],
             "plan": fin["plan_s"], "iter": float(np.median([r["wall_s"] for r in steady])),
             "e": float(np.median([r["e_s"] for r in steady])), "rss": max(fin["peak_rss_mb"]),
             "pairs": fin["n_pairs"], "params_n": fin["plan"]["statistics"]}
@@ -76,26 +78,37 @@ def bench_corpus(args) -> int:
         peer = _eflomal(files, args.iters, tmp)      # first: its RSS is then the children's max
         modes = {"indexed": [False], "word-major": [True],
                  "both": [False, True]}[getattr(args, "estep", "word-major")]
-        rows = [_job(n, files, args.iters, tmp, low) for n in ranks for low in modes]
+        dtypes = {"both": ["float64", "float32"]}.get(getattr(args, "dtype", "float64"),
+                                                       [getattr(args, "dtype", "float64")])
+        rows = [_job(n, files, args.iters, tmp, low, dt) for n in ranks for low in modes for dt in dtypes]
     r0 = rows[0]
     print(f"{r0['pairs']} sentence pairs, {r0['params_n']:,} statistics (1st rank count)")
-    print(f"{'ranks':>5} {'E-step':>10} {'job s':>7} {'read s':>7} {'params s':>8} {'plan s':>7} "
+    print(f"{'ranks':>5} {'E-step':>10} {'dtype':>7} {'job s':>7} {'read s':>7} {'params s':>8} {'plan s':>7} "
           f"{'setup/iter':>10} {'s/iter':>7} {'E s':>6} {'peak MB/rank':>12}")
     for r in rows:
         setup = r["read"] + r["params"] + r["plan"]
         mode = "word-major" if r["low"] else "indexed"
-        print(f"{r['n']:>5} {mode:>10} {r['wall']:>7.1f} {r['read']:>7.2f} {r['params']:>8.2f} "
+        print(f"{r['n']:>5} {mode:>10} {r['dtype']:>7} {r['wall']:>7.1f} {r['read']:>7.2f} {r['params']:>8.2f} "
               f"{r['plan']:>7.2f} {setup / r['iter']:>10.2f} {r['iter']:>7.2f} {r['e']:>6.2f} "
               f"{r['rss']:>12.0f}")
-    for low in modes:
-        mine = [r for r in rows if r["low"] == low]
-        mode = "word-major" if low else "indexed"
+    for low, dt in ((low, dt) for low in modes for dt in dtypes):
+        mine = [r for r in rows if r["low"] == low and r["dtype"] == dt]
+        mode = ("word-major" if low else "indexed") + ("" if dt == "float64" and len(dtypes) == 1 else f" {dt}")
         if len(mine) > 1:
             print(f"{mode}: speed-up of the job at {mine[-1]['n']} ranks: "
                   f"{mine[0]['wall'] / mine[-1]['wall']:.2f}x")
         if peer is not None:
             print(f"{mode}, {mine[0]['n']} rank(s) / eflomal: time {mine[0]['wall'] / peer['wall']:.2f}x, "
                   f"memory per rank {mine[0]['rss'] / peer['rss']:.2f}x")
+    if len(dtypes) == 2:
+        for n in ranks:
+            for low in modes:
+                a, b = (next(r for r in rows if r["n"] == n and r["low"] == low and r["dtype"] == dt)
+                        for dt in dtypes)
+                print(f"{n} rank(s), {'word-major' if low else 'indexed'}: float32 / float64 peak RSS "
+                      f"{b['rss'] / a['rss']:.2f}x, s/iter {b['iter'] / a['iter']:.2f}x, log-likelihood "
+                      f"{b['loglik']:.10e} vs {a['loglik']:.10e} "
+                      f"(relative difference {abs(b['loglik'] - a['loglik']) / abs(a['loglik']):.1e})")
     if peer is None:
         print("eflomal not installed (pip install eflomal, or pip install -e '.[bench]'): no peer row")
     else:

@@ -29,16 +29,31 @@ class CStep:
     space : KeySpace
     kind : str
         Label under which the communicator accounts the bytes.
+    schedule : {"collect-distribute", "async"}
+    dtype : float64 or float32
+        Type of the statistics and of every message: float32 halves the
+        C-step's bytes (each value is 4 bytes instead of :data:`VALUE_BYTES`);
+        a received partial sum is added in this type (a statistic's sum over
+        its holders has at most one term per rank).
     """
 
-    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep", schedule: str = "collect-distribute"):
+    def __init__(self, comm, plan: RankPlan, space, kind: str = "ibm1.cstep", schedule: str = "collect-distribute",
+                 dtype=np.float64):
         self.comm = comm
         self.plan = plan
         self.kind = kind
-        self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
-        # run() moves values by position only, so an owner may release the
-        # plan's key arrays after this (DistributedIBM1 does)
-        self.n_work = int(plan.work_keys.size)
+        self.dtype = np.dtype(dtype)
+        if plan.own_keys is None:
+            # a one-rank plan built without keys (distributed.one_rank_plan):
+            # no steps and no index arrays, run() returns its input
+            if plan.size != 1 or plan.steps or plan.topology in ("mapreduce", "allreduce"):
+                raise ValueError("a C-step plan without keys must be a one-rank point-to-point plan")
+            self.n_own_params = self.n_work = None
+        else:
+            self.n_own_params = int(np.searchsorted(plan.own_keys, space.n_param))
+            # run() moves values by position only, so an owner may release the
+            # plan's key arrays after this (DistributedIBM1 does)
+            self.n_work = int(plan.work_keys.size)
         self.schedule = schedule    # "async": see mpiml.em.tree_schedule
         # payload bytes handed to MPI per destination rank, over all runs
         self.sent_to: dict[int, int] = {}
@@ -57,20 +72,20 @@ class CStep:
         the rank's own parameters (the first ``n_own_params`` own keys).
         """
         p = self.plan
-        local = np.asarray(local, dtype=np.float64)
+        local = np.asarray(local, dtype=self.dtype)
         if self.schedule == "async" and p.topology in ("junction-tree", "tree"):
             from .tree_schedule import run_async
             return run_async(self, local)
         if p.topology == "allreduce":
-            table = np.zeros(p.union_size)
+            table = np.zeros(p.union_size, dtype=self.dtype)
             table[p.union_pos] = local
             return self.comm.allreduce(table, op="sum", kind=self.kind)[p.union_pos]
         if p.own_pos is None:       # own keys are the working keys: work in place
             work = local
         else:
-            work = np.zeros(self.n_work)
+            work = np.zeros(self.n_work, dtype=self.dtype)
             work[p.own_pos] = local
-        theta = np.zeros(self.n_work) if self.returns_theta else None
+        theta = np.zeros(self.n_work, dtype=self.dtype) if self.returns_theta else None
         reduced = False
         for step in p.steps:
             if self.returns_theta and step.op == "theta" and not reduced:
@@ -79,7 +94,7 @@ class CStep:
             source = theta if step.op == "theta" else work
             self.count_sends(step)
             got = self.comm.exchange({q: source[ix] for q, ix in step.sends.items()},
-                                     {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
+                                     {q: (ix.size, self.dtype) for q, ix in step.recvs.items()},
                                      kind=self.kind)
             work = self._apply(step, work, theta, got)
         if self.returns_theta:
@@ -93,7 +108,12 @@ class CStep:
     def count_sends(self, step) -> None:
         """Add a step's payload to :attr:`sent_to` (per destination rank)."""
         for q, ix in step.sends.items():
-            self.sent_to[q] = self.sent_to.get(q, 0) + VALUE_BYTES * int(ix.size)
+            self.sent_to[q] = self.sent_to.get(q, 0) + self.value_bytes * int(ix.size)
+
+    @property
+    def value_bytes(self) -> int:
+        """Bytes per value sent: :data:`VALUE_BYTES` (float64) or 4 (float32)."""
+        return self.dtype.itemsize
 
     def _reduce(self, work, theta):
         # mapreduce M-step on the parameters this rank reduces

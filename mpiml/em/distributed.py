@@ -13,21 +13,25 @@ only implementation of the distributed iteration: the training loop
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..comm.shuffle import shuffle_by_owner
-from ..errors import CheckpointError, NumericalError
+from ..errors import CheckpointError, ConfigError, NumericalError
 from ..io.corpus import write_lines_ordered
 from ..partition import hash_owner
 from .cstep import CStep
-from .distplan import build_rank_plan
+from .distplan import PlanInfo, build_rank_plan
 from .heap import release_free_heap
-from .ibm1 import (build_local_params, compact_corpus, estep_stats, format_ttable, mstep, pharaoh_lines, topk_entries,
-                   uniform_theta, viterbi)
-from .keys import KeySpace
+from .hosttree import ring_edge_bytes, split_bytes
+from .ibm1 import (build_local_params, compact_corpus, estep_stats, float_type, format_ttable, mstep, pharaoh_lines,
+                   topk_entries, uniform_theta, viterbi)
+from .keys import VALUE_BYTES, KeySpace
+from .plan import RankPlan
+from .topology import RootedTree
 
 
 @dataclass
@@ -56,6 +60,59 @@ class IterationRecord:
         return dict(self.__dict__)
 
 
+def one_rank_plan(params, topology: str, tree_edges=None):
+    """The C-step plan of a one-rank run of a point-to-point topology (tree,
+    junction tree, allpairs), built without the rank's statistic keys.
+
+    One rank sends nothing and its C-step is the identity, so the int64 keys
+    (8 bytes per statistic, twice a float32 theta: the setup's peak at one
+    rank) are never built.  The result is :func:`build_rank_plan`'s at one
+    rank with its key arrays released, as :meth:`DistributedIBM1.setup`
+    leaves it (unit test).  Mapreduce (its reducer positions) and allreduce
+    (the union table) need the keys and take the general path."""
+    t0 = time.perf_counter()
+    if topology not in ONE_RANK_KEYLESS:
+        raise ValueError(f"one_rank_plan: {topology!r} needs the keys (build_rank_plan)")
+    if topology == "tree" and tree_edges is None:
+        raise ConfigError("topology 'tree' needs an edge list")
+    tree = RootedTree.build([], 1) if topology in ("junction-tree", "tree") else None
+    plan = RankPlan(0, 1, topology, None, None, None)
+    info = PlanInfo(topology, 0, 0, 0, params.n_params + params.n_words, 0,
+                    None if tree is None else tree.edges, None if tree is None else tree.root,
+                    time.perf_counter() - t0, 0, 0, [])
+    return plan, info
+
+
+# topologies whose one-rank plan needs no keys (one_rank_plan)
+ONE_RANK_KEYLESS = ("junction-tree", "tree", "allpairs")
+
+
+def plan_info_in_bytes_of(info, plan, value_bytes: int, rank_hosts):
+    """``info`` (planned with float64 values, :data:`VALUE_BYTES` each) with
+    every byte figure for values of ``value_bytes`` (4 for float32).
+
+    Point-to-point plans send a whole number of values per message, so their
+    bytes scale exactly; allreduce's model (reduce-scatter + allgather of the
+    union table, a ring) is recomputed from the union size."""
+    if value_bytes == VALUE_BYTES:
+        return info
+    size = len(rank_hosts)
+    if info.topology == "allreduce" and size > 1:
+        per = int(round(2 * (size - 1) / size * value_bytes * plan.union_size))
+        edges = ring_edge_bytes(size, per)
+        cross, intra = split_bytes(edges, rank_hosts)
+        return dataclasses.replace(info, bytes_total=per * size, bytes_max_rank=per,
+                                   cross_host_bytes=cross, intra_host_bytes=intra,
+                                   edge_bytes=edges if info.edge_bytes is not None else None)
+
+    def scale(b):
+        return int(b) * value_bytes // VALUE_BYTES
+    return dataclasses.replace(
+        info, bytes_total=scale(info.bytes_total), bytes_max_rank=scale(info.bytes_max_rank),
+        cross_host_bytes=scale(info.cross_host_bytes), intra_host_bytes=scale(info.intra_host_bytes),
+        edge_bytes=None if info.edge_bytes is None else [(a, b, scale(n)) for a, b, n in info.edge_bytes])
+
+
 class DistributedIBM1:
     """Fully distributed EM for IBM Model 1 (Wolfe, Haghighi & Klein 2008).
 
@@ -79,6 +136,10 @@ class DistributedIBM1:
         token-pair index (:func:`mpiml.em.ibm1.estep_stats`), 4 bytes less per
         token pair and one float64 array per statistic instead of two; False:
         the indexed E-step.  The same theta bit for bit.
+    dtype : {"float64", "float32"}
+        Type of theta, the statistics, the E-step's per-token buffer and
+        the C-step's messages (float32: half the bytes; long sums are
+        float64, rounded once).  Default float64.
 
     Attributes
     ----------
@@ -99,8 +160,9 @@ class DistributedIBM1:
     def __init__(self, comm, topology: str = "junction-tree", *, null: bool = True,
                  tree_edges=None, root: int | None = None, kind: str = "ibm1",
                  host_aware: bool = False, schedule: str = "collect-distribute",
-                 low_memory: bool = True):
+                 low_memory: bool = True, dtype: str = "float64"):
         self.comm = comm
+        self.dtype = float_type(dtype)
         self.low_memory = bool(low_memory)
         self.host_aware = bool(host_aware)
         self.schedule = schedule
@@ -130,19 +192,24 @@ class DistributedIBM1:
         release_free_heap()     # before the planner's int64 keys (8 bytes per statistic)
         t_params = time.perf_counter() - t0
         self.rank_hosts_ = list(self.comm.hosts())
-        plan, self.plan_info_ = build_rank_plan(
-            self.comm, self.params_.stat_keys, self.topology, self.space_,
-            tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
-            rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
+        if self.comm.size == 1 and self.topology in ONE_RANK_KEYLESS:
+            plan, self.plan_info_ = one_rank_plan(self.params_, self.topology, self.tree_edges)
+        else:
+            plan, self.plan_info_ = build_rank_plan(
+                self.comm, self.params_.stat_keys, self.topology, self.space_,
+                tree_edges=self.tree_edges, root=self.root, kind=self.kind + ".setup",
+                rank_hosts=self.rank_hosts_, host_aware=self.host_aware)
         self.cstep_ = CStep(self.comm, plan, self.space_, kind=self.kind + ".cstep",
-                            schedule=self.schedule)
+                            schedule=self.schedule, dtype=self.dtype)
+        self.plan_info_ = plan_info_in_bytes_of(self.plan_info_, plan, self.dtype.itemsize,
+                                                self.rank_hosts_)
         # The C-step needs positions only: the plan's int64 keys (8 bytes per
         # statistic; the keys are params_.keys, built on demand) are released.
         plan.own_keys = plan.work_keys = None
         # the reader's and the planner's freed buffers: back to the system
         # before theta and the E-step's buffers are allocated
         release_free_heap()
-        self.theta_ = uniform_theta(self.params_)
+        self.theta_ = uniform_theta(self.params_, self.dtype)
         self.iteration_ = 0
         self._n_tokens = int(corpus.tgt.size)
         took = self.comm.allgather_obj((time.perf_counter() - t0, t_params, self.plan_info_.seconds),
@@ -279,9 +346,11 @@ class DistributedIBM1:
         shards of a checkpoint); every own key must be present.
         """
         keys = np.asarray(keys, dtype=np.int64)
-        theta = np.asarray(theta, dtype=np.float64)
+        # a checkpoint holds theta in the type it was trained in, and the
+        # resume guard (--dtype is model-defining) keeps that type
+        theta = np.asarray(theta, dtype=self.dtype)
         if self.params_.keys.size == 0:
-            self.theta_, self.iteration_ = np.empty(0), int(iteration)
+            self.theta_, self.iteration_ = np.empty(0, dtype=self.dtype), int(iteration)
             return
         order = np.argsort(keys, kind="stable")
         keys, theta = keys[order], theta[order]

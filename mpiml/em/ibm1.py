@@ -43,6 +43,28 @@ INDEX_LIMIT = 2 ** 31 - 1
 UINT16_TARGETS = 2 ** 16
 
 
+# Floating types of theta and the statistics (``--dtype``).  float32 halves
+# theta, the counts, the E-step's per-token buffer and the C-step messages;
+# its long sums are float64, rounded once (see kernels.estep_word_major_f32).
+FLOAT_TYPES = {"float64": np.float64, "float32": np.float32}
+
+# Target tokens per block of the float32 word-major E-step's first pass (its
+# float64 denominators: 4 MiB); a module attribute so tests can use small
+# blocks.  Fewer, larger blocks scatter theta fewer times; at 300k pairs
+# (6.7M target tokens) blocks of 2^18-2^20 tokens gave the same E-step CPU
+# time within the machine's noise, 2^16 a slower one.
+F32_BLOCK_TOKENS = 2 ** 19
+
+
+def float_type(dtype) -> np.dtype:
+    """``np.dtype`` of a ``--dtype`` name or type; ValueError for anything
+    but float64 and float32."""
+    dt = np.dtype(FLOAT_TYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"theta's type must be float64 or float32, not {dt}")
+    return dt
+
+
 def target_dtype(n_tgt: int):
     """Storage type of the parameters' target ids for a vocabulary of ``n_tgt``."""
     return np.uint16 if n_tgt <= UINT16_TARGETS else np.int32
@@ -136,9 +158,9 @@ class LocalParams:
         """Split an array aligned with :attr:`stat_keys` into (eta_st, eta_s)."""
         return stats[:self.n_params], stats[self.n_params:]
 
-    def new_stats(self) -> np.ndarray:
-        """An uninitialised float64 array aligned with :attr:`stat_keys`."""
-        return np.empty(self.n_params + self.n_words)
+    def new_stats(self, dtype=np.float64) -> np.ndarray:
+        """An uninitialised array (float64 or float32) aligned with :attr:`stat_keys`."""
+        return np.empty(self.n_params + self.n_words, dtype=dtype)
 
 
 def _index_error(corpus, what: str):
@@ -223,12 +245,13 @@ def simulated_stat_keys(corpus, size: int, null: bool = True) -> list:
     return out
 
 
-def uniform_theta(params: LocalParams) -> np.ndarray:
-    """Initial theta_st = 1 / n_tgt (uniform over the whole target vocabulary).
+def uniform_theta(params: LocalParams, dtype=np.float64) -> np.ndarray:
+    """Initial theta_st = 1 / n_tgt (uniform over the whole target vocabulary),
+    in ``dtype`` (float64 or float32: the float64 quotient rounded once).
 
     A view of the front of a :meth:`LocalParams.new_stats` array, so the
     low-memory E-step can write the totals behind it."""
-    stats = params.new_stats()
+    stats = params.new_stats(float_type(dtype))
     theta = stats[:params.n_params]
     theta.fill(1.0 / params.space.n_tgt)
     return theta
@@ -237,31 +260,47 @@ def uniform_theta(params: LocalParams) -> np.ndarray:
 def _stats_behind(params: LocalParams, theta: np.ndarray) -> np.ndarray:
     """The stats array whose front ``theta`` is, or a new one holding a copy."""
     base = theta.base
-    if (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.ndim == 1
+    if (isinstance(base, np.ndarray) and base.dtype == theta.dtype and base.ndim == 1
             and base.size == params.n_params + params.n_words and base.flags.c_contiguous
             and theta.flags.c_contiguous and base.ctypes.data == theta.ctypes.data):
         return base
-    stats = params.new_stats()
+    stats = params.new_stats(theta.dtype)
     stats[:params.n_params] = theta
     return stats
 
 
 def _estep_into(params: LocalParams, corpus, theta: np.ndarray):
-    """(stats, loglik): eta_st then eta_s in one array.  The low-memory E-step
-    overwrites ``theta`` (it is the front of the returned array)."""
+    """(stats, loglik): eta_st then eta_s in one array, of theta's type.  The
+    low-memory E-step overwrites ``theta`` (it is the front of the returned
+    array).  With a float32 theta the counts and totals are float64 sums
+    rounded once to float32, so both E-steps give the same bits in either type."""
     nul = 1 if params.null else 0
+    f32 = float_type(theta.dtype) == np.float32
     if params.low_memory:
         stats = _stats_behind(params, theta)
         counts = stats[:params.n_params]
         occ_ptr, occ_pair = params.occ[:2]
-        ll = kernels.estep_low_memory(counts, params.src_words, params.seg_ptr, params.tgt_of,
-                                      occ_ptr, occ_pair, corpus.src_ptr, corpus.tgt,
-                                      corpus.tgt_ptr, nul, params.space.n_tgt)
+        if f32:
+            ll = kernels.estep_word_major_f32(counts, params.src_words, params.seg_ptr,
+                                              params.tgt_of, occ_ptr, occ_pair, corpus.src_ptr,
+                                              corpus.tgt, corpus.tgt_ptr, nul, params.space.n_tgt,
+                                              F32_BLOCK_TOKENS)
+        else:
+            ll = kernels.estep_low_memory(counts, params.src_words, params.seg_ptr, params.tgt_of,
+                                          occ_ptr, occ_pair, corpus.src_ptr, corpus.tgt,
+                                          corpus.tgt_ptr, nul, params.space.n_tgt)
     else:
-        stats = params.new_stats()
+        stats = params.new_stats(theta.dtype)
         counts = stats[:params.n_params]
-        counts.fill(0.0)
-        ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr, nul, counts)
+        # the indexed kernel adds into its counts: float64 for a float32
+        # theta (a float32 running sum over many token pairs loses
+        # increments), rounded once into the float32 statistics
+        acc = counts if not f32 else np.zeros(params.n_params)
+        acc.fill(0.0)
+        ll = kernels.estep(theta, params.idx, corpus.src_ptr, corpus.tgt_ptr, nul, acc)
+        if f32:
+            counts[:] = acc
+            del acc
     kernels.segment_sums_into(counts, params.seg_ptr, stats[params.n_params:])
     return stats, float(ll)
 
@@ -295,7 +334,7 @@ def mstep(eta_st: np.ndarray, eta_s: np.ndarray, params: LocalParams, out=None) 
         raise ValueError(f"mstep: eta_st {eta_st.shape} / eta_s {eta_s.shape}, expected "
                          f"({params.n_params},) / ({n_words},)")
     if out is None:
-        out = np.empty(params.n_params)
+        out = np.empty(params.n_params, dtype=eta_st.dtype)
     kernels.mstep_segments(eta_st, eta_s, params.seg_ptr, out)
     return out
 
@@ -366,6 +405,8 @@ class IBM1:
         EM iterations.
     null : bool
         Include the NULL source word.
+    dtype : {"float64", "float32"}
+        Type of theta and the statistics.
 
     Attributes
     ----------
@@ -374,16 +415,18 @@ class IBM1:
     loglik_ : list of float, log-likelihood under theta before each update
     """
 
-    def __init__(self, n_iter: int = 5, null: bool = True):
+    def __init__(self, n_iter: int = 5, null: bool = True, dtype: str = "float64"):
         self.n_iter = n_iter
         self.null = null
+        self.dtype = dtype
 
     def fit(self, corpus) -> "IBM1":
         """The distributed iteration (:class:`mpiml.em.distributed.DistributedIBM1`)
         on a one-rank communicator: no plan messages, the same kernels."""
         from ..comm.serial import SerialComm
         from .distributed import DistributedIBM1
-        model = DistributedIBM1(SerialComm(), "allpairs", null=self.null).setup(corpus)
+        model = DistributedIBM1(SerialComm(), "allpairs", null=self.null,
+                                dtype=self.dtype).setup(corpus)
         self.loglik_ = [model.iterate().loglik for _ in range(self.n_iter)]
         self.params_, self.theta_ = model.params_, model.theta_
         return self

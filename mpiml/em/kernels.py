@@ -302,7 +302,9 @@ def estep(theta, idx, src_ptr, tgt_ptr, null, counts):
         max_lt = max(max_lt, tgt_ptr[p + 1] - tgt_ptr[p])
     # allocated once: an array reassigned inside the loop would make numba
     # count references in the loop
-    inv = np.empty(max_lt, dtype=np.float64)
+    # in theta's type: with a float32 theta each inverse is rounded once to
+    # float32, as in estep_word_major_f32, and added to the float64 counts
+    inv = np.empty(max_lt, dtype=theta.dtype)
     for p in range(n):
         width = src_ptr[p + 1] - src_ptr[p] + null
         lt = tgt_ptr[p + 1] - tgt_ptr[p]
@@ -373,6 +375,90 @@ def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_p
                 dense[tgt[j]] += denom[j]
         for k in range(seg_ptr[g], seg_ptr[g + 1]):
             theta[k] *= dense[tgt_of[k]]
+    return ll
+
+
+@njit(cache=True)
+def estep_word_major_f32(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_ptr, tgt,
+                         tgt_ptr, null, n_tgt, chunk_tokens):
+    """The word-major E-step for a float32 ``theta``, in place (float32 counts).
+
+    Same visiting order as :func:`estep_low_memory`, but every long sum is
+    float64 and rounded to float32 once: a target token's denominator is the
+    float64 sum of its slots' theta (slot order), stored as the float32 of
+    its inverse; a parameter's ``r[k]`` is the float64 sum of those float32
+    inverses (pair, slot, target position), and its count is
+    ``float32(theta[k] * r[k])``.  The log-likelihood is the float64 sum over
+    tokens of ``log(denominator) - log(width)`` with the float64 denominators.
+
+    A float64 denominator per target token would cost 8 bytes per token, so
+    pass 1 runs over blocks of consecutive pairs of at most ``chunk_tokens``
+    target tokens (or one longer pair): a float64 buffer of one block holds
+    its denominators while every word with occurrences in the block adds to
+    them (a cursor per word walks its pair-sorted occurrences).  A word's
+    theta is scattered once per block it occurs in, so the work grows by
+    about one scatter of theta per block.  Extra memory: 4 bytes per target
+    token, 8 per token of one block, 8 per target word.
+    """
+    n = tgt_ptr.shape[0] - 1
+    n_words = src_words.shape[0]
+    n_tok = tgt.shape[0]
+    inv = np.empty(n_tok, dtype=np.float32)
+    longest = 0
+    for p in range(n):
+        longest = max(longest, tgt_ptr[p + 1] - tgt_ptr[p])
+    acc = np.empty(max(min(chunk_tokens, n_tok), longest), dtype=np.float64)
+    dense = np.zeros(n_tgt, dtype=np.float64)
+    cursor = np.empty(n_words, dtype=np.int64)
+    for g in range(n_words):
+        lo, hi = _occurrence_range(src_words[g], n, occ_ptr)
+        cursor[g] = lo
+    ll = 0.0
+    p0 = 0
+    while p0 < n:
+        j0 = tgt_ptr[p0]
+        p1 = p0 + 1
+        while p1 < n and tgt_ptr[p1 + 1] - j0 <= chunk_tokens:
+            p1 += 1
+        j1 = tgt_ptr[p1]
+        acc[:j1 - j0] = 0.0
+        for g in range(n_words):
+            s = src_words[g]
+            o = cursor[g]
+            lo, hi = _occurrence_range(s, n, occ_ptr)
+            stop = o
+            while stop < hi and _occurrence_pair(stop, s, occ_pair) < p1:
+                stop += 1
+            if stop == o:
+                continue
+            for k in range(seg_ptr[g], seg_ptr[g + 1]):
+                dense[tgt_of[k]] = theta[k]
+            for x in range(o, stop):
+                p = _occurrence_pair(x, s, occ_pair)
+                for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                    acc[j - j0] += dense[tgt[j]]
+            cursor[g] = stop
+        for p in range(p0, p1):
+            width = src_ptr[p + 1] - src_ptr[p] + null
+            if width == 0:
+                continue
+            log_width = np.log(width)
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                d = acc[j - j0]
+                ll += np.log(d) - log_width
+                inv[j] = 1.0 / d
+        p0 = p1
+    for g in range(n_words):
+        s = src_words[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            dense[tgt_of[k]] = 0.0
+        lo, hi = _occurrence_range(s, n, occ_ptr)
+        for o in range(lo, hi):
+            p = _occurrence_pair(o, s, occ_pair)
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                dense[tgt[j]] += inv[j]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            theta[k] = theta[k] * dense[tgt_of[k]]
     return ll
 
 
@@ -574,7 +660,10 @@ def pair_counts(ptr, ranks, keep, size):
 
 @njit(cache=True)
 def segment_sums_into(values, seg_ptr, out):
-    """:func:`segment_sums` written into ``out`` (same summation order)."""
+    """:func:`segment_sums` written into ``out`` (same summation order).
+
+    The accumulator is float64 whatever the type of ``values``, so with
+    float32 statistics each total is a float64 sum rounded once into ``out``."""
     for g in range(seg_ptr.shape[0] - 1):
         acc = 0.0
         for k in range(seg_ptr[g], seg_ptr[g + 1]):

@@ -13,7 +13,8 @@ count, and the final outputs (Viterbi alignments, top-k translation table).
 
 Checkpoint layout (schema 1)
 ----------------------------
-``distributed/keys`` (int64) and ``distributed/theta`` (float64): every
+``distributed/keys`` (int64) and ``distributed/theta`` (float64, or float32
+with ``--dtype float32``): every
 rank's parameter keys ``s * n_tgt + t`` and theta, rank after rank (a key
 shared by several ranks appears once per holder, with identical theta);
 ``replicated/src_vocab`` and ``replicated/tgt_vocab``: the vocabularies as
@@ -75,8 +76,9 @@ class IBM1Model(Algorithm):
     ----------
     settings : IBM1Settings, or its fields as keywords (``source``, ``target``
         or ``corpus``, ``topology``, ``tree_edges`` as ``"0-1,1-2"`` or
-        pairs, ``null``, ``empty``, ``align_out``, ``export_ttable``,
-        ``ttable_out``); see :class:`mpiml.em.settings.IBM1Settings`.
+        pairs, ``null``, ``dtype`` (``"float64"`` or ``"float32"``), ``empty``,
+        ``align_out``, ``export_ttable``, ``ttable_out``); see
+        :class:`mpiml.em.settings.IBM1Settings`.
 
     Attributes
     ----------
@@ -88,7 +90,7 @@ class IBM1Model(Algorithm):
     name = "ibm1"
     schema = 1
     partition_what = "sentence pairs"
-    # Only --no-null is model-defining (IBM1Settings): restore() checks the
+    # Only --no-null and --dtype are model-defining (IBM1Settings): restore() checks the
     # vocabularies and corpus sizes themselves, so moved files still resume.
     Settings = IBM1Settings
     columns = (("loglik", "loglik", "{:.6e}"), ("perplexity", "perplexity", "{:.4g}"),
@@ -131,7 +133,8 @@ class IBM1Model(Algorithm):
                                       tree_edges=self.tree_edges_, kind=KIND,
                                       host_aware=self.host_aware,
                                       schedule=self.schedule,
-                                      low_memory=self.estep == "word-major").setup(corpus, consume=True)
+                                      low_memory=self.estep == "word-major",
+                                      dtype=self.dtype).setup(corpus, consume=True)
         self.loglik_ = float("nan")
         self.perplexity_ = float("nan")
         return corpus.n_pairs

@@ -13,6 +13,9 @@ TOPOLOGIES = ("mapreduce", "allreduce", "allpairs", "junction-tree", "tree")
 # The two E-steps (mpiml.em.ibm1.estep_stats); both give the same bits.
 ESTEPS = ("word-major", "indexed")
 
+# Floating types of theta (mpiml.em.ibm1.FLOAT_TYPES).
+DTYPES = ("float64", "float32")
+
 LOW_MEMORY_CONFLICT = ("--low-memory (deprecated) means --estep word-major; it cannot be combined "
                        "with --estep indexed")
 
@@ -90,6 +93,13 @@ class IBM1Settings(Settings):
     low_memory: bool = option(False, group="optimisation", in_config=False,
                               help="deprecated alias of --estep word-major (the default); refused "
                                    "with --estep indexed")
+    # model=True: a checkpoint records the type of its theta and a resume in
+    # the other type is refused; checkpoints written before the option ran
+    # in float64, the default.
+    dtype: str = option("float64", choices=DTYPES, model=True,
+                        help="floating type of theta, the expected counts, the E-step's per-token "
+                             "buffer, the C-step messages and the checkpointed theta; float32 halves "
+                             "them (long sums are still float64, rounded once)")
     # A True default makes the flag --no-null; the key stays "null" (as stored before).
     null: bool = option(True, model=True,
                         help="no NULL source word (by default target words may align to NULL)")

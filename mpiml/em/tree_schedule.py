@@ -40,13 +40,13 @@ def run_async(cstep, local: np.ndarray) -> np.ndarray:
     if p.topology not in ("junction-tree", "tree"):
         raise ValueError(f"--schedule async is for tree topologies, not {p.topology!r}")
     comm = cstep.comm
-    local = np.asarray(local, dtype=np.float64)
+    local = np.asarray(local, dtype=cstep.dtype)
     if p.own_pos is None:       # own keys are the working keys (see CStep.run)
         work = local
     else:
-        work = np.zeros(cstep.n_work)
+        work = np.zeros(cstep.n_work, dtype=cstep.dtype)
         work[p.own_pos] = local
-    posted = [comm.iexchange({}, {q: (ix.size, np.float64) for q, ix in step.recvs.items()},
+    posted = [comm.iexchange({}, {q: (ix.size, cstep.dtype) for q, ix in step.recvs.items()},
                              kind=cstep.kind, tag=step.round) for step in p.steps]
     sent = []
     try:

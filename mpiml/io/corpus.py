@@ -52,11 +52,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..partition import block_offsets, block_range
-from . import tokens
-from .tokens import Tokenizer, drop_lines, merge_vocab, utf8_check
+from . import tokens, vocab
+from .tokens import Tokenizer, drop_lines, utf8_check
 
 NULL_TOKEN = "<NULL>"
-_SCAN_BLOCK = 1 << 24
+_SCAN_BLOCK = 1 << 20
 _MAX_LISTED_EMPTY = 10
 
 
@@ -160,12 +160,18 @@ def _scan_chunk(path, rank: int, size: int):
             found = []
             fh.seek(lo)
             at = lo
+            # one buffer, filled again and again: it stays in cache, and the
+            # pages of a fresh buffer per block (page faults) cost as much as
+            # the scan itself
+            block = np.empty(min(_SCAN_BLOCK, hi - lo), dtype=np.uint8)
+            is_nl = np.empty(block.size, dtype=bool)
             while at < hi:
-                buf = fh.read(min(_SCAN_BLOCK, hi - at))
-                if not buf:
+                m = fh.readinto(memoryview(block)[:min(block.size, hi - at)])
+                if not m:
                     raise InputError("file shrank while being read", path)
-                found.append(np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10) + at)
-                at += len(buf)
+                np.equal(block[:m], 10, out=is_nl[:m])
+                found.append(np.flatnonzero(is_nl[:m]) + at)
+                at += m
             ends_nl = False
             if n_bytes:
                 fh.seek(n_bytes - 1)
@@ -176,12 +182,18 @@ def _scan_chunk(path, rank: int, size: int):
     return n_bytes, ends_nl, pos.astype(np.int64)
 
 
-def _read_block(path, lo: int, hi: int, first_line: int):
-    """Bytes [lo, hi) of ``path``, checked to be UTF-8 (InputError naming the
-    line), and whether they may hold whitespace only ``str.split()`` knows."""
+def _read_block(path, lo: int, hi: int, first_line: int, writable: bool = False):
+    """Bytes [lo, hi) of ``path`` (a ``bytearray`` if ``writable``), checked
+    to be UTF-8 (InputError naming the line), and whether they may hold
+    whitespace only ``str.split()`` knows."""
     with open(path, "rb") as fh:
         fh.seek(lo)
-        data = fh.read(hi - lo)
+        if writable:
+            data = bytearray(hi - lo)
+            if fh.readinto(data) != hi - lo:
+                raise InputError("file shrank while being read", path)
+        else:
+            data = fh.read(hi - lo)
     bad, spaces = utf8_check(data)
     if bad < 0:
         return data, spaces
@@ -196,12 +208,9 @@ def _read_block(path, lo: int, hi: int, first_line: int):
 
 
 def _split_separator(data: bytes, n_lines: int):
-    """Source and target blocks of ``source ||| target`` lines, and the first
-    line (0-based in the block) without exactly one separator, with its count."""
-    if len(data) >= tokens._SMALL:         # the tokeniser's threshold for the kernels
-        from . import kernels
-        src, tgt, line, n_sep = kernels.split_separator(np.frombuffer(data, np.uint8), n_lines)
-        return src.tobytes(), tgt.tobytes(), None if line < 0 else (int(line), int(n_sep))
+    """Source and target blocks of ``source ||| target`` lines (the path for
+    small blocks), and the first line (0-based in the block) without exactly
+    one separator, with its count."""
     src, tgt, bad = [], [], None
     for k, line in enumerate(data.split(b"\n")[:n_lines]):
         parts = line.split(b"|||")
@@ -211,6 +220,24 @@ def _split_separator(data: bytes, n_lines: int):
         src.append(parts[0])
         tgt.append(parts[1])
     return b"\n".join(src), b"\n".join(tgt), bad
+
+
+def _tokenize_marked(data: bytearray, n_lines: int, spaces: bool):
+    """Both sides of a large block of ``source ||| target`` lines in one token
+    pass (the separators marked in place by a kernel): per side (Tokenizer,
+    ids, tokens per line), the one Tokenizer shared by both sides, and the
+    first bad line as :func:`_split_separator` gives it."""
+    from . import kernels
+    line, n_sep = kernels.mark_separator(np.frombuffer(data, np.uint8), n_lines)
+    bad = None if line < 0 else (int(line), int(n_sep))
+    n_tok = n_lines if bad is None else bad[0]
+    tok = Tokenizer()
+    ids, counts = tok.block(data, 2 * n_tok, spaces)   # source, target, source ...
+    src_line = np.zeros(2 * n_tok, dtype=bool)
+    src_line[0::2] = True
+    sides = [(tok, drop_lines(ids, counts, src_line), counts[0::2].copy()),
+             (tok, drop_lines(ids, counts, ~src_line), counts[1::2].copy())]
+    return sides, bad
 
 
 def _encode(sents: list, vocab_index: dict, offset: int):
@@ -247,7 +274,8 @@ def encode_pairs(src_sents, tgt_sents, src_vocab=None, tgt_vocab=None, *, line_i
 
 def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     """Tokenise one rank's lines: per side (Tokenizer, ids, tokens per line),
-    the kept pairs' block positions and the 1-based lines of empty pairs.
+    whether the sides share one Tokenizer, the kept pairs' block positions
+    and the 1-based lines of empty pairs.
 
     ``read(f)`` gives this rank's block of file ``f``; a block is dropped as
     soon as its tokens are known, so at most one file's block is held (the
@@ -255,26 +283,34 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     """
     one_file = len(paths) == 1
     bad = None
+    shared = False
     if one_file:
         data, spaces = read(0)
-        src_data, tgt_data, bad = _split_separator(data, n_lines)
-        blocks = [src_data, tgt_data]
-        del data, src_data, tgt_data
+        if len(data) >= tokens._SMALL:
+            sides, bad = _tokenize_marked(data, n_lines, spaces)
+            shared = True
+            blocks = []
+        else:
+            src_data, tgt_data, bad = _split_separator(bytes(data), n_lines)
+            blocks = [src_data, tgt_data]
+            del src_data, tgt_data
+        del data
         n_tok = n_lines if bad is None else bad[0]
     else:
         blocks = [None, None]
         n_tok = n_lines
-    sides = []
-    for f in (0, 1):
-        if one_file:
-            data = blocks[f]
-        else:
-            data, spaces = read(f)
-        blocks[f] = None
-        tok = Tokenizer()
-        ids, counts = tok.block(data, n_tok, spaces)
-        del data
-        sides.append((tok, ids, counts))
+    if not shared:
+        sides = []
+        for f in (0, 1):
+            if one_file:
+                data = blocks[f]
+            else:
+                data, spaces = read(f)
+            blocks[f] = None
+            tok = Tokenizer()
+            ids, counts = tok.block(data, n_tok, spaces)
+            del data
+            sides.append((tok, ids, counts))
     empty_pos = np.flatnonzero((sides[0][2] == 0) | (sides[1][2] == 0))
     if empty == "error" and empty_pos.size:
         k = int(empty_pos[0])
@@ -289,13 +325,7 @@ def _tokenize(paths, read, first_line: int, n_lines: int, empty: str):
     keep[empty_pos] = False
     if empty_pos.size:
         sides = [(tok, drop_lines(ids, counts, keep), counts) for tok, ids, counts in sides]
-    return sides, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
-
-
-def _decode_words(words: list) -> list:
-    """The words as str: one decode of the words joined by newlines (no word
-    contains whitespace), about twice as fast as a decode per word."""
-    return b"\n".join(words).decode("utf-8").split("\n") if words else []
+    return sides, shared, np.flatnonzero(keep), (first_line + empty_pos + 1).tolist()
 
 
 def _csr_ptr(counts: np.ndarray) -> np.ndarray:
@@ -352,18 +382,28 @@ def read_parallel(comm, source, target=None, *, empty: str = "skip") -> Parallel
                 resolved.update(r[f])
             bb = byte_bounds(plan, resolved)
             ranges.append((path, int(bb[comm.rank]), int(bb[comm.rank + 1]), line_lo))
-        sides, keep, empties = _tokenize(paths, lambda f: _read_block(*ranges[f]), line_lo,
-                                         line_hi - line_lo, empty)
-        all_used = keep.size == line_hi - line_lo
-        local_vocab = tuple(tok.sorted_words(ix, all_used) for tok, ix, _ in sides)
-    gathered = comm.allgather_obj((local_vocab, len(empties), empties[:_MAX_LISTED_EMPTY]),
-                                  kind="corpus:vocab")
-    vocabs = [merge_vocab(g[0][f] for g in gathered) for f in (0, 1)]
-    ids = [tok.remap(ix, v, off) for (tok, ix, _), v, off in zip(sides, vocabs, (1, 0))]
+        sides, shared, keep, empties = _tokenize(
+            paths, lambda f: _read_block(*ranges[f], writable=len(paths) == 1), line_lo,
+            line_hi - line_lo, empty)
+        # a side's words are all used unless pairs were dropped or both
+        # sides share one Tokenizer
+        all_used = keep.size == line_hi - line_lo and not shared
+        local = [tok.used(ix, all_used) for tok, ix, _ in sides]
+    gathered = comm.allgather_obj(([vocab.pack(t) for t, _ in local], len(empties),
+                                   empties[:_MAX_LISTED_EMPTY]), kind="corpus:vocab")
+    words, ids = [], []
+    for f, ((tok, ix, _), (_, which), off) in enumerate(zip(sides, local, (1, 0))):
+        w, gid = vocab.merge([vocab.unpack(g[0][f]) for g in gathered], comm.rank)
+        if which is not None:          # words only in dropped pairs have no id
+            table = np.full(len(tok), -1, dtype=np.int32)
+            table[which] = gid
+            gid = table
+        words.append(w)
+        ids.append(tok.remap(ix, gid, off))
     ptrs = [_csr_ptr(counts[keep]) for _, _, counts in sides]
     corpus = ParallelCorpus(ids[0], ptrs[0], ids[1], ptrs[1], (line_lo + keep).astype(np.int64),
                             int(line_lo), int(line_hi), int(plans[0].n_lines),
-                            [NULL_TOKEN] + _decode_words(vocabs[0]), _decode_words(vocabs[1]))
+                            [NULL_TOKEN] + words[0], words[1])
     corpus.n_empty = sum(g[1] for g in gathered)
     corpus.empty_lines = sorted(x for g in gathered for x in g[2])[:_MAX_LISTED_EMPTY]
     corpus.paths = tuple(paths)

@@ -134,6 +134,32 @@ def test_fault_then_resume_is_bit_identical_also_on_another_count(corpus, runs, 
     np.testing.assert_allclose([got[x] for x in ref], list(ref.values()), rtol=1e-12)
 
 
+def test_float32_trains_resumes_in_float32_and_refuses_float64(corpus, runs, tmp_path):
+    """--dtype float32 through mpiexec: a float32 checkpoint; its C-step bytes
+    are half the float64 run's; resuming it with the default float64 is one
+    clear error (exit 2, printed once) and it continues in float32."""
+    d = corpus["dir"]
+    ck = tmp_path / "ck32"
+
+    def args(dtype, iters, *extra):
+        return train_args(corpus, "junction-tree", "f32", "--quiet", "--checkpoint-dir", ck,
+                          "--max-iter", str(iters), *(["--dtype", dtype] if dtype else []), *extra)
+    res = run_cli(N_RANKS, args("float32", 2))
+    assert res.returncode == 0, res.stderr
+    c = Checkpoint(ck)
+    assert c.read_rows("theta").dtype == np.float32 and c.config["dtype"] == "float32"
+    f32 = iteration_records(d / "log-f32.jsonl")
+    f64 = iteration_records(d / "log-junction-tree.jsonl")
+    assert [2 * r["cstep_bytes"] for r in f32] == [r["cstep_bytes"] for r in f64[:2]]
+    res = run_cli(N_RANKS, args(None, 4, "--resume", "auto"))
+    assert res.returncode == 2
+    assert res.stderr.count("--dtype was 'float32', now 'float64'") == 1, res.stderr
+    res = run_cli(N_RANKS, args("float32", 4, "--resume", "auto"))
+    assert res.returncode == 0, res.stderr
+    c = Checkpoint(ck)
+    assert c.iteration == 4 and c.read_rows("theta").dtype == np.float32
+
+
 @pytest.mark.parametrize("case,message", [
     ("mismatch", "b.f:3: line has no partner: {d}/b.f has 3 lines but {d}/b.e has 2"),
     ("utf8", "b.f:2: invalid UTF-8 byte 0xff"),

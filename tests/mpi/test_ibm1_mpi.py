@@ -171,3 +171,103 @@ def test_word_major_and_indexed_estep_give_the_same_theta_bit_for_bit(comm, corp
     ok &= max(errs) <= 1e-12
     ok &= base.model_.alignment_lines() == low.model_.alignment_lines()
     assert_all(comm, ok, f"rank {comm.rank} {topology}: identical per iteration {same}, errors {errs}")
+
+
+# ------------------------------------------------------------------ --dtype float32
+# A statistic's global value is the float32 sum of the holders' float32
+# partial sums (each a float64 sum rounded once), so at p ranks it is a few
+# float32 roundings (2^-24 ~ 6e-8 relative each) away from the serial float32
+# sum (one float64 sum rounded once): after iteration 1 up to 4 ulps
+# (2.2-2.5e-7 measured at 2-4 ranks); the M-step's ratio and the next E-steps
+# carry the differences on, about 1e-7 more per iteration (4.9e-7 after 4
+# iterations, the most at any rank count and topology). F32_RTOL leaves 8x
+# that and still fails on a real error (a lost or doubled contribution moves
+# theta by far more than 1e-3). The log-likelihood (float64 sums of logs of
+# denominators off by those relative amounts): at most 9.6e-9 relative
+# measured; F32_LL_RTOL leaves 10x.
+F32_RTOL = 4e-6
+F32_LL_RTOL = 1e-7
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("topology,schedule", [(t, "collect-distribute") for t in TOPOLOGIES]
+                         + [("junction-tree", "async")])
+def test_float32_theta_equals_the_float32_serial_reference(comm, corpus, topology, schedule):
+    """--dtype float32 on every topology: theta float32 after every iteration,
+    bit for bit the float32 reference at one rank and within F32_RTOL beyond;
+    shared parameters identical on all holders; C-step bytes half of float64's
+    and equal to the plan; the alignments are the reference's on the same theta."""
+    from tests.naive.ibm1 import ibm1_dense_f32
+    edges = [(r, r + 1) for r in range(comm.size - 1)] if topology == "tree" else None
+    algo, got, records = trained(comm, corpus, topology, tree_edges=edges, dtype="float32",
+                                 schedule=schedule)
+    c = algo.model_.corpus_
+    si = {w: i for i, w in enumerate(c.src_vocab)}
+    ti = {w: i for i, w in enumerate(c.tgt_vocab)}
+    _, _, thetas, lls = ibm1_dense_f32(corpus["src"], corpus["tgt"], N_ITER, True, si, ti)
+    ref = [reference_values(algo, si, ti, thetas[it]) for it in range(N_ITER)]
+    ok = all(g.dtype == np.float32 for g in got)
+    if comm.size == 1:
+        ok &= all(np.array_equal(g, r) for g, r in zip(got, ref))
+        ok &= [r["loglik"] for r in records] == lls
+        errs = [0.0]
+    else:
+        errs = [rel_err(g, r) for g, r in zip(got, ref)]
+        ok &= max(errs) <= F32_RTOL
+        ll_errs = [abs(r["loglik"] - ll) / abs(ll) for r, ll in zip(records, lls)]
+        ok &= max(ll_errs) <= F32_LL_RTOL
+        errs += ll_errs
+    assert_all(comm, ok, f"rank {comm.rank} {topology}/{schedule} float32: errors {errs}")
+
+    keys = algo.model_.params_.keys
+    all_keys = np.concatenate(comm.allgather_array(keys, kind="test"))
+    all_theta = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
+    order = np.argsort(all_keys, kind="stable")
+    k, v = all_keys[order], all_theta[order]
+    same = k[1:] == k[:-1]
+    assert_all(comm, bool(np.all(v[1:][same] == v[:-1][same])), "shared float32 theta differs between ranks")
+
+    plan = algo.plan_summary()
+    algo64, _, rec64 = trained(comm, corpus, topology, n_iter=1, tree_edges=edges, schedule=schedule)
+    plan64 = algo64.plan_summary()
+    ok = plan["bytes_total"] * 2 == plan64["bytes_total"] or topology == "allreduce"
+    ok &= abs(plan["bytes_total"] * 2 - plan64["bytes_total"]) <= 2 * comm.size
+    if topology != "allreduce":
+        ok &= all(r["cstep_bytes"] == plan["bytes_total"] for r in records)
+        ok &= all(2 * r["cstep_bytes"] == rec64[0]["cstep_bytes"] for r in records)
+    else:   # the table each rank hands to MPI: half the float64 table
+        ok &= all(2 * r["cstep_bytes"] == rec64[0]["cstep_bytes"] for r in records)
+    assert_all(comm, ok, f"bytes float32 {plan['bytes_total']} / {[r['cstep_bytes'] for r in records]}, "
+                         f"float64 {plan64['bytes_total']} / {rec64[0]['cstep_bytes']}")
+
+    # Viterbi on the float32 theta: the reference's choice on the same values
+    table = np.zeros_like(thetas[-1])
+    for key, val in zip(all_keys.tolist(), all_theta.tolist()):
+        table[si[c.src_vocab[key // c.n_tgt]], ti[c.tgt_vocab[key % c.n_tgt]]] = val
+    lines = comm.allgather_obj(algo.model_.alignment_lines(), kind="test")
+    mine = [x for part in lines for x in part]
+    expect = [""] * corpus["n_lines"]
+    for line, text in zip(corpus["kept"], viterbi_dense(corpus["src"], corpus["tgt"], si, ti, table)):
+        expect[line] = text
+    assert_all(comm, mine == expect, "float32 alignments differ from the reference's on the same theta")
+
+
+@pytest.mark.mpi(min_size=1)
+def test_float32_checkpoint_round_trip_at_any_rank_count(comm, corpus, shared_tmp):
+    """A float32 theta is checkpointed as float32 and restored (own rows or the
+    distributed join) to the same bits."""
+    from mpiml.io.checkpoint import write
+    from mpiml.io.ckpt_read import load
+    algo, _, _ = trained(comm, corpus, "junction-tree", n_iter=2, dtype="float32")
+    root = shared_tmp / "ck32"
+    write(comm, root, algo.state(comm, 2), algorithm="ibm1", schema=1, config={}, provenance={})
+    ck = load(comm, root, "ibm1", 1)
+    ok = ck.read_rows("theta", 0, 1).dtype == np.float32
+    again = IBM1Model(**pair(corpus), topology="allpairs", dtype="float32")
+    again.setup(comm)
+    again.restore(comm, ck)
+    ok &= again.model_.theta_.dtype == np.float32
+    ok &= np.array_equal(again.model_.theta_, algo.model_.theta_)
+    joined = lookup_theta(comm, ck, algo.model_.params_.keys, algo.model_.space_)
+    ok &= np.array_equal(joined.astype(np.float32), algo.model_.theta_)
+    assert_all(comm, ok, "float32 theta after restore differs")

@@ -428,11 +428,12 @@ OLD_CHECKPOINTS = {
 
 
 # Options added after those checkpoints were written (not model-defining, or
-# model-defining with a rule that keeps the older runs as they were: mf's
+# model-defining with a rule that keeps the older runs as they were: ibm1's
+# dtype (its default float64 is what they were written in), mf's
 # dtype (they resume with the type they were written in), --bias (off) and
 # --eta0 (only under --step adaptive, which they did not use: they resume with
 # the rule they stored, MatrixFactorization.restore).
-ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "estep"}, "mf": {"dtype", "eta0", "bias"},
+ADDED_SINCE = {"ibm1": {"host_aware", "schedule", "estep", "dtype"}, "mf": {"dtype", "eta0", "bias"},
                "linear": {"solver", "history", "tol", "fit_intercept", "exchange", "eval_every"}}
 
 

@@ -153,3 +153,17 @@ def test_write_lines_ordered(tmp_path, size):
 
     run_ranks(size, body)
     assert out.read_text(encoding="utf-8") == "".join(x + "\n" for x in lines)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 20])
+def test_scan_chunk_finds_every_newline_whatever_the_read_block(tmp_path, block, monkeypatch):
+    import mpiml.io.corpus as C
+    monkeypatch.setattr(C, "_SCAN_BLOCK", block)
+    data = b"ab\n\ncd e\nf" * 37 + b"\n"
+    p = tmp_path / "x.txt"
+    p.write_bytes(data)
+    want = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    for size in (1, 2, 5):
+        got = [C._scan_chunk(p, r, size) for r in range(size)]
+        assert all(g[0] == len(data) and g[1] for g in got)
+        assert np.array_equal(np.concatenate([g[2] for g in got]), want)

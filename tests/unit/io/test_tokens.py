@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mpiml.io.tokens import Tokenizer
+from mpiml.io.vocab import merge
 
 
 def reference(text: str, n_lines: int):
@@ -37,9 +38,13 @@ def test_ids_shared_across_blocks_and_remapped_in_sorted_order():
     a, _ = tok.block(b"b a\nc b\n", 2)
     b, _ = tok.block(b"a d\n", 1)
     assert [tok.words[i] for i in np.r_[a, b].tolist()] == [b"b", b"a", b"c", b"b", b"a", b"d"]
-    vocab = tok.sorted_words(np.r_[a, b])
-    assert vocab == [b"a", b"b", b"c", b"d"]
-    assert tok.remap(b, vocab, 1).tolist() == [1, 4]
+    table, which = tok.used(np.r_[a, b])
+    assert table.tolist() == [b"b", b"a", b"c", b"d"] and which.tolist() == [0, 1, 2, 3]
+    words, gid = merge([table], 0)
+    assert words == ["a", "b", "c", "d"] and gid.tolist() == [1, 0, 2, 3]
+    assert tok.remap(b, gid, 1).tolist() == [1, 4]
+    table, which = tok.used(a[:2])                  # "b a": c and d unused
+    assert table.tolist() == [b"b", b"a"] and which.tolist() == [0, 1]
 
 
 def test_many_and_long_words_grow_every_table(monkeypatch):
@@ -62,3 +67,23 @@ def test_many_and_long_words_grow_every_table(monkeypatch):
     assert [tok.words[i].decode("utf-8") for i in ids.tolist()] == want_words
     assert len(set(tok.words)) == len(tok.words)    # one id per distinct word
     assert len(tok.words) > 5000 and {w.encode("utf-8") for w in words[-3:]} <= set(tok.words)
+
+
+@pytest.mark.parametrize("n_guess", [0, 1, 7, 10_000])
+def test_token_array_grows_from_any_guess(n_guess):
+    # one-letter words: 2 bytes a token, below the reader's guess of 5; the
+    # kernel must grow its id array (any number of times) and trim it
+    from mpiml.io import kernels
+    rng = np.random.default_rng(5)
+    lines = [" ".join("abcdefghij"[i] for i in rng.integers(0, 10, int(rng.integers(0, 50))))
+             for _ in range(300)]
+    text = "\n".join(lines)                      # the last line has no newline
+    ids, counts, start, length = kernels.tokenize_ids(np.frombuffer(text.encode(), np.uint8),
+                                                      len(lines), n_guess)
+    words, want_counts = reference(text, len(lines))
+    assert counts.tolist() == want_counts and ids.size == len(words)
+    data = text.encode()
+    assert [data[start[i]:start[i] + length[i]].decode() for i in ids.tolist()] == words
+    # lines past n_lines are ignored
+    ids2, counts2, _, _ = kernels.tokenize_ids(np.frombuffer(data, np.uint8), 100, n_guess)
+    assert counts2.tolist() == want_counts[:100] and ids2.size == sum(want_counts[:100])

@@ -130,13 +130,25 @@ def test_one_file_layout_fuzz_matches_naive(tmp_path, seed, small, monkeypatch):
 
 
 @pytest.mark.parametrize("line", ["a b c", "a ||| b ||| c", "a |||||| b", "||||||", "a || b"])
-def test_bad_separator_same_line_and_count_on_both_paths(line, monkeypatch):
+def test_bad_separator_same_line_and_count_on_both_paths(line):
     from mpiml.io.corpus import _split_separator
     data = ("x ||| y\nu|||v\n" + line + "\nz ||| w\n").encode()
-    got = []
-    for small in (0, 1 << 30):
-        monkeypatch.setattr("mpiml.io.tokens._SMALL", small)
-        src, tgt, bad = _split_separator(data, 4)
-        got.append((src.split(b"\n")[:2], tgt.split(b"\n")[:2], bad))
-    assert got[0] == got[1]
-    assert got[0][2] == (2, line.encode().split(b"|||").__len__() - 1)
+    src, tgt, bad = _split_separator(data, 4)           # the small blocks' path
+    assert bad == (2, line.encode().split(b"|||").__len__() - 1)
+    buf = bytearray(data)                                # the kernel marks in place
+    assert kernels.mark_separator(np.frombuffer(buf, np.uint8), 4) == bad
+    marked = bytes(buf).split(b"\n")
+    assert [x.split() for x in marked[0:4:2]] == [x.split() for x in src.split(b"\n")]
+    assert [x.split() for x in marked[1:4:2]] == [x.split() for x in tgt.split(b"\n")]
+    assert marked[4:] == data.split(b"\n")[2:]           # the bad line on: as it was
+
+
+def test_separator_marks_keep_every_split_of_good_lines():
+    lines = [b"a ||| b", b"|||", b"a||||b", b"||| b c", b"a b |||", b"x|||y\r", b"\xc3\xa9 ||| |"]
+    data = b"\n".join(lines)                             # no newline after the last
+    buf = bytearray(data)
+    assert kernels.mark_separator(np.frombuffer(buf, np.uint8), len(lines)) == (-1, 0)
+    marked = bytes(buf).split(b"\n")
+    for k, line in enumerate(lines):
+        s, t = line.split(b"|||")
+        assert marked[2 * k].split() == s.split() and marked[2 * k + 1].split() == t.split()
