@@ -93,6 +93,26 @@ def estep(theta, idx, src_ptr, tgt_ptr, null, counts):
     return ll
 
 
+@njit(cache=True, inline="always")
+def _counts_from_inverses(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, tgt, tgt_ptr, inv, dense):
+    """Pass 2 of the word-major E-steps, word by word: ``r`` per target word
+    is the sum of ``inv[j]`` (a target token's inverse denominator) over the
+    word's pairs in pair, slot, target-position order, summed in ``dense``'s
+    type (float64); then ``theta[k] = theta[k] * r``, rounded to theta's type."""
+    n = tgt_ptr.shape[0] - 1
+    for g in range(src_words.shape[0]):
+        s = src_words[g]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            dense[tgt_of[k]] = 0.0
+        lo, hi = _occurrence_range(s, n, occ_ptr)
+        for o in range(lo, hi):
+            p = _occurrence_pair(o, s, occ_pair)
+            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
+                dense[tgt[j]] += inv[j]
+        for k in range(seg_ptr[g], seg_ptr[g + 1]):
+            theta[k] = theta[k] * dense[tgt_of[k]]
+
+
 @njit(cache=True)
 def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_ptr, tgt,
                      tgt_ptr, null, n_tgt):
@@ -130,17 +150,7 @@ def estep_low_memory(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, src_p
         for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
             ll += np.log(denom[j]) - log_width
             denom[j] = 1.0 / denom[j]
-    for g in range(n_words):
-        s = src_words[g]
-        for k in range(seg_ptr[g], seg_ptr[g + 1]):
-            dense[tgt_of[k]] = 0.0
-        lo, hi = _occurrence_range(s, n, occ_ptr)
-        for o in range(lo, hi):
-            p = _occurrence_pair(o, s, occ_pair)
-            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                dense[tgt[j]] += denom[j]
-        for k in range(seg_ptr[g], seg_ptr[g + 1]):
-            theta[k] *= dense[tgt_of[k]]
+    _counts_from_inverses(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, tgt, tgt_ptr, denom, dense)
     return ll
 
 
@@ -214,17 +224,7 @@ def estep_word_major_f32(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, s
                 ll += np.log(d) - log_width
                 inv[j] = 1.0 / d
         p0 = p1
-    for g in range(n_words):
-        s = src_words[g]
-        for k in range(seg_ptr[g], seg_ptr[g + 1]):
-            dense[tgt_of[k]] = 0.0
-        lo, hi = _occurrence_range(s, n, occ_ptr)
-        for o in range(lo, hi):
-            p = _occurrence_pair(o, s, occ_pair)
-            for j in range(tgt_ptr[p], tgt_ptr[p + 1]):
-                dense[tgt[j]] += inv[j]
-        for k in range(seg_ptr[g], seg_ptr[g + 1]):
-            theta[k] = theta[k] * dense[tgt_of[k]]
+    _counts_from_inverses(theta, src_words, seg_ptr, tgt_of, occ_ptr, occ_pair, tgt, tgt_ptr, inv, dense)
     return ll
 
 

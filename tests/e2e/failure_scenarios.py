@@ -82,8 +82,7 @@ def inside_async_tree(comm):
     if comm.rank == 0:
         d = tempfile.mkdtemp()
         sp = synthetic_parallel(40, n_words=25, seed=3, p_spurious=0.2)
-        Path(d, "c.e").write_text("".join(" ".join(s) + "\n" for s in sp.src_sents))
-        Path(d, "c.f").write_text("".join(" ".join(t) + "\n" for t in sp.tgt_sents))
+        sp.write_two_files(Path(d, "c.e"), Path(d, "c.f"))
     d = comm.bcast_obj(d)
     m = DistributedIBM1(comm, "tree", tree_edges=[(r, r + 1) for r in range(comm.size - 1)],
                         schedule="async")

@@ -60,6 +60,18 @@ def reference_values(algo, si, ti, table):
                  [ti[c.tgt_vocab[t]] for t in (keys % c.n_tgt).tolist()]]
 
 
+def assert_shared_theta_identical(comm, algo, what):
+    """Collective: a parameter held by several ranks has the bit-identical theta
+    on all of them; returns every rank's keys and theta, concatenated."""
+    all_keys = np.concatenate(comm.allgather_array(algo.model_.params_.keys, kind="test"))
+    all_theta = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
+    order = np.argsort(all_keys, kind="stable")
+    k, v = all_keys[order], all_theta[order]
+    same = k[1:] == k[:-1]
+    assert_all(comm, bool(np.all(v[1:][same] == v[:-1][same])), f"shared {what} differs between ranks")
+    return all_keys, all_theta
+
+
 def rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.abs(b))) if np.size(b) else 0.0
 
@@ -77,14 +89,7 @@ def test_theta_after_every_iteration_equals_serial_reference(comm, corpus, topol
     ok &= all(b <= a for a, b in zip(obj, obj[1:]))
     assert_all(comm, ok, f"rank {comm.rank} {topology}: max relative error per iteration {errs}")
 
-    # a parameter held by several ranks has the bit-identical theta on all of them
-    keys = algo.model_.params_.keys
-    all_keys = np.concatenate(comm.allgather_array(keys, kind="test"))
-    all_theta = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
-    order = np.argsort(all_keys, kind="stable")
-    k, v = all_keys[order], all_theta[order]
-    same = k[1:] == k[:-1]
-    assert_all(comm, bool(np.all(v[1:][same] == v[:-1][same])), "shared theta differs between ranks")
+    assert_shared_theta_identical(comm, algo, "theta")
 
     # measured C-step bytes are the plan's (allreduce counts the whole table per rank)
     plan = algo.plan_summary()
@@ -95,7 +100,7 @@ def test_theta_after_every_iteration_equals_serial_reference(comm, corpus, topol
     # words that occur on the last rank only are held there only
     c = algo.model_.corpus_
     lonely = c.src_vocab.index("lonely")
-    mine = bool(np.any(keys // c.n_tgt == lonely))
+    mine = bool(np.any(algo.model_.params_.keys // c.n_tgt == lonely))
     holders = comm.allgather_obj(mine, kind="test")
     assert_all(comm, holders == [r == comm.size - 1 for r in range(comm.size)], f"holders {holders}")
 
@@ -219,13 +224,7 @@ def test_float32_theta_equals_the_float32_serial_reference(comm, corpus, topolog
         errs += ll_errs
     assert_all(comm, ok, f"rank {comm.rank} {topology}/{schedule} float32: errors {errs}")
 
-    keys = algo.model_.params_.keys
-    all_keys = np.concatenate(comm.allgather_array(keys, kind="test"))
-    all_theta = np.concatenate(comm.allgather_array(algo.model_.theta_, kind="test"))
-    order = np.argsort(all_keys, kind="stable")
-    k, v = all_keys[order], all_theta[order]
-    same = k[1:] == k[:-1]
-    assert_all(comm, bool(np.all(v[1:][same] == v[:-1][same])), "shared float32 theta differs between ranks")
+    all_keys, all_theta = assert_shared_theta_identical(comm, algo, "float32 theta")
 
     plan = algo.plan_summary()
     algo64, _, rec64 = trained(comm, corpus, topology, n_iter=1, tree_edges=edges, schedule=schedule)

@@ -21,8 +21,7 @@ def paths(comm, tmp_path_factory):
     d = None
     if comm.rank == 0:
         d = tmp_path_factory.mktemp("peers")
-        (d / "c.e").write_text("".join(" ".join(s) + "\n" for s in sp.src_sents))
-        (d / "c.f").write_text("".join(" ".join(t) + "\n" for t in sp.tgt_sents))
+        sp.write_two_files(d / "c.e", d / "c.f")
         d = str(d)
     d = comm.bcast_obj(d)
     return f"{d}/c.e", f"{d}/c.f"

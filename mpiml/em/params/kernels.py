@@ -30,6 +30,18 @@ def _occurrence_pair(o, s, occ_pair):
     return o if s == 0 else occ_pair[o]
 
 
+@njit(cache=True, inline="always")
+def bucket_ptr(labels, n_buckets):
+    """The bucket offsets of a counting sort: ``ptr`` of length ``n_buckets + 1``
+    with the entries labelled ``b`` (0 <= b < n_buckets) at ``ptr[b]:ptr[b+1]``."""
+    ptr = np.zeros(n_buckets + 1, dtype=np.int64)
+    for x in range(labels.shape[0]):
+        ptr[labels[x] + 1] += 1
+    for b in range(n_buckets):
+        ptr[b + 1] += ptr[b]
+    return ptr
+
+
 @njit(cache=True)
 def token_pair_ptr(src_ptr, tgt_ptr, null):
     """Offsets of each pair's token-pair block, length ``n_pairs + 1``."""
@@ -51,11 +63,7 @@ def source_occurrences(src, src_ptr, n_src):
     within a pair by position; ``occ_pos`` is the 0-based position in the pair.
     """
     n = src_ptr.shape[0] - 1
-    occ_ptr = np.zeros(n_src + 1, dtype=np.int64)
-    for x in range(src.shape[0]):
-        occ_ptr[src[x] + 1] += 1
-    for s in range(n_src):
-        occ_ptr[s + 1] += occ_ptr[s]
+    occ_ptr = bucket_ptr(src, n_src)
     fill = occ_ptr[:-1].copy()
     occ_pair = np.empty(src.shape[0], dtype=np.int32)
     occ_pos = np.empty(src.shape[0], dtype=np.int32)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..params.kernels import bucket_ptr
+
 
 @njit(cache=True)
 def group_by_owner(values, owner, size):
@@ -16,11 +18,7 @@ def group_by_owner(values, owner, size):
     cuts)``, the entries for rank q being ``out[cuts[q]:cuts[q+1]]``.  A
     counting sort: one copy of ``values`` and no index array (an argsort
     would add 8 bytes per entry and a gather)."""
-    cuts = np.zeros(size + 1, dtype=np.int64)
-    for i in range(owner.shape[0]):
-        cuts[owner[i] + 1] += 1
-    for q in range(size):
-        cuts[q + 1] += cuts[q]
+    cuts = bucket_ptr(owner, size)
     fill = cuts[:-1].copy()
     out = np.empty_like(values)
     for i in range(owner.shape[0]):

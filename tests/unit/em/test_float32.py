@@ -179,8 +179,7 @@ def test_plan_bytes_for_float32_values():
 def files(tmp_path_factory):
     sp = synthetic_parallel(40, n_words=25, seed=4, p_spurious=0.2)
     d = tmp_path_factory.mktemp("f32")
-    (d / "c.e").write_text("".join(" ".join(s) + "\n" for s in sp.src_sents))
-    (d / "c.f").write_text("".join(" ".join(t) + "\n" for t in sp.tgt_sents))
+    sp.write_two_files(d / "c.e", d / "c.f")
     return {"source": d / "c.e", "target": d / "c.f"}
 
 

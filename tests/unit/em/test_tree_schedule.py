@@ -21,8 +21,7 @@ N_ITER = 3
 def paths(tmp_path_factory):
     sp = synthetic_parallel(37, n_words=22, seed=4, p_spurious=0.2)
     d = tmp_path_factory.mktemp("async")
-    (d / "c.e").write_text("".join(" ".join(s) + "\n" for s in sp.src_sents))
-    (d / "c.f").write_text("".join(" ".join(t) + "\n" for t in sp.tgt_sents))
+    sp.write_two_files(d / "c.e", d / "c.f")
     return (d / "c.e", d / "c.f"), [list(s) for s in sp.src_sents], [list(t) for t in sp.tgt_sents]
 
 
