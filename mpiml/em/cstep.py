@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import VALUE_BYTES
 from .plan import RankPlan
 
 
@@ -32,7 +31,7 @@ class CStep:
     schedule : {"collect-distribute", "async"}
     dtype : float64 or float32
         Type of the statistics and of every message: float32 halves the
-        C-step's bytes (each value is 4 bytes instead of :data:`VALUE_BYTES`);
+        C-step's bytes (each value is 4 bytes instead of 8);
         a received partial sum is added in this type (a statistic's sum over
         its holders has at most one term per rank).
     """
@@ -112,7 +111,7 @@ class CStep:
 
     @property
     def value_bytes(self) -> int:
-        """Bytes per value sent: :data:`VALUE_BYTES` (float64) or 4 (float32)."""
+        """Bytes per value sent: 8 (float64) or 4 (float32)."""
         return self.dtype.itemsize
 
     def _reduce(self, work, theta):
